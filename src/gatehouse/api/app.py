@@ -1,0 +1,39 @@
+"""The ASGI application: routes, error mapping, and the Gatehouse services behind them."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gatehouse.api import errors
+from gatehouse.api.routes import b2b_members, b2b_organizations, b2b_passwords, b2b_rbac, b2b_sessions
+from gatehouse.errors import GatehouseError
+from gatehouse.services.gatehouse import Gatehouse
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(gatehouse: Gatehouse) -> Starlette:
+    routes = [
+        Route("/healthz", health, methods=["GET"]),
+        *b2b_organizations.routes,
+        *b2b_members.routes,
+        *b2b_rbac.routes,
+        *b2b_sessions.routes,
+        *b2b_passwords.routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            GatehouseError: errors.gatehouse_error,
+            HTTPException: errors.http_error,
+            Exception: errors.unexpected_error,
+        },
+    )
+    app.state.gatehouse = gatehouse
+    return app

@@ -1,0 +1,64 @@
+"""Who is calling: HTTP basic auth with the project id and secret, plus an optional member
+session header (`X-Stytch-Member-Session` or `X-Stytch-Member-SessionJWT`)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gatehouse.api.errors import request_id_of
+from gatehouse.errors import GatehouseError
+from gatehouse.services.gatehouse import Gatehouse
+from gatehouse.services.runtime import Caller
+
+
+def gatehouse_of(request: Request) -> Gatehouse:
+    return request.app.state.gatehouse  # type: ignore[no-any-return]
+
+
+def _credentials(request: Request) -> tuple[str, str]:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise GatehouseError(
+            "unauthorized_credentials",
+            "pass the project id and secret as http basic auth (`Authorization: Basic ...`)",
+        )
+    try:
+        project_id, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        sep = ""
+    if not sep:
+        raise GatehouseError("unauthorized_credentials", "the basic auth header is malformed")
+    return project_id, secret
+
+
+def _authenticate(gatehouse: Gatehouse, project_id: str, secret: str, token: str | None, jwt: str | None) -> Caller:
+    with gatehouse.store.transaction() as tx:
+        environment, secret_id = gatehouse.tenancy.authenticate(tx, project_id, secret)
+        session = None
+        if token or jwt:
+            session = gatehouse.sessions.resolve(tx, environment, token=token, jwt_token=jwt)
+    actor = f"member:{session.member_id}" if session else f"secret:{secret_id}"
+    return Caller(environment, actor, session)
+
+
+async def caller_of(request: Request) -> Caller:
+    project_id, secret = _credentials(request)
+    token = request.headers.get("x-stytch-member-session")
+    jwt = request.headers.get("x-stytch-member-sessionjwt")
+    return await run_in_threadpool(_authenticate, gatehouse_of(request), project_id, secret, token, jwt)
+
+
+async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Services do blocking database work; keep it off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def ok(request: Request, payload: dict[str, Any]) -> JSONResponse:
+    return JSONResponse({"status_code": 200, "request_id": request_id_of(request), **payload})

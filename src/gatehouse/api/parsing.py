@@ -1,0 +1,100 @@
+"""Reading requests at the edge: JSON bodies and query strings, validated against a model.
+
+Every problem is reported at once with its path. Explicit `null` is refused (leave a field out
+instead) except where a model names the field nullable. Path parameters that the official SDK
+repeats in the query or body must equal the path's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, TypeVar
+
+import pydantic
+from starlette.requests import Request
+
+from gatehouse.errors import GatehouseError, InvalidInput
+from gatehouse.policy import Problem
+from gatehouse.policy.document import problems_from_validation_error
+
+MAX_BODY_BYTES = 1_000_000
+
+
+class Body(pydantic.BaseModel):
+    """Base of every request model: strict types, unknown fields refused, nulls refused."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    def given(self) -> dict[str, Any]:
+        """Only the fields the caller sent, as plain values."""
+        return self.model_dump(exclude_unset=True, mode="python")
+
+
+M = TypeVar("M", bound=Body)
+
+
+def validate(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise InvalidInput("the request body must be a json object", code="invalid_json")
+    problems = [
+        Problem(k, "must not be null; leave the field out instead")
+        for k, v in data.items()
+        if v is None and k not in model.nullable
+    ]
+    cleaned = {k: v for k, v in data.items() if v is not None or k in model.nullable}
+    try:
+        parsed = model.model_validate(cleaned)
+    except pydantic.ValidationError as error:
+        problems += problems_from_validation_error(error)
+        parsed = None
+    if problems or parsed is None:
+        raise InvalidInput("the request is invalid", problems)
+    return parsed
+
+
+async def json_body(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise GatehouseError("request_too_large", f"the request body must be at most {MAX_BODY_BYTES} bytes")
+    if not body.strip():
+        return {}
+    if content_type and "json" not in content_type:
+        raise GatehouseError("unsupported_media_type", "send the request body as `application/json`")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("the request body is not valid json", code="invalid_json") from None
+
+
+async def parse_body(request: Request, model: type[M], echoes: dict[str, str] | None = None) -> M:
+    data = await json_body(request)
+    if isinstance(data, dict) and echoes:
+        data = _strip_echoes(data, echoes)
+    return validate(model, data)
+
+
+def parse_query(request: Request, model: type[M], echoes: dict[str, str] | None = None) -> M:
+    data: dict[str, Any] = {}
+    for key in request.query_params.keys():
+        values = request.query_params.getlist(key)
+        if len(values) > 1:
+            raise InvalidInput(f"query parameter `{key}` is given more than once")
+        data[key] = values[0]
+    if echoes:
+        data = _strip_echoes(data, echoes)
+    return validate(model, data)
+
+
+def _strip_echoes(data: dict[str, Any], echoes: dict[str, str]) -> dict[str, Any]:
+    """Remove path parameters the SDK repeats, after checking they match the path."""
+    out = dict(data)
+    problems = []
+    for name, path_value in echoes.items():
+        if name in out:
+            if out.pop(name) != path_value:
+                problems.append(Problem(name, f"must equal the `{name}` in the path (`{path_value}`)"))
+    if problems:
+        raise InvalidInput("the request is invalid", problems)
+    return out

@@ -1,0 +1,133 @@
+"""`/v1/b2b/organizations/{organization_id}/members...`: the member endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gatehouse.api import schemas
+from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
+from gatehouse.api.parsing import parse_body, parse_query
+from gatehouse.errors import GatehouseError, InvalidInput
+from gatehouse.services.organizations import org_to_wire
+
+
+def _member_payload(org: Any, member: dict[str, Any]) -> dict[str, Any]:
+    return {"member_id": member["member_id"], "member": member, "organization": org_to_wire(org)}
+
+
+async def create(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    ident = request.path_params["organization_id"]
+    body = await parse_body(request, schemas.MemberCreate, {"organization_id": ident})
+    _, org, member = await run(gatehouse_of(request).members.create, caller, ident, body.given())
+    return ok(request, _member_payload(org, member))
+
+
+async def get(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    ident = request.path_params["organization_id"]
+    query = parse_query(request, schemas.MemberGet, {"organization_id": ident})
+    given = query.given()
+    if not given:
+        raise InvalidInput("pass `member_id` or `email_address`")
+    org, member = await run(
+        gatehouse_of(request).members.get, caller, ident, given.get("member_id"), given.get("email_address")
+    )
+    return ok(request, _member_payload(org, member))
+
+
+def _ids(request: Request) -> tuple[str, str, dict[str, str]]:
+    ident = request.path_params["organization_id"]
+    member_id = request.path_params["member_id"]
+    return ident, member_id, {"organization_id": ident, "member_id": member_id}
+
+
+async def update(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    ident, member_id, echoes = _ids(request)
+    body = await parse_body(request, schemas.MemberUpdate, echoes)
+    fields = body.given()
+    if fields.get("unlink_email"):
+        raise InvalidInput("`unlink_email` is not supported: Gatehouse keeps one email per member", code="unsupported_feature")
+    if fields.get("default_mfa_method") == "totp":
+        raise InvalidInput("`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet", code="unsupported_feature")
+    org, member = await run(gatehouse_of(request).members.update, caller, ident, member_id, fields)
+    return ok(request, _member_payload(org, member))
+
+
+async def delete(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    ident, member_id, echoes = _ids(request)
+    await parse_body(request, schemas.Empty, echoes)
+    deleted = await run(gatehouse_of(request).members.delete, caller, ident, member_id)
+    return ok(request, {"member_id": deleted})
+
+
+async def reactivate(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    ident, member_id, echoes = _ids(request)
+    await parse_body(request, schemas.Empty, echoes)
+    org, member = await run(gatehouse_of(request).members.reactivate, caller, ident, member_id)
+    return ok(request, _member_payload(org, member))
+
+
+async def delete_mfa_phone_number(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    ident, member_id, echoes = _ids(request)
+    await parse_body(request, schemas.Empty, echoes)
+    org, member = await run(gatehouse_of(request).members.delete_mfa_phone_number, caller, ident, member_id)
+    return ok(request, _member_payload(org, member))
+
+
+async def delete_password(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    ident = request.path_params["organization_id"]
+    password_id = request.path_params["member_password_id"]
+    await parse_body(request, schemas.Empty, {"organization_id": ident, "member_password_id": password_id})
+    _, org, member = await run(gatehouse_of(request).members.delete_password, caller, ident, password_id)
+    return ok(request, _member_payload(org, member))
+
+
+async def search(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    body = await parse_body(request, schemas.MemberSearch)
+    query = body.query.model_dump() if body.query is not None else None
+    members, total, next_cursor, orgs = await run(
+        gatehouse_of(request).members.search, caller, body.organization_ids, query, body.cursor or None, body.limit
+    )
+    return ok(
+        request,
+        {
+            "members": members,
+            "results_metadata": {"total": total, "next_cursor": next_cursor},
+            "organizations": {org_id: org_to_wire(org) for org_id, org in orgs.items()},
+        },
+    )
+
+
+async def not_supported(request: Request) -> JSONResponse:
+    raise GatehouseError("unsupported_feature", f"`{request.url.path}` is not supported by Gatehouse yet")
+
+
+routes = [
+    Route("/v1/b2b/organizations/members/search", search, methods=["POST"]),
+    Route("/v1/b2b/organizations/{organization_id}/members", create, methods=["POST"]),
+    Route("/v1/b2b/organizations/{organization_id}/member", get, methods=["GET"]),
+    Route("/v1/b2b/organizations/{organization_id}/members/{member_id}", update, methods=["PUT"]),
+    Route("/v1/b2b/organizations/{organization_id}/members/{member_id}", delete, methods=["DELETE"]),
+    Route("/v1/b2b/organizations/{organization_id}/members/{member_id}/reactivate", reactivate, methods=["PUT"]),
+    Route(
+        "/v1/b2b/organizations/{organization_id}/members/mfa_phone_numbers/{member_id}",
+        delete_mfa_phone_number,
+        methods=["DELETE"],
+    ),
+    Route(
+        "/v1/b2b/organizations/{organization_id}/members/passwords/{member_password_id}",
+        delete_password,
+        methods=["DELETE"],
+    ),
+]

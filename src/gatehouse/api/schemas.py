@@ -1,0 +1,244 @@
+"""Request models for the B2B endpoints: shapes and per-field limits, nothing more."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import AfterValidator, Field
+
+from gatehouse.api.parsing import Body
+
+MAX_METADATA_CHARS = 20_000
+
+_DOMAIN = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+_PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
+_EXTERNAL_ID = re.compile(r"[^\s]{1,128}")
+_SLUG = re.compile(r"[A-Za-z0-9._~-]{2,128}")
+
+
+def _domain(value: str) -> str:
+    value = value.lower()
+    if not _DOMAIN.fullmatch(value):
+        raise ValueError(f"`{value[:100]}` is not a valid email domain")
+    return value
+
+
+def _email(value: str) -> str:
+    local, at, domain = value.rpartition("@")
+    if len(value) > 254 or not at or not _EMAIL_LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(domain.lower()):
+        raise ValueError(f"`{value[:100]}` is not a valid email address")
+    return value
+
+
+def _phone(value: str) -> str:
+    if not _PHONE.fullmatch(value):
+        raise ValueError(f"`{value[:40]}` is not a phone number in E.164 form, like `+14155550123`")
+    return value
+
+
+def _external_id(value: str) -> str:
+    if not _EXTERNAL_ID.fullmatch(value):
+        raise ValueError("must be 1-128 characters without spaces")
+    return value
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.fullmatch(value):
+        raise ValueError(f"`{value[:140]}` must be 2-128 characters of letters, digits, `-`, `.`, `_` or `~`")
+    return value
+
+
+def _metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value)) > MAX_METADATA_CHARS:
+        raise ValueError(f"must serialise to at most {MAX_METADATA_CHARS} characters of json")
+    return value
+
+
+Domain = Annotated[str, AfterValidator(_domain)]
+Email = Annotated[str, AfterValidator(_email)]
+Phone = Annotated[str, AfterValidator(_phone)]
+ExternalId = Annotated[str, AfterValidator(_external_id)]
+Slug = Annotated[str, AfterValidator(_slug)]
+Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
+Name = Annotated[str, Field(max_length=256)]
+Ident = Annotated[str, Field(min_length=1, max_length=256)]
+RoleId = Annotated[str, Field(min_length=1, max_length=128)]
+Token = Annotated[str, Field(min_length=1, max_length=8192)]
+SessionMinutes = Annotated[int, Field(ge=5, le=527_040)]
+
+AllowedType = Literal["ALL_ALLOWED", "RESTRICTED", "NOT_ALLOWED"]
+AuthMethod = Literal[
+    "sso", "magic_link", "password", "google_oauth", "microsoft_oauth", "slack_oauth",
+    "github_oauth", "hubspot_oauth", "email_otp",
+]
+
+
+class ImplicitRole(Body):
+    domain: Domain
+    role_id: RoleId
+
+
+class _OrgFields(Body):
+    organization_slug: Slug = None  # type: ignore[assignment]
+    organization_logo_url: Annotated[str, Field(max_length=2048)] = ""
+    trusted_metadata: Metadata = {}
+    organization_external_id: ExternalId = None  # type: ignore[assignment]
+    sso_jit_provisioning: AllowedType = "ALL_ALLOWED"
+    email_allowed_domains: Annotated[list[Domain], Field(max_length=100)] = []
+    email_jit_provisioning: Literal["RESTRICTED", "NOT_ALLOWED"] = "NOT_ALLOWED"
+    email_invites: AllowedType = "ALL_ALLOWED"
+    auth_methods: Literal["ALL_ALLOWED", "RESTRICTED"] = "ALL_ALLOWED"
+    allowed_auth_methods: list[AuthMethod] = []
+    mfa_policy: Literal["REQUIRED_FOR_ALL", "OPTIONAL"] = "OPTIONAL"
+    rbac_email_implicit_role_assignments: Annotated[list[ImplicitRole], Field(max_length=100)] = []
+    mfa_methods: Literal["ALL_ALLOWED", "RESTRICTED"] = "ALL_ALLOWED"
+    allowed_mfa_methods: list[Literal["sms_otp", "totp"]] = []
+    oauth_tenant_jit_provisioning: Literal["RESTRICTED", "NOT_ALLOWED"] = "NOT_ALLOWED"
+    allowed_oauth_tenants: Metadata = {}
+    claimed_email_domains: Annotated[list[Domain], Field(max_length=100)] = []
+    first_party_connected_apps_allowed_type: AllowedType = "ALL_ALLOWED"
+    allowed_first_party_connected_apps: Annotated[list[Ident], Field(max_length=100)] = []
+    third_party_connected_apps_allowed_type: AllowedType = "ALL_ALLOWED"
+    allowed_third_party_connected_apps: Annotated[list[Ident], Field(max_length=100)] = []
+
+
+class OrganizationCreate(_OrgFields):
+    organization_name: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class OrganizationUpdate(_OrgFields):
+    organization_name: Annotated[str, Field(min_length=1, max_length=256)] = None  # type: ignore[assignment]
+    sso_default_connection_id: Annotated[str, Field(max_length=256)] = ""
+    sso_jit_provisioning_allowed_connections: Annotated[list[Ident], Field(max_length=100)] = []
+    untrusted_metadata: Metadata = {}
+
+
+class SearchOperand(Body):
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+    filter_name: Ident
+    filter_value: Any
+
+
+class SearchQuery(Body):
+    operator: Literal["AND", "OR"]
+    operands: Annotated[list[SearchOperand], Field(max_length=50)]
+
+
+class OrganizationSearch(Body):
+    cursor: Annotated[str, Field(max_length=512)] = ""
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    query: SearchQuery = None  # type: ignore[assignment]
+
+
+class MemberSearch(OrganizationSearch):
+    organization_ids: Annotated[list[Ident], Field(min_length=1, max_length=100)]
+
+
+class MemberCreate(Body):
+    email_address: Email
+    name: Name = ""
+    trusted_metadata: Metadata = {}
+    untrusted_metadata: Metadata = {}
+    create_member_as_pending: bool = False
+    is_breakglass: bool = False
+    mfa_phone_number: Phone = None  # type: ignore[assignment]
+    mfa_enrolled: bool = False
+    roles: Annotated[list[RoleId], Field(max_length=100)] = []
+    external_id: ExternalId = None  # type: ignore[assignment]
+
+
+class MemberUpdate(Body):
+    name: Name = ""
+    trusted_metadata: Metadata = {}
+    untrusted_metadata: Metadata = {}
+    is_breakglass: bool = False
+    mfa_phone_number: Phone = None  # type: ignore[assignment]
+    mfa_enrolled: bool = False
+    roles: Annotated[list[RoleId], Field(max_length=100)] = []
+    preserve_existing_sessions: bool = False
+    default_mfa_method: Literal["sms_otp", "totp"] = None  # type: ignore[assignment]
+    email_address: Email = None  # type: ignore[assignment]
+    external_id: ExternalId = None  # type: ignore[assignment]
+    unlink_email: bool = False
+
+
+class Empty(Body):
+    pass
+
+
+class MemberGet(Body):
+    member_id: Ident = None  # type: ignore[assignment]
+    email_address: Annotated[str, Field(min_length=1, max_length=320)] = None  # type: ignore[assignment]
+
+
+class OrgPolicyBody(Body):
+    org_policy: Any
+
+
+class PasswordMigrate(Body):
+    email_address: Email
+    hash: Annotated[str, Field(min_length=1, max_length=2048)]
+    hash_type: Literal["bcrypt", "md_5", "argon_2i", "argon_2id", "sha_1", "sha_512", "scrypt", "phpass", "pbkdf_2"]
+    organization_id: Ident
+    md_5_config: dict[str, Any] = None  # type: ignore[assignment]
+    argon_2_config: dict[str, Any] = None  # type: ignore[assignment]
+    sha_1_config: dict[str, Any] = None  # type: ignore[assignment]
+    sha_512_config: dict[str, Any] = None  # type: ignore[assignment]
+    scrypt_config: dict[str, Any] = None  # type: ignore[assignment]
+    pbkdf_2_config: dict[str, Any] = None  # type: ignore[assignment]
+    name: Name = ""
+    trusted_metadata: Metadata = {}
+    untrusted_metadata: Metadata = {}
+    roles: Annotated[list[RoleId], Field(max_length=100)] = []
+    preserve_existing_sessions: bool = False
+    mfa_phone_number: Phone = None  # type: ignore[assignment]
+    set_phone_number_verified: bool = False
+    external_id: ExternalId = None  # type: ignore[assignment]
+
+
+class PasswordAuthenticate(Body):
+    organization_id: Ident
+    email_address: Annotated[str, Field(min_length=1, max_length=320)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    session_token: Token = None  # type: ignore[assignment]
+    session_duration_minutes: SessionMinutes = None  # type: ignore[assignment]
+    session_jwt: Token = None  # type: ignore[assignment]
+    session_custom_claims: Metadata = {}
+    locale: Annotated[str, Field(max_length=16)] = "en"
+    intermediate_session_token: Token = None  # type: ignore[assignment]
+    telemetry_id: Annotated[str, Field(max_length=256)] = ""
+
+
+class StrengthCheck(Body):
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    email_address: Annotated[str, Field(max_length=320)] = None  # type: ignore[assignment]
+
+
+class AuthorizationCheck(Body):
+    organization_id: Ident
+    resource_id: Annotated[str, Field(min_length=1, max_length=128)]
+    action: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class SessionAuthenticate(Body):
+    session_token: Token = None  # type: ignore[assignment]
+    session_duration_minutes: SessionMinutes = None  # type: ignore[assignment]
+    session_jwt: Token = None  # type: ignore[assignment]
+    session_custom_claims: Metadata = {}
+    authorization_check: AuthorizationCheck = None  # type: ignore[assignment]
+
+
+class SessionRevoke(Body):
+    member_session_id: Ident = None  # type: ignore[assignment]
+    session_token: Token = None  # type: ignore[assignment]
+    session_jwt: Token = None  # type: ignore[assignment]
+    member_id: Ident = None  # type: ignore[assignment]
+
+
+class SessionsGet(Body):
+    organization_id: Ident
+    member_id: Ident

@@ -1,0 +1,150 @@
+"""The `gatehouse` command: serve, init, policy export / apply."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from gatehouse.errors import GatehouseError
+from gatehouse.policy import PolicyProblems, policy_from_file, policy_to_file
+from gatehouse.policy.diff import describe_changes
+from gatehouse.services.gatehouse import Gatehouse
+from gatehouse.services.runtime import Caller, Settings
+from gatehouse.storage import default_database_url, open_store
+
+app = typer.Typer(help="Gatehouse: a self-hosted, Stytch-compatible B2B authorization service.", no_args_is_help=True)
+policy_app = typer.Typer(help="Export and apply a project's RBAC policy file.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="GATEHOUSE_DATABASE_URL", help="SQLAlchemy URL; default: SQLite under ./gatehouse-data/"),
+]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _gatehouse(database_url: str | None, settings: Settings | None = None) -> Gatehouse:
+    return Gatehouse(open_store(database_url or default_database_url()), settings)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    database_url: DatabaseUrl = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="URL clients use to reach this server; the session JWT issuer.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Apply migrations and serve the API."""
+    import uvicorn
+
+    from gatehouse.api.app import create_app
+
+    settings = Settings(public_url=(public_url or f"http://{host}:{port}").rstrip("/"))
+    gatehouse = _gatehouse(database_url, settings)
+    uvicorn.run(create_app(gatehouse), host=host, port=port, log_level=log_level, access_log=False)
+
+
+@app.command()
+def init(
+    admin_email: Annotated[str, typer.Option(help="Email of the workspace's first Admin.")],
+    workspace_name: Annotated[str, typer.Option(help="Workspace name.")] = "My workspace",
+    project_name: Annotated[str, typer.Option(help="Name of the first project.")] = "My project",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create the workspace and a first project with live and test environments (once)."""
+    if "@" not in admin_email:
+        _fail(f"`{admin_email}` is not an email address")
+    gatehouse = _gatehouse(database_url)
+    try:
+        result = gatehouse.tenancy.initialise(admin_email, workspace_name, project_name)
+    except GatehouseError as error:
+        _fail(error.message)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"workspace {result['workspace']['workspace_id']} created")
+    for kind, env in result["project"]["environments"].items():
+        typer.echo(f"{kind:5} project_id={env['project_id']} secret={env['secret']}")
+    typer.echo("the secrets are shown once; store them now")
+
+
+def _caller(gatehouse: Gatehouse, project_id: str) -> Caller:
+    with gatehouse.store.transaction() as tx:
+        environment = gatehouse.runtime.load_environment(tx, project_id)
+    if environment is None:
+        _fail(f"project `{project_id}` was not found; pass an environment's project id (project-test-...)")
+    assert environment is not None
+    return Caller(environment, "cli")
+
+
+@policy_app.command("export")
+def policy_export(
+    project_id: Annotated[str, typer.Option(help="The environment's project id.")],
+    output_format: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print the policy in the Management API / policy-file shape."""
+    caller = _caller(_gatehouse(database_url), project_id)
+    document = policy_to_file(caller.environment.policy)
+    if output_format == "json":
+        typer.echo(json.dumps(document, indent=2))
+    elif output_format == "yaml":
+        typer.echo(yaml.safe_dump(document, sort_keys=False), nl=False)
+    else:
+        _fail(f"format `{output_format}` is not known; use `yaml` or `json`")
+
+
+def _read_policy_file(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        _fail(f"cannot read `{path}`: {error.strerror}")
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        _fail(f"`{path}` is not valid {'json' if path.suffix == '.json' else 'yaml'}: {error}")
+
+
+@policy_app.command("apply")
+def policy_apply(
+    file: Annotated[Path, typer.Argument(help="Policy file (YAML or JSON).")],
+    project_id: Annotated[str, typer.Option(help="The environment's project id.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes; change nothing.")] = False,
+    cascade: Annotated[bool, typer.Option("--cascade", help="Also remove uses of removed roles/resources.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Validate a policy file and apply it atomically (or show what would change)."""
+    gatehouse = _gatehouse(database_url)
+    caller = _caller(gatehouse, project_id)
+    try:
+        new = policy_from_file(_read_policy_file(file))
+    except PolicyProblems as error:
+        _fail("the policy file is invalid:\n" + "\n".join(f"  {p}" for p in error.problems))
+    changes = describe_changes(caller.environment.policy, new)
+    try:
+        _, version = gatehouse.rbac.set_policy(caller, new, cascade=cascade, dry_run=dry_run)
+    except GatehouseError as error:
+        _fail(error.message)
+    for line in changes or ["no changes"]:
+        typer.echo(line)
+    if dry_run:
+        typer.echo(f"dry run: nothing was changed (policy version stays {version})")
+    else:
+        typer.echo(f"applied: policy version is now {version}")
+
+
+def main() -> None:  # pragma: no cover
+    app(sys.argv[1:])

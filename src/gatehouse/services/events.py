@@ -1,0 +1,37 @@
+"""The environment's event log: every write records who did what to which object, and what changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatehouse.services import clock
+from gatehouse.storage import Store
+
+
+def record(
+    store: Store,
+    tx: Any,
+    environment_id: str,
+    actor: str,
+    action: str,
+    target: str,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    store.insert_event(
+        tx,
+        {
+            "environment_id": environment_id,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "changes": _redact(changes or {}),
+            "created_at": clock.now(),
+        },
+    )
+
+
+_SECRET_FIELDS = frozenset({"password", "hash", "password_hash", "secret", "session_token", "session_jwt"})
+
+
+def _redact(changes: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("[redacted]" if k in _SECRET_FIELDS else v) for k, v in changes.items()}

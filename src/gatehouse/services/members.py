@@ -1,0 +1,275 @@
+"""Members of organizations: create, read, update, delete, reactivate, search; the wire Member."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.policy import Problem
+from gatehouse.policy.defaults import STYTCH_ADMIN
+from gatehouse.services import clock, enforcement, events, ids, roles
+from gatehouse.services.organizations import check_query
+from gatehouse.services.rbac import role_exists
+from gatehouse.services.runtime import Caller, Environment, Runtime
+from gatehouse.storage import Conflict, Row
+from gatehouse.storage.sql.search import MEMBER_FILTERS
+
+# Member create fields that need their own action besides `create` when a session creates a member,
+# so that a member allowed to create cannot create a more privileged one.
+_PRIVILEGED_CREATE_FIELDS = ("roles", "is_breakglass", "mfa_enrolled", "mfa_phone_number", "external_id")
+
+
+def member_to_wire(member: Row, direct: list[str], org: Row) -> dict[str, Any]:
+    member_roles = roles.member_roles(member, direct, org)
+    return {
+        "organization_id": member["organization_id"],
+        "member_id": member["id"],
+        "email_address": member["email"],
+        "email_address_verified": member["email_verified"],
+        "status": member["status"],
+        "name": member["name"],
+        "sso_registrations": [],
+        "oauth_registrations": [],
+        "is_breakglass": member["is_breakglass"],
+        "member_password_id": member["password_id"] or "",
+        "mfa_phone_number_verified": member["mfa_phone_verified"],
+        "mfa_phone_number": member["mfa_phone_number"],
+        "mfa_enrolled": member["mfa_enrolled"],
+        "default_mfa_method": member["default_mfa_method"],
+        "is_admin": any(r["role_id"] == STYTCH_ADMIN for r in member_roles),
+        "totp_registration_id": "",
+        "retired_email_addresses": [],
+        "is_locked": False,
+        "lock_created_at": None,
+        "lock_expires_at": None,
+        "roles": member_roles,
+        "trusted_metadata": member["trusted_metadata"],
+        "untrusted_metadata": member["untrusted_metadata"],
+        "external_id": member["external_id"],
+        "scim_registration": None,
+        "created_at": clock.iso(member["created_at"]),
+        "updated_at": clock.iso(member["updated_at"]),
+    }
+
+
+def _duplicate_email(email: str) -> GatehouseError:
+    return GatehouseError(
+        "duplicate_member_email", f"a member with email `{email}` already exists in this organization"
+    )
+
+
+class Members:
+    def __init__(self, runtime: Runtime, organizations: Any) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.organizations = organizations
+
+    def wire(self, tx: Any, member: Row, org: Row) -> dict[str, Any]:
+        direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
+        return member_to_wire(member, direct, org)
+
+    def _find(self, tx: Any, org: Row, member_id: str, *, include_deleted: bool = False) -> Row:
+        member = self.store.get_member(tx, org["id"], member_id)
+        if member is None or (member["status"] == "deleted" and not include_deleted):
+            raise not_found("member", member_id)
+        return member
+
+    def _check_roles(self, environment: Environment, org: Row, role_ids: list[str]) -> None:
+        problems = [
+            Problem(f"roles[{i}]", f"role `{r}` does not exist in the project or organization policy")
+            for i, r in enumerate(role_ids)
+            if not role_exists(environment, org, r)
+        ]
+        if problems:
+            raise InvalidInput("unknown role", problems, code="role_not_found")
+
+    def create(self, caller: Caller, org_ident: str, fields: dict[str, Any]) -> tuple[Row, Row, dict[str, Any]]:
+        environment = caller.environment
+        now = clock.now()
+        with self.store.transaction() as tx:
+            org = self.organizations.find(tx, environment, org_ident)
+            needs = [enforcement.MEMBER_CREATE] + enforcement.member_update_needs(
+                f for f in fields if f in _PRIVILEGED_CREATE_FIELDS
+            )
+            enforcement.require_member(self.runtime, caller, org, None, needs, fields)
+            role_ids = fields.get("roles") or []
+            self._check_roles(environment, org, role_ids)
+            email = fields["email_address"]
+            if self.store.find_member_by_email(tx, org["id"], email) is not None:
+                raise _duplicate_email(email)
+            if fields.get("external_id") and self.store.find_member_by_external_id(
+                tx, org["id"], fields["external_id"]
+            ):
+                raise GatehouseError(
+                    "duplicate_external_id",
+                    f"external id `{fields['external_id']}` is already in use in this organization",
+                )
+            member = self.new_member_row(environment, org, email, fields, now)
+            member["status"] = "pending" if fields.get("create_member_as_pending") else "active"
+            self.store.insert_member(tx, member)
+            self.store.set_direct_roles(tx, environment.id, member["id"], role_ids)
+            events.record(self.store, tx, environment.id, caller.actor, "member.create", member["id"], fields)
+            return member, org, self.wire(tx, member, org)
+
+    @staticmethod
+    def new_member_row(environment: Environment, org: Row, email: str, fields: dict[str, Any], now: Any) -> Row:
+        return {
+            "id": ids.new_id("member", environment.kind),
+            "environment_id": environment.id,
+            "organization_id": org["id"],
+            "email": email,
+            "email_lower": email.lower(),
+            "status": "active",
+            "name": fields.get("name") or "",
+            "external_id": fields.get("external_id"),
+            "is_breakglass": bool(fields.get("is_breakglass", False)),
+            "email_verified": False,
+            "mfa_enrolled": bool(fields.get("mfa_enrolled", False)),
+            "mfa_phone_number": fields.get("mfa_phone_number") or "",
+            "mfa_phone_verified": False,
+            "default_mfa_method": "",
+            "trusted_metadata": fields.get("trusted_metadata") or {},
+            "untrusted_metadata": fields.get("untrusted_metadata") or {},
+            "password_id": None,
+            "password_hash": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def get(self, caller: Caller, org_ident: str, member_id: str | None, email: str | None) -> tuple[Row, dict[str, Any]]:
+        with self.store.transaction() as tx:
+            org = self.organizations.find(tx, caller.environment, org_ident)
+            if member_id:
+                member = self._find(tx, org, member_id)
+            else:
+                assert email is not None
+                found = self.store.find_member_by_email(tx, org["id"], email)
+                if found is None:
+                    raise not_found("member", email)
+                member = found
+            return org, self.wire(tx, member, org)
+
+    def update(self, caller: Caller, org_ident: str, member_id: str, fields: dict[str, Any]) -> tuple[Row, dict[str, Any]]:
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            org = self.organizations.find(tx, environment, org_ident)
+            member = self._find(tx, org, member_id)
+            enforcement.require_member(
+                self.runtime, caller, org, member["id"], enforcement.member_update_needs(fields), fields
+            )
+            if "roles" in fields:
+                self._check_roles(environment, org, fields["roles"])
+            values: Row = {}
+            for name in ("name", "trusted_metadata", "untrusted_metadata", "is_breakglass", "mfa_enrolled", "default_mfa_method", "external_id"):
+                if name in fields:
+                    values[name] = fields[name]
+            if "mfa_phone_number" in fields and fields["mfa_phone_number"] != member["mfa_phone_number"]:
+                values["mfa_phone_number"] = fields["mfa_phone_number"]
+                values["mfa_phone_verified"] = False
+            email = fields.get("email_address")
+            if email is not None and email.lower() != member["email_lower"]:
+                if self.store.find_member_by_email(tx, org["id"], email) is not None:
+                    raise _duplicate_email(email)
+                values.update(email=email, email_lower=email.lower(), email_verified=False)
+            elif email is not None:
+                values["email"] = email
+            if fields.get("external_id"):
+                other = self.store.find_member_by_external_id(tx, org["id"], fields["external_id"])
+                if other is not None and other["id"] != member["id"]:
+                    raise GatehouseError(
+                        "duplicate_external_id",
+                        f"external id `{fields['external_id']}` is already in use in this organization",
+                    )
+            values["updated_at"] = clock.now()
+            try:
+                self.store.update_member(tx, member["id"], values)
+            except Conflict:
+                raise _duplicate_email(str(email)) from None
+            if "roles" in fields:
+                self.store.set_direct_roles(tx, environment.id, member["id"], fields["roles"])
+            events.record(self.store, tx, environment.id, caller.actor, "member.update", member["id"], fields)
+            updated = {**member, **values}
+            return org, self.wire(tx, updated, org)
+
+    def delete(self, caller: Caller, org_ident: str, member_id: str) -> str:
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            org = self.organizations.find(tx, environment, org_ident)
+            member = self._find(tx, org, member_id)
+            enforcement.require_member(self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE])
+            now = clock.now()
+            self.store.update_member(tx, member["id"], {"status": "deleted", "updated_at": now})
+            self.store.revoke_member_sessions(tx, member["id"], now)
+            events.record(self.store, tx, environment.id, caller.actor, "member.delete", member["id"])
+        return str(member["id"])
+
+    def reactivate(self, caller: Caller, org_ident: str, member_id: str) -> tuple[Row, dict[str, Any]]:
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            org = self.organizations.find(tx, environment, org_ident)
+            member = self._find(tx, org, member_id, include_deleted=True)
+            enforcement.require_member(self.runtime, caller, org, member["id"], [enforcement.MEMBER_REACTIVATE])
+            if member["status"] == "deleted":
+                other = self.store.find_member_by_email(tx, org["id"], member["email"])
+                if other is not None and other["id"] != member["id"]:
+                    raise _duplicate_email(member["email"])
+            values = {"status": "active", "updated_at": clock.now()}
+            self.store.update_member(tx, member["id"], values)
+            events.record(self.store, tx, environment.id, caller.actor, "member.reactivate", member["id"],
+                          {"status": [member["status"], "active"]})
+            return org, self.wire(tx, {**member, **values}, org)
+
+    def delete_mfa_phone_number(self, caller: Caller, org_ident: str, member_id: str) -> tuple[Row, dict[str, Any]]:
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            org = self.organizations.find(tx, environment, org_ident)
+            member = self._find(tx, org, member_id)
+            enforcement.require_member(self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE_MFA_PHONE])
+            values = {"mfa_phone_number": "", "mfa_phone_verified": False, "updated_at": clock.now()}
+            self.store.update_member(tx, member["id"], values)
+            events.record(self.store, tx, environment.id, caller.actor, "member.delete_mfa_phone_number", member["id"])
+            return org, self.wire(tx, {**member, **values}, org)
+
+    def delete_password(self, caller: Caller, org_ident: str, password_id: str) -> tuple[Row, Row, dict[str, Any]]:
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            org = self.organizations.find(tx, environment, org_ident)
+            member = self.store.find_member_by_password_id(tx, org["id"], password_id)
+            if member is None:
+                raise not_found("member_password", password_id)
+            enforcement.require_member(self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE_PASSWORD])
+            values = {"password_id": None, "password_hash": None, "updated_at": clock.now()}
+            self.store.update_member(tx, member["id"], values)
+            events.record(self.store, tx, environment.id, caller.actor, "member.delete_password", member["id"])
+            updated = {**member, **values}
+            return updated, org, self.wire(tx, updated, org)
+
+    def search(
+        self,
+        caller: Caller,
+        organization_ids: list[str],
+        query: dict[str, Any] | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int, str | None, dict[str, Row]]:
+        check_query(query, MEMBER_FILTERS)
+        environment = caller.environment
+        include_deleted = any(
+            op.get("filter_name") == "statuses" and "deleted" in (op.get("filter_value") or [])
+            for op in (query or {}).get("operands", [])
+        )
+        with self.store.transaction() as tx:
+            orgs = {}
+            for ident in organization_ids:
+                org = self.organizations.find(tx, environment, ident)
+                orgs[org["id"]] = org
+                enforcement.require_member(self.runtime, caller, org, None, [enforcement.MEMBER_SEARCH])
+            try:
+                rows, total, next_cursor = self.store.search_members(
+                    tx, environment.id, list(orgs), query, cursor, limit, include_deleted
+                )
+            except (ValueError, TypeError, KeyError):
+                raise InvalidInput(f"cursor `{cursor}` is not one this server issued", code="invalid_cursor") from None
+            direct = self.store.direct_roles(tx, [r["id"] for r in rows])
+            wire = [member_to_wire(r, direct[r["id"]], orgs[r["organization_id"]]) for r in rows]
+            return wire, total, next_cursor, orgs

@@ -1,0 +1,215 @@
+"""The project RBAC policy and organization policies: read, validate, apply atomically.
+
+A change is validated whole; a change that removes a role or resource still in use (direct
+assignments, email implicit rules, organization roles) is refused with every use listed, unless the
+caller asks to cascade, in which case the uses are removed in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gatehouse.errors import GatehouseError, InvalidInput
+from gatehouse.policy import (
+    OrgPolicy,
+    Policy,
+    PolicyProblems,
+    Problem,
+    org_policy_from_wire,
+    org_policy_to_wire,
+    policy_to_wire,
+    validate_org_policy,
+    validate_policy,
+)
+from gatehouse.policy.model import WILDCARD, Role
+from gatehouse.services import clock, events
+from gatehouse.services.runtime import Caller, Environment, Runtime
+from gatehouse.storage import Row
+
+
+@dataclass
+class Uses:
+    """Where removed roles, resources or actions are still referenced."""
+
+    assignments: dict[str, list[str]] = field(default_factory=dict)  # role_id -> member ids
+    implicit_rules: list[tuple[str, str, str]] = field(default_factory=list)  # org, domain, role
+    org_roles: list[tuple[str, str, str]] = field(default_factory=list)  # org, role, resource
+
+    def problems(self) -> list[Problem]:
+        out = [
+            Problem(
+                "roles",
+                f"role `{role_id}` is still assigned directly to {len(members)} member(s): "
+                + ", ".join(f"`{m}`" for m in members[:10])
+                + (" ..." if len(members) > 10 else ""),
+            )
+            for role_id, members in sorted(self.assignments.items())
+        ]
+        out += [
+            Problem(
+                "roles",
+                f"role `{role}` is still granted by organization `{org}` to email domain `{domain}`",
+            )
+            for org, domain, role in self.implicit_rules
+        ]
+        out += [
+            Problem(
+                "resources",
+                f"organization `{org}` role `{role}` still uses `{what}`",
+            )
+            for org, role, what in self.org_roles
+        ]
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self.assignments or self.implicit_rules or self.org_roles)
+
+
+def _strip_org_role(role: dict[str, Any], declared: dict[str, frozenset[str]]) -> tuple[dict[str, Any], list[str]]:
+    """An org role with permissions on removed resources/actions dropped, and what was dropped."""
+    kept, dropped = [], []
+    for perm in role["permissions"]:
+        actions = declared.get(perm["resource_id"])
+        if actions is None:
+            dropped.append(perm["resource_id"])
+            continue
+        good = [a for a in perm["actions"] if a == WILDCARD or a in actions]
+        dropped += [f"{perm['resource_id']}:{a}" for a in perm["actions"] if a not in good]
+        if good:
+            kept.append({"resource_id": perm["resource_id"], "actions": good})
+    return {**role, "permissions": kept}, dropped
+
+
+class Rbac:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+
+    def policy_wire(self, environment: Environment) -> dict[str, Any]:
+        return policy_to_wire(environment.policy)
+
+    def _uses(self, tx: Any, environment: Environment, new: Policy) -> tuple[Uses, list[Row]]:
+        uses = Uses()
+        removed_roles = environment.policy.role_ids() - new.role_ids()
+        for role_id in sorted(removed_roles):
+            members = self.store.members_with_direct_role(tx, environment.id, role_id)
+            if members:
+                uses.assignments[role_id] = members
+        declared = {r.resource_id: frozenset(r.actions) for r in new.resources}
+        orgs = self.store.organizations_in(tx, environment.id)
+        for org in orgs:
+            for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
+                if rule["role_id"] in removed_roles:
+                    uses.implicit_rules.append((org["id"], rule["domain"], rule["role_id"]))
+            for role in org["custom_roles"]:
+                for what in _strip_org_role(role, declared)[1]:
+                    uses.org_roles.append((org["id"], role["role_id"], what))
+        return uses, orgs
+
+    def set_policy(
+        self, caller: Caller, new: Policy, *, cascade: bool = False, dry_run: bool = False
+    ) -> tuple[Policy, int]:
+        """Validate and apply `new` as the environment's policy; returns it with its version."""
+        problems = validate_policy(new)
+        if problems:
+            raise InvalidInput("the policy is invalid", problems, code="invalid_policy")
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            current = self.runtime.load_environment(tx, environment.id)
+            assert current is not None
+            uses, orgs = self._uses(tx, current, new)
+            if uses and not cascade:
+                raise GatehouseError(
+                    "policy_in_use",
+                    "the change removes roles or resources that are still in use: "
+                    + "; ".join(str(p) for p in uses.problems())
+                    + "; remove those uses first, or apply with cascade",
+                )
+            if dry_run:
+                return new, current.policy_version
+            if uses:
+                self._cascade(tx, current, new, uses, orgs)
+            if not self.store.set_policy(tx, current.id, current.policy_version, policy_to_wire(new)):
+                raise GatehouseError(
+                    "policy_conflict", "the policy changed while this change was applied; retry"
+                )
+            events.record(
+                self.store,
+                tx,
+                current.id,
+                caller.actor,
+                "rbac_policy.update",
+                current.id,
+                {"version": current.policy_version + 1, "cascade": bool(uses)},
+            )
+            return new, current.policy_version + 1
+
+    def _cascade(self, tx: Any, environment: Environment, new: Policy, uses: Uses, orgs: list[Row]) -> None:
+        for role_id in uses.assignments:
+            self.store.remove_direct_role(tx, environment.id, role_id)
+        removed_roles = environment.policy.role_ids() - new.role_ids()
+        declared = {r.resource_id: frozenset(r.actions) for r in new.resources}
+        now = clock.now()
+        for org in orgs:
+            rules = org["settings"].get("rbac_email_implicit_role_assignments", [])
+            kept_rules = [r for r in rules if r["role_id"] not in removed_roles]
+            roles = [_strip_org_role(r, declared)[0] for r in org["custom_roles"]]
+            if kept_rules != rules or roles != org["custom_roles"]:
+                settings = {**org["settings"], "rbac_email_implicit_role_assignments": kept_rules}
+                self.store.update_organization(
+                    tx, org["id"], {"settings": settings, "custom_roles": roles, "updated_at": now}
+                )
+
+    # -- organization policies -------------------------------------------------------------
+
+    def org_policy_wire(self, org: Row) -> dict[str, Any]:
+        return {"roles": org["custom_roles"]}
+
+    def parse_org_policy(self, environment: Environment, data: Any) -> OrgPolicy:
+        try:
+            org_policy = org_policy_from_wire(data)
+        except PolicyProblems as error:
+            raise InvalidInput("the org policy is invalid", error.problems, code="invalid_policy") from None
+        problems = validate_org_policy(environment.policy, org_policy)
+        if problems:
+            raise InvalidInput("the org policy is invalid", problems, code="invalid_policy")
+        return org_policy
+
+    def set_org_policy(self, caller: Caller, org: Row, org_policy: OrgPolicy) -> Row:
+        new_ids = {r.role_id for r in org_policy.roles}
+        removed = {r["role_id"] for r in org["custom_roles"]} - new_ids
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            uses: list[str] = []
+            for role_id in sorted(removed):
+                members = self.store.members_with_direct_role(tx, environment.id, role_id)
+                org_members = [
+                    m for m in members if (self.store.get_member(tx, org["id"], m) is not None)
+                ]
+                if org_members:
+                    uses.append(f"role `{role_id}` is still assigned to {len(org_members)} member(s)")
+            for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
+                if rule["role_id"] in removed:
+                    uses.append(f"role `{rule['role_id']}` is still granted to email domain `{rule['domain']}`")
+            if uses:
+                raise GatehouseError(
+                    "policy_in_use",
+                    "the org policy removes roles that are still in use: " + "; ".join(uses),
+                )
+            wire = org_policy_to_wire(org_policy)["roles"]
+            now = clock.now()
+            self.store.update_organization(tx, org["id"], {"custom_roles": wire, "updated_at": now})
+            events.record(
+                self.store, tx, environment.id, caller.actor, "org_policy.update", org["id"],
+                {"roles": [r.role_id for r in org_policy.roles]},
+            )
+        return {**org, "custom_roles": wire, "updated_at": now}
+
+
+def role_exists(environment: Environment, org: Row, role_id: str, extra: tuple[Role, ...] = ()) -> bool:
+    if environment.compiled.has_role(role_id):
+        return True
+    return any(r["role_id"] == role_id for r in org["custom_roles"]) or any(
+        r.role_id == role_id for r in extra
+    )

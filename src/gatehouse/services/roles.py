@@ -1,0 +1,45 @@
+"""Which roles a member holds, and why (their `sources`), exactly as PRODUCT.md's role assignment.
+
+A member's roles are the union of `stytch_member` (always), direct assignments, and the
+organization's email-domain implicit roles. SSO and SCIM connection roles need connections, which
+Gatehouse does not have yet (docs/COMPATIBILITY.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatehouse.policy.defaults import STYTCH_MEMBER
+from gatehouse.storage import Row
+
+
+def email_domain(email: str) -> str:
+    return email.rpartition("@")[2].lower()
+
+
+def member_roles(member: Row, direct: list[str], org: Row) -> list[dict[str, Any]]:
+    """The wire `roles` list: each role once, with every source that grants it."""
+    sources: dict[str, list[dict[str, Any]]] = {STYTCH_MEMBER: []}
+    for role_id in direct:
+        sources.setdefault(role_id, []).append({"type": "direct_assignment", "details": {}})
+    if not sources[STYTCH_MEMBER]:
+        # Every member holds stytch_member; Stytch reports it as a direct assignment.
+        sources[STYTCH_MEMBER].append({"type": "direct_assignment", "details": {}})
+    domain = email_domain(member["email"])
+    for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
+        if rule["domain"].lower() == domain:
+            sources.setdefault(rule["role_id"], []).append(
+                {"type": "email_assignment", "details": {"email_domain": rule["domain"]}}
+            )
+    ordered = [STYTCH_MEMBER] + sorted(r for r in sources if r != STYTCH_MEMBER)
+    return [{"role_id": role_id, "sources": sources[role_id]} for role_id in ordered]
+
+
+def effective_role_ids(member: Row, direct: list[str], org: Row) -> frozenset[str]:
+    """The role ids a check grants from (all sources above hold without a session factor)."""
+    roles = {STYTCH_MEMBER, *direct}
+    domain = email_domain(member["email"])
+    for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
+        if rule["domain"].lower() == domain:
+            roles.add(rule["role_id"])
+    return frozenset(roles)

@@ -1,0 +1,95 @@
+"""The running Gatehouse: settings, the store, and the in-memory caches every service shares.
+
+Environments are read per request (one indexed row); a policy is parsed and compiled only when its
+version changes, so checks never re-read or re-compile an unchanged policy.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from gatehouse.policy import (
+    CompiledPolicy,
+    Policy,
+    compile_policy,
+    org_policy_from_wire,
+    policy_from_wire,
+)
+from gatehouse.storage import Row, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    public_url: str = "http://127.0.0.1:8080"
+    jwt_lifetime_seconds: int = 300
+    default_session_minutes: int = 60
+    max_session_minutes: int = 525_600
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    id: str
+    project_id: str
+    kind: str
+    policy_version: int
+    compiled: CompiledPolicy
+
+    @property
+    def policy(self) -> Policy:
+        return self.compiled.policy
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the environment, an actor label for the event log, and, when the call
+    carries a member session header, that session (then the call is enforced with the policy)."""
+
+    environment: Environment
+    actor: str
+    session: Any = None  # services.sessions.ActiveSession
+
+
+@dataclass
+class _PolicyCache:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    by_environment: dict[str, tuple[int, CompiledPolicy]] = field(default_factory=dict)
+    by_organization: dict[tuple[str, int, str, str], CompiledPolicy] = field(default_factory=dict)
+
+
+class Runtime:
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        self.store = store
+        self.settings = settings or Settings()
+        self._cache = _PolicyCache()
+
+    def environment_from_row(self, row: Row) -> Environment:
+        version = row["policy_version"]
+        cached = self._cache.by_environment.get(row["id"])
+        if cached is None or cached[0] != version:
+            compiled = compile_policy(policy_from_wire(row["policy"]))
+            with self._cache.lock:
+                self._cache.by_environment[row["id"]] = (version, compiled)
+        else:
+            compiled = cached[1]
+        return Environment(row["id"], row["project_id"], row["kind"], version, compiled)
+
+    def load_environment(self, tx: Any, environment_id: str) -> Environment | None:
+        row = self.store.get_environment(tx, environment_id)
+        return self.environment_from_row(row) if row is not None else None
+
+    def compiled_for_org(self, environment: Environment, org: Row) -> CompiledPolicy:
+        """The project policy with the organization's custom roles layered on top."""
+        if not org["custom_roles"]:
+            return environment.compiled
+        key = (environment.id, environment.policy_version, org["id"], org["updated_at"].isoformat())
+        compiled = self._cache.by_organization.get(key)
+        if compiled is None:
+            extra = org_policy_from_wire({"roles": org["custom_roles"]}).roles
+            compiled = environment.compiled.with_roles(extra)
+            with self._cache.lock:
+                if len(self._cache.by_organization) > 10_000:
+                    self._cache.by_organization.clear()
+                self._cache.by_organization[key] = compiled
+        return compiled

@@ -1,0 +1,303 @@
+"""Member sessions: start, authenticate (token or JWT, with an optional authorization check),
+list and revoke; and the session JWTs the official SDK verifies locally.
+
+Tokens are stored only as SHA-256 digests. A JWT lives `jwt_lifetime_seconds` (5 minutes) and
+carries the roles of the moment it was minted; server-side checks always use the current roles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.policy import Decision
+from gatehouse.services import clock, credentials, events, ids, roles
+from gatehouse.services.organizations import org_to_wire
+from gatehouse.services.runtime import Caller, Environment, Runtime
+from gatehouse.services.signing import SigningKeys
+from gatehouse.storage import Row
+
+SESSION_CLAIM = "https://stytch.com/session"
+ORGANIZATION_CLAIM = "https://stytch.com/organization"
+RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
+MIN_SESSION_MINUTES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSession:
+    row: Row
+    member: Row
+    org: Row
+    roles: frozenset[str]  # the member's roles now
+
+    @property
+    def member_id(self) -> str:
+        return str(self.member["id"])
+
+    @property
+    def organization_id(self) -> str:
+        return str(self.org["id"])
+
+
+def session_not_found() -> GatehouseError:
+    return GatehouseError("session_not_found", "the session was not found, has expired or was revoked")
+
+
+def invalid_jwt() -> GatehouseError:
+    return GatehouseError("invalid_jwt", "the session jwt is malformed or its signature does not verify")
+
+
+def check_custom_claims(claims: dict[str, Any] | None) -> None:
+    if not claims:
+        return
+    bad = sorted(k for k in claims if k in RESERVED_CLAIMS or k.startswith("https://stytch.com/"))
+    if bad:
+        raise InvalidInput(
+            f"custom claim `{bad[0]}` is reserved; choose another claim name", code="invalid_custom_claims"
+        )
+
+
+def session_to_wire(row: Row, org: Row, role_ids: frozenset[str]) -> dict[str, Any]:
+    return {
+        "member_session_id": row["id"],
+        "member_id": row["member_id"],
+        "organization_id": row["organization_id"],
+        "organization_slug": org["slug"],
+        "started_at": clock.iso(row["started_at"]),
+        "last_accessed_at": clock.iso(row["last_accessed_at"]),
+        "expires_at": clock.iso(row["expires_at"]),
+        "authentication_factors": row["authentication_factors"],
+        "roles": sorted(role_ids),
+        "custom_claims": row["custom_claims"],
+    }
+
+
+class Sessions:
+    def __init__(self, runtime: Runtime, keys: SigningKeys) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.keys = keys
+
+    # -- minting -----------------------------------------------------------------------------
+
+    def mint_jwt(self, environment: Environment, row: Row, org: Row, role_ids: frozenset[str]) -> str:
+        now = clock.now()
+        exp = min(now + dt.timedelta(seconds=self.runtime.settings.jwt_lifetime_seconds), row["expires_at"])
+        session = session_to_wire(row, org, role_ids)
+        claims: dict[str, Any] = {
+            **row["custom_claims"],
+            "sub": row["member_id"],
+            "aud": [environment.id],
+            "iss": self.runtime.settings.public_url.rstrip("/"),
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int(exp.timestamp()),
+            SESSION_CLAIM: {
+                "id": session["member_session_id"],
+                "started_at": session["started_at"],
+                "last_accessed_at": session["last_accessed_at"],
+                "expires_at": session["expires_at"],
+                "attributes": {"ip_address": "", "user_agent": ""},
+                "authentication_factors": session["authentication_factors"],
+                "roles": session["roles"],
+            },
+            ORGANIZATION_CLAIM: {"organization_id": org["id"], "slug": org["slug"]},
+        }
+        return self.keys.sign(environment.id, claims)
+
+    def start(
+        self,
+        tx: Any,
+        caller: Caller,
+        member: Row,
+        org: Row,
+        factor: dict[str, Any],
+        duration_minutes: int,
+        custom_claims: dict[str, Any] | None,
+    ) -> tuple[Row, str]:
+        """Open a session; returns its row and the token (shown once, stored only as a digest)."""
+        environment = caller.environment
+        now = clock.now()
+        token = credentials.new_token()
+        row = {
+            "id": ids.new_id("member-session", environment.kind),
+            "environment_id": environment.id,
+            "organization_id": org["id"],
+            "member_id": member["id"],
+            "token_hash": credentials.token_digest(token),
+            "authentication_factors": [factor],
+            "custom_claims": {k: v for k, v in (custom_claims or {}).items() if v is not None},
+            "started_at": now,
+            "last_accessed_at": now,
+            "expires_at": now + dt.timedelta(minutes=duration_minutes),
+            "revoked_at": None,
+        }
+        self.store.insert_session(tx, row)
+        events.record(self.store, tx, environment.id, caller.actor, "session.start", row["id"],
+                      {"member_id": member["id"]})
+        return row, token
+
+    # -- resolving ---------------------------------------------------------------------------
+
+    def _session_from_jwt(self, tx: Any, environment: Environment, token: str) -> Row:
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self.keys.verifier(environment.id, str(header.get("kid", "")))
+            if key is None:
+                raise invalid_jwt()
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=environment.id,
+                issuer=self.runtime.settings.public_url.rstrip("/"),
+                # An expired JWT still names its session; the session's own state decides.
+                options={"verify_exp": False, "require": ["sub", "iat", SESSION_CLAIM]},
+            )
+            session_id = claims[SESSION_CLAIM]["id"]
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError, LookupError):
+            raise invalid_jwt() from None
+        row = self.store.get_session(tx, environment.id, str(session_id))
+        if row is None or row["member_id"] != claims["sub"]:
+            raise session_not_found()
+        return row
+
+    def resolve(self, tx: Any, environment: Environment, *, token: str | None = None, jwt_token: str | None = None) -> ActiveSession:
+        """The live session a token or JWT names, with its member's current roles."""
+        if token:
+            row = self.store.find_session_by_token_hash(tx, environment.id, credentials.token_digest(token))
+            if row is None or not credentials.digest_matches(token, row["token_hash"]):
+                raise session_not_found()
+        elif jwt_token:
+            row = self._session_from_jwt(tx, environment, jwt_token)
+        else:
+            raise InvalidInput("pass `session_token` or `session_jwt`", code="invalid_request")
+        if row["revoked_at"] is not None or row["expires_at"] <= clock.now():
+            raise session_not_found()
+        member = self.store.get_member_by_id(tx, environment.id, row["member_id"])
+        if member is None or member["status"] == "deleted":
+            raise session_not_found()
+        org = self.store.find_organization(tx, environment.id, row["organization_id"])
+        assert org is not None
+        direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
+        return ActiveSession(row, member, org, roles.effective_role_ids(member, direct, org))
+
+    def from_headers(self, environment: Environment, token: str | None, jwt_token: str | None) -> ActiveSession:
+        with self.store.transaction() as tx:
+            return self.resolve(tx, environment, token=token, jwt_token=jwt_token)
+
+    # -- API operations ----------------------------------------------------------------------
+
+    def authenticate(
+        self,
+        caller: Caller,
+        token: str | None,
+        jwt_token: str | None,
+        duration_minutes: int | None,
+        custom_claims: dict[str, Any] | None,
+        check: dict[str, str] | None,
+    ) -> tuple[ActiveSession, str, str, Decision | None]:
+        check_custom_claims(custom_claims)
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            active = self.resolve(tx, environment, token=token, jwt_token=jwt_token)
+            decision = None
+            if check is not None:
+                decision = self.check(environment, active, check)
+            row = dict(active.row)
+            now = clock.now()
+            values: Row = {"last_accessed_at": now}
+            if duration_minutes is not None:
+                values["expires_at"] = now + dt.timedelta(minutes=duration_minutes)
+            if custom_claims:
+                merged = {**row["custom_claims"], **custom_claims}
+                values["custom_claims"] = {k: v for k, v in merged.items() if v is not None}
+            self.store.update_session(tx, row["id"], values)
+            row.update(values)
+            active = ActiveSession(row, active.member, active.org, active.roles)
+        session_jwt = self.mint_jwt(environment, row, active.org, active.roles)
+        return active, token or "", session_jwt, decision
+
+    def check(self, environment: Environment, active: ActiveSession, check: dict[str, str]) -> Decision:
+        """Raise the tenancy or denial error, or return the allowing decision."""
+        if check["organization_id"] != active.organization_id:
+            raise GatehouseError(
+                "session_authorization_tenancy_error",
+                f"the session's member belongs to organization `{active.organization_id}`, "
+                f"not `{check['organization_id']}`",
+            )
+        compiled = self.runtime.compiled_for_org(environment, active.org)
+        decision = compiled.authorize(active.roles, check["resource_id"], check["action"])
+        if not decision.allowed:
+            raise GatehouseError(
+                "session_authorization_error",
+                f"the member is not permitted to `{check['action']}` on `{check['resource_id']}`: "
+                + decision.reason,
+            )
+        return decision
+
+    def wire(self, active: ActiveSession) -> dict[str, Any]:
+        return session_to_wire(active.row, active.org, active.roles)
+
+    def list_active(self, caller: Caller, organizations: Any, org_ident: str, member_id: str) -> list[dict[str, Any]]:
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            org = organizations.find(tx, environment, org_ident)
+            member = self.store.get_member(tx, org["id"], member_id)
+            if member is None or member["status"] == "deleted":
+                raise not_found("member", member_id)
+            direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
+            role_ids = roles.effective_role_ids(member, direct, org)
+            rows = self.store.active_sessions(tx, member["id"], clock.now())
+            return [session_to_wire(r, org, role_ids) for r in rows]
+
+    def revoke(self, caller: Caller, fields: dict[str, Any]) -> None:
+        given = [k for k in ("member_session_id", "session_token", "session_jwt", "member_id") if fields.get(k)]
+        if len(given) != 1:
+            raise InvalidInput(
+                "pass exactly one of `member_session_id`, `session_token`, `session_jwt` or `member_id`"
+            )
+        environment = caller.environment
+        now = clock.now()
+        with self.store.transaction() as tx:
+            kind = given[0]
+            if kind == "member_id":
+                member = self.store.get_member_by_id(tx, environment.id, fields["member_id"])
+                if member is None:
+                    raise not_found("member", fields["member_id"])
+                self._may_revoke(caller, member["id"])
+                self.store.revoke_member_sessions(tx, member["id"], now)
+                target = member["id"]
+            else:
+                if kind == "member_session_id":
+                    row = self.store.get_session(tx, environment.id, fields["member_session_id"])
+                    if row is None:
+                        raise session_not_found()
+                elif kind == "session_token":
+                    row = self.store.find_session_by_token_hash(
+                        tx, environment.id, credentials.token_digest(fields["session_token"])
+                    )
+                    if row is None:
+                        raise session_not_found()
+                else:
+                    row = self._session_from_jwt(tx, environment, fields["session_jwt"])
+                self._may_revoke(caller, row["member_id"])
+                if row["revoked_at"] is None:
+                    self.store.update_session(tx, row["id"], {"revoked_at": now})
+                target = row["id"]
+            events.record(self.store, tx, environment.id, caller.actor, "session.revoke", target, {"by": kind})
+
+    @staticmethod
+    def _may_revoke(caller: Caller, member_id: str) -> None:
+        # The seed has no action for revoking another member's sessions, so a session-authenticated
+        # call may revoke only its own member's sessions; the project secret may revoke any.
+        if caller.session is not None and caller.session.member_id != member_id:
+            raise GatehouseError(
+                "session_authorization_error",
+                "a member session may revoke only its own member's sessions; "
+                "revoke others from your backend with the project secret",
+            )

@@ -1,0 +1,104 @@
+"""Per-environment RS256 signing keys for session JWTs, and the JWKS that publishes them.
+
+Each environment gets its own key pair at creation. The public half is served at
+`/v1/b2b/sessions/jwks/{project_id}` with a self-signed certificate in `x5c`, as Stytch does.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import threading
+import uuid
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from gatehouse.storage import Row, Store
+
+
+def _b64url_uint(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def new_signing_key(environment_id: str, now: dt.datetime) -> Row:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    kid = f"jwk-{environment_id.split('-')[1]}-{uuid.uuid4()}"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gatehouse")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    numbers = key.public_key().public_numbers()
+    public_jwk = {
+        "kty": "RSA",
+        "use": "sig",
+        "key_ops": ["verify"],
+        "alg": "RS256",
+        "kid": kid,
+        "x5c": [base64.b64encode(der).decode()],
+        "x5tS256": base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("="),
+        "n": _b64url_uint(numbers.n),
+        "e": _b64url_uint(numbers.e),
+    }
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "kid": kid,
+        "environment_id": environment_id,
+        "private_key_pem": pem,
+        "public_jwk": public_jwk,
+        "created_at": now,
+    }
+
+
+class SigningKeys:
+    """Loads and caches each environment's keys; signs and verifies session JWTs."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._signers: dict[str, tuple[str, Any]] = {}
+        self._verifiers: dict[str, dict[str, Any]] = {}
+
+    def _load(self, environment_id: str) -> None:
+        with self._store.transaction() as tx:
+            rows = self._store.signing_keys(tx, environment_id)
+        if not rows:
+            raise LookupError(environment_id)
+        newest = rows[0]
+        signer = serialization.load_pem_private_key(newest["private_key_pem"].encode(), None)
+        verifiers = {r["kid"]: jwt.PyJWK(r["public_jwk"]).key for r in rows}
+        with self._lock:
+            self._signers[environment_id] = (newest["kid"], signer)
+            self._verifiers[environment_id] = verifiers
+
+    def jwks(self, tx: Any, environment_id: str) -> list[dict[str, Any]]:
+        return [r["public_jwk"] for r in self._store.signing_keys(tx, environment_id)]
+
+    def sign(self, environment_id: str, claims: dict[str, Any]) -> str:
+        if environment_id not in self._signers:
+            self._load(environment_id)
+        kid, key = self._signers[environment_id]
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "JWT"})
+
+    def verifier(self, environment_id: str, kid: str) -> Any | None:
+        if kid not in self._verifiers.get(environment_id, {}):
+            self._load(environment_id)
+        return self._verifiers.get(environment_id, {}).get(kid)

@@ -1,0 +1,125 @@
+"""Workspace → project → environments, their API secrets, and authenticating API callers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from gatehouse.errors import GatehouseError
+from gatehouse.policy import default_policy, policy_to_wire
+from gatehouse.services import clock, credentials, events
+from gatehouse.services.runtime import Environment, Runtime
+from gatehouse.services.signing import new_signing_key
+
+
+@dataclass(frozen=True, slots=True)
+class NewEnvironment:
+    project_id: str  # the environment id, as API callers know it
+    kind: str
+    secret_id: str
+    secret: str  # shown once, never stored
+
+
+def _unauthorized() -> GatehouseError:
+    return GatehouseError(
+        "unauthorized_credentials",
+        "the project id and secret do not match; check the credentials you pass as basic auth",
+    )
+
+
+class Tenancy:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+
+    def initialise(self, admin_email: str, workspace_name: str, project_name: str) -> dict[str, Any]:
+        """Create the workspace, its first project and that project's live and test environments.
+
+        Refuses (changing nothing) when the database already holds a workspace.
+        """
+        now = clock.now()
+        with self.store.transaction() as tx:
+            if self.store.workspace_exists(tx):
+                raise GatehouseError(
+                    "already_initialised",
+                    "this database already holds a workspace; `gatehouse init` runs once per database",
+                )
+            workspace_id = f"workspace-{uuid.uuid4()}"
+            self.store.insert_workspace(tx, {"id": workspace_id, "name": workspace_name, "created_at": now})
+            self.store.insert_workspace_member(
+                tx,
+                {
+                    "id": f"workspace-member-{uuid.uuid4()}",
+                    "workspace_id": workspace_id,
+                    "email": admin_email,
+                    "role": "admin",
+                    "created_at": now,
+                },
+            )
+            project = self._create_project(tx, workspace_id, project_name, now)
+        return {"workspace": {"workspace_id": workspace_id, "name": workspace_name}, "project": project}
+
+    def _create_project(self, tx: Any, workspace_id: str, name: str, now: Any) -> dict[str, Any]:
+        project_id = f"project-{uuid.uuid4()}"
+        self.store.insert_project(
+            tx, {"id": project_id, "workspace_id": workspace_id, "name": name, "created_at": now}
+        )
+        envs = {kind: self.create_environment(tx, project_id, kind, now) for kind in ("live", "test")}
+        return {
+            "project_id": project_id,
+            "name": name,
+            "environments": {
+                kind: {"project_id": env.project_id, "secret_id": env.secret_id, "secret": env.secret}
+                for kind, env in envs.items()
+            },
+        }
+
+    def create_environment(self, tx: Any, project_id: str, kind: str, now: Any) -> NewEnvironment:
+        environment_id = f"project-{kind}-{uuid.uuid4()}"
+        self.store.insert_environment(
+            tx,
+            {
+                "id": environment_id,
+                "project_id": project_id,
+                "kind": kind,
+                "name": kind,
+                "policy_version": 1,
+                "policy": policy_to_wire(default_policy()),
+                "created_at": now,
+            },
+        )
+        self.store.insert_signing_key(tx, new_signing_key(environment_id, now))
+        secret_id, secret = self.create_secret(tx, environment_id, kind, now)
+        events.record(self.store, tx, environment_id, "system", "environment.create", environment_id)
+        return NewEnvironment(environment_id, kind, secret_id, secret)
+
+    def create_secret(self, tx: Any, environment_id: str, kind: str, now: Any) -> tuple[str, str]:
+        secret = f"secret-{kind}-{credentials.new_token()}"
+        secret_id = f"secret-{kind}-{uuid.uuid4()}"
+        self.store.insert_secret(
+            tx,
+            {
+                "id": secret_id,
+                "environment_id": environment_id,
+                "secret_hash": credentials.token_digest(secret),
+                "last_four": secret[-4:],
+                "created_at": now,
+            },
+        )
+        return secret_id, secret
+
+    def authenticate(self, tx: Any, project_id: str, secret: str) -> tuple[Environment, str]:
+        """The environment a (project_id, secret) pair opens, and the secret's id for the event log."""
+        row = self.store.get_environment(tx, project_id)
+        if row is None:
+            # Hash anyway so an unknown project costs the same as a wrong secret.
+            credentials.digest_matches(secret, "0" * 64)
+            raise _unauthorized()
+        matched = None
+        for candidate in self.store.secrets(tx, project_id):
+            if credentials.digest_matches(secret, candidate["secret_hash"]):
+                matched = candidate["id"]
+        if matched is None:
+            raise _unauthorized()
+        return self.runtime.environment_from_row(row), matched

@@ -1,0 +1,205 @@
+"""The relational schema, shared by SQLite and PostgreSQL. Alembic migrations mirror it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is not None:
+            value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return value
+
+
+ID = String(96)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+workspace_members = Table(
+    "workspace_members",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("workspace_id", "email"),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# An environment's id is the `project_id` API callers use (project-live-..., project-test-...).
+environments = Table(
+    "environments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("policy", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+api_secrets = Table(
+    "api_secrets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("last_four", String(4), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "environment_id"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column("private_key_pem", Text, nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "environment_id"),
+)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("slug", String(128), nullable=False),
+    Column("external_id", String(128), nullable=True),
+    Column("trusted_metadata", JSON, nullable=False),
+    # Every other Organization field of the wire object, keyed by its wire name.
+    Column("settings", JSON, nullable=False),
+    # The organization's own custom roles (its org policy), in the B2B wire shape.
+    Column("custom_roles", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("environment_id", "slug"),
+    UniqueConstraint("environment_id", "external_id"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("email", String(320), nullable=False),
+    Column("email_lower", String(320), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("external_id", String(128), nullable=True),
+    Column("is_breakglass", Boolean, nullable=False),
+    Column("email_verified", Boolean, nullable=False),
+    Column("mfa_enrolled", Boolean, nullable=False),
+    Column("mfa_phone_number", String(32), nullable=False),
+    Column("mfa_phone_verified", Boolean, nullable=False),
+    Column("default_mfa_method", String(32), nullable=False),
+    Column("trusted_metadata", JSON, nullable=False),
+    Column("untrusted_metadata", JSON, nullable=False),
+    Column("password_id", ID, nullable=True),
+    Column("password_hash", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "organization_id", "email_lower"),
+    Index(None, "environment_id", "email_lower"),
+)
+
+member_roles = Table(
+    "member_roles",
+    metadata,
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", String(128), primary_key=True),
+    Column("environment_id", ID, nullable=False),
+    Index(None, "environment_id", "role_id"),
+)
+
+member_sessions = Table(
+    "member_sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("authentication_factors", JSON, nullable=False),
+    Column("custom_claims", JSON, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("last_accessed_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Index(None, "member_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment_id", ID, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("target", String(256), nullable=False),
+    Column("changes", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "environment_id", "created_at"),
+)

@@ -9,7 +9,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gatehouse.api import errors
-from gatehouse.api.routes import b2b_members, b2b_organizations, b2b_passwords, b2b_rbac, b2b_sessions
+from gatehouse.api.routes import (
+    b2b_members,
+    b2b_organizations,
+    b2b_passwords,
+    b2b_rbac,
+    b2b_sessions,
+)
 from gatehouse.errors import GatehouseError
 from gatehouse.services.gatehouse import Gatehouse
 

@@ -38,7 +38,9 @@ def _credentials(request: Request) -> tuple[str, str]:
     return project_id, secret
 
 
-def _authenticate(gatehouse: Gatehouse, project_id: str, secret: str, token: str | None, jwt: str | None) -> Caller:
+def _authenticate(
+    gatehouse: Gatehouse, project_id: str, secret: str, token: str | None, jwt: str | None
+) -> Caller:
     with gatehouse.store.transaction() as tx:
         environment, secret_id = gatehouse.tenancy.authenticate(tx, project_id, secret)
         session = None
@@ -52,7 +54,9 @@ async def caller_of(request: Request) -> Caller:
     project_id, secret = _credentials(request)
     token = request.headers.get("x-stytch-member-session")
     jwt = request.headers.get("x-stytch-member-sessionjwt")
-    return await run_in_threadpool(_authenticate, gatehouse_of(request), project_id, secret, token, jwt)
+    return await run_in_threadpool(
+        _authenticate, gatehouse_of(request), project_id, secret, token, jwt
+    )
 
 
 async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -36,6 +36,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "member_password_not_found": 404,
     "session_not_found": 404,
     "sso_connection_not_found": 404,
+    "project_not_found": 404,
     "route_not_found": 404,
     "method_not_allowed": 405,
     "duplicate_organization_slug": 409,
@@ -84,7 +85,9 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(request, "route_not_found", f"no endpoint at `{request.url.path}`")
     if exc.status_code == 405:
         return error_response(
-            request, "method_not_allowed", f"`{request.method}` is not allowed on `{request.url.path}`"
+            request,
+            "method_not_allowed",
+            f"`{request.method}` is not allowed on `{request.url.path}`",
         )
     return error_response(request, "invalid_request", str(exc.detail).lower())
 
@@ -92,5 +95,7 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(
-        request, "internal_server_error", "something went wrong on our side; the request id names it in the log"
+        request,
+        "internal_server_error",
+        "something went wrong on our side; the request id names it in the log",
     )

@@ -57,11 +57,15 @@ async def json_body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
-        raise GatehouseError("request_too_large", f"the request body must be at most {MAX_BODY_BYTES} bytes")
+        raise GatehouseError(
+            "request_too_large", f"the request body must be at most {MAX_BODY_BYTES} bytes"
+        )
     if not body.strip():
         return {}
     if content_type and "json" not in content_type:
-        raise GatehouseError("unsupported_media_type", "send the request body as `application/json`")
+        raise GatehouseError(
+            "unsupported_media_type", "send the request body as `application/json`"
+        )
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -94,7 +98,9 @@ def _strip_echoes(data: dict[str, Any], echoes: dict[str, str]) -> dict[str, Any
     for name, path_value in echoes.items():
         if name in out:
             if out.pop(name) != path_value:
-                problems.append(Problem(name, f"must equal the `{name}` in the path (`{path_value}`)"))
+                problems.append(
+                    Problem(name, f"must equal the `{name}` in the path (`{path_value}`)")
+                )
     if problems:
         raise InvalidInput("the request is invalid", problems)
     return out

@@ -29,7 +29,12 @@ def _domain(value: str) -> str:
 
 def _email(value: str) -> str:
     local, at, domain = value.rpartition("@")
-    if len(value) > 254 or not at or not _EMAIL_LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(domain.lower()):
+    if (
+        len(value) > 254
+        or not at
+        or not _EMAIL_LOCAL.fullmatch(local)
+        or not _DOMAIN.fullmatch(domain.lower())
+    ):
         raise ValueError(f"`{value[:100]}` is not a valid email address")
     return value
 
@@ -48,7 +53,9 @@ def _external_id(value: str) -> str:
 
 def _slug(value: str) -> str:
     if not _SLUG.fullmatch(value):
-        raise ValueError(f"`{value[:140]}` must be 2-128 characters of letters, digits, `-`, `.`, `_` or `~`")
+        raise ValueError(
+            f"`{value[:140]}` must be 2-128 characters of letters, digits, `-`, `.`, `_` or `~`"
+        )
     return value
 
 
@@ -72,8 +79,15 @@ SessionMinutes = Annotated[int, Field(ge=5, le=527_040)]
 
 AllowedType = Literal["ALL_ALLOWED", "RESTRICTED", "NOT_ALLOWED"]
 AuthMethod = Literal[
-    "sso", "magic_link", "password", "google_oauth", "microsoft_oauth", "slack_oauth",
-    "github_oauth", "hubspot_oauth", "email_otp",
+    "sso",
+    "magic_link",
+    "password",
+    "google_oauth",
+    "microsoft_oauth",
+    "slack_oauth",
+    "github_oauth",
+    "hubspot_oauth",
+    "email_otp",
 ]
 
 
@@ -182,7 +196,9 @@ class OrgPolicyBody(Body):
 class PasswordMigrate(Body):
     email_address: Email
     hash: Annotated[str, Field(min_length=1, max_length=2048)]
-    hash_type: Literal["bcrypt", "md_5", "argon_2i", "argon_2id", "sha_1", "sha_512", "scrypt", "phpass", "pbkdf_2"]
+    hash_type: Literal[
+        "bcrypt", "md_5", "argon_2i", "argon_2id", "sha_1", "sha_512", "scrypt", "phpass", "pbkdf_2"
+    ]
     organization_id: Ident
     md_5_config: dict[str, Any] = None  # type: ignore[assignment]
     argon_2_config: dict[str, Any] = None  # type: ignore[assignment]

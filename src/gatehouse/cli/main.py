@@ -17,13 +17,22 @@ from gatehouse.services.gatehouse import Gatehouse
 from gatehouse.services.runtime import Caller, Settings
 from gatehouse.storage import default_database_url, open_store
 
-app = typer.Typer(help="Gatehouse: a self-hosted, Stytch-compatible B2B authorization service.", no_args_is_help=True)
-policy_app = typer.Typer(help="Export and apply a project's RBAC policy file.", no_args_is_help=True)
+app = typer.Typer(
+    help="Gatehouse: a self-hosted, Stytch-compatible B2B authorization service.",
+    no_args_is_help=True,
+)
+policy_app = typer.Typer(
+    help="Export and apply a project's RBAC policy file.", no_args_is_help=True
+)
 app.add_typer(policy_app, name="policy")
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="GATEHOUSE_DATABASE_URL", help="SQLAlchemy URL; default: SQLite under ./gatehouse-data/"),
+    typer.Option(
+        "--database-url",
+        envvar="GATEHOUSE_DATABASE_URL",
+        help="SQLAlchemy URL; default: SQLite under ./gatehouse-data/",
+    ),
 ]
 
 
@@ -42,7 +51,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     database_url: DatabaseUrl = None,
     public_url: Annotated[
-        str | None, typer.Option(help="URL clients use to reach this server; the session JWT issuer.")
+        str | None,
+        typer.Option(help="URL clients use to reach this server; the session JWT issuer."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
@@ -62,6 +72,12 @@ def init(
     workspace_name: Annotated[str, typer.Option(help="Workspace name.")] = "My workspace",
     project_name: Annotated[str, typer.Option(help="Name of the first project.")] = "My project",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    exists_ok: Annotated[
+        bool,
+        typer.Option(
+            "--exists-ok", help="Succeed quietly when the database is already initialised."
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create the workspace and a first project with live and test environments (once)."""
@@ -71,6 +87,11 @@ def init(
     try:
         result = gatehouse.tenancy.initialise(admin_email, workspace_name, project_name)
     except GatehouseError as error:
+        if exists_ok and error.code == "already_initialised":
+            typer.echo(
+                "already initialised; the project ids and secrets were shown on the first run"
+            )
+            return
         _fail(error.message)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -85,7 +106,9 @@ def _caller(gatehouse: Gatehouse, project_id: str) -> Caller:
     with gatehouse.store.transaction() as tx:
         environment = gatehouse.runtime.load_environment(tx, project_id)
     if environment is None:
-        _fail(f"project `{project_id}` was not found; pass an environment's project id (project-test-...)")
+        _fail(
+            f"project `{project_id}` was not found; pass an environment's project id (project-test-...)"
+        )
     assert environment is not None
     return Caller(environment, "cli")
 
@@ -122,8 +145,12 @@ def _read_policy_file(path: Path) -> Any:
 def policy_apply(
     file: Annotated[Path, typer.Argument(help="Policy file (YAML or JSON).")],
     project_id: Annotated[str, typer.Option(help="The environment's project id.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes; change nothing.")] = False,
-    cascade: Annotated[bool, typer.Option("--cascade", help="Also remove uses of removed roles/resources.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the changes; change nothing.")
+    ] = False,
+    cascade: Annotated[
+        bool, typer.Option("--cascade", help="Also remove uses of removed roles/resources.")
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Validate a policy file and apply it atomically (or show what would change)."""

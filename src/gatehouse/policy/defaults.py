@@ -91,7 +91,9 @@ DEFAULT_ROLES: tuple[Role, ...] = (
         (
             Permission(
                 SELF,
-                tuple(a for a in _SELF_ACTIONS if a not in ("delete", "update.info.delete.password")),
+                tuple(
+                    a for a in _SELF_ACTIONS if a not in ("delete", "update.info.delete.password")
+                ),
             ),
         ),
     ),
@@ -115,4 +117,5 @@ def default_policy() -> Policy:
 
 
 def is_reserved(identifier: str) -> bool:
-    return identifier.startswith(RESERVED_PREFIX)
+    # Case-insensitive, so `Stytch.docs` cannot pass for a custom id that reads like a default.
+    return identifier.lower().startswith(RESERVED_PREFIX)

@@ -12,7 +12,9 @@ def _perm_text(perms: tuple[Permission, ...]) -> dict[str, list[str]]:
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
-def _diff_perms(kind: str, ident: str, old: tuple[Permission, ...], new: tuple[Permission, ...]) -> list[str]:
+def _diff_perms(
+    kind: str, ident: str, old: tuple[Permission, ...], new: tuple[Permission, ...]
+) -> list[str]:
     before, after = _perm_text(old), _perm_text(new)
     lines = []
     for rid in sorted(set(before) | set(after)):
@@ -33,7 +35,9 @@ def describe_changes(old: Policy, new: Policy) -> list[str]:
     for rid in sorted(set(old_res) | set(new_res)):
         a, b = old_res.get(rid), new_res.get(rid)
         if a is None and b is not None:
-            lines.append(f"+ resource `{rid}` with actions " + ", ".join(f"`{x}`" for x in b.actions))
+            lines.append(
+                f"+ resource `{rid}` with actions " + ", ".join(f"`{x}`" for x in b.actions)
+            )
         elif b is None:
             lines.append(f"- resource `{rid}`")
         elif a != b:

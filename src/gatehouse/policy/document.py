@@ -94,7 +94,9 @@ class _FilePolicy(pydantic.BaseModel):
     stytch_resources: list[_FileResource] | None = None
 
 
-def problems_from_validation_error(error: pydantic.ValidationError, prefix: str = "") -> tuple[Problem, ...]:
+def problems_from_validation_error(
+    error: pydantic.ValidationError, prefix: str = ""
+) -> tuple[Problem, ...]:
     """Turn pydantic's error list into our path + reason problems."""
     out: list[Problem] = []
     for item in error.errors(include_url=False):
@@ -258,7 +260,9 @@ def policy_to_file(policy: Policy) -> dict[str, Any]:
         ],
         "custom_scopes": policy_to_wire(policy)["scopes"],
         "stytch_resources": [
-            file_resource(r) for r in policy.resources if r.resource_id in defaults.DEFAULT_RESOURCE_IDS
+            file_resource(r)
+            for r in policy.resources
+            if r.resource_id in defaults.DEFAULT_RESOURCE_IDS
         ],
     }
     return out

@@ -85,6 +85,13 @@ def validate_policy(policy: Policy) -> list[Problem]:
             continue
         if rid in default_resources:
             expected = default_resources[rid].actions
+            if resource.description != default_resources[rid].description:
+                problems.append(
+                    Problem(
+                        f"{path}.description",
+                        f"default resource `{rid}` is read-only; its description cannot be edited",
+                    )
+                )
             if sorted(resource.actions) != sorted(expected):
                 problems.append(
                     Problem(
@@ -104,7 +111,9 @@ def validate_policy(policy: Policy) -> list[Problem]:
         for j, action in enumerate(resource.actions):
             apath = f"{path}.actions[{j}]"
             if action == WILDCARD:
-                problems.append(Problem(apath, "`*` is reserved and cannot be declared as an action"))
+                problems.append(
+                    Problem(apath, "`*` is reserved and cannot be declared as an action")
+                )
             elif not action:
                 problems.append(Problem(apath, "must not be empty"))
             elif len(action) > MAX_ACTION:
@@ -147,14 +156,18 @@ def validate_policy(policy: Policy) -> list[Problem]:
             role.permissions, resources, f"{path}.permissions", wildcard_alone=False
         )
     for role_id in sorted(defaults.DEFAULT_ROLE_IDS - role_ids):
-        problems.append(Problem("roles", f"default role `{role_id}` is missing; it cannot be deleted"))
+        problems.append(
+            Problem("roles", f"default role `{role_id}` is missing; it cannot be deleted")
+        )
 
     scope_names: set[str] = set()
     for i, scope in enumerate(policy.scopes):
         path = f"scopes[{i}]"
         if not scope.scope or len(scope.scope) > 128 or any(c.isspace() for c in scope.scope):
             problems.append(
-                Problem(f"{path}.scope", f"scope `{scope.scope}` must be 1-128 characters, no spaces")
+                Problem(
+                    f"{path}.scope", f"scope `{scope.scope}` must be 1-128 characters, no spaces"
+                )
             )
         problems += _check_description(scope.description, f"{path}.description")
         if scope.scope in scope_names:
@@ -166,7 +179,9 @@ def validate_policy(policy: Policy) -> list[Problem]:
     return problems
 
 
-def validate_org_policy(policy: Policy, org_policy: OrgPolicy, prefix: str = "org_policy") -> list[Problem]:
+def validate_org_policy(
+    policy: Policy, org_policy: OrgPolicy, prefix: str = "org_policy"
+) -> list[Problem]:
     """Every reason `org_policy` cannot be layered on the project `policy`."""
     problems: list[Problem] = []
     resources = {r.resource_id: frozenset(r.actions) for r in policy.resources}

@@ -58,7 +58,10 @@ MEMBER_FIELD_ACTIONS: dict[str, tuple[str, str | None]] = {
     "email_address": ("update.info.email", "update.info.email"),
     "unlink_email": ("update.info.email", "update.info.email"),
     "external_id": ("update.info.external_id", None),
-    "default_mfa_method": ("update.settings.default_mfa_method", "update.settings.default_mfa_method"),
+    "default_mfa_method": (
+        "update.settings.default_mfa_method",
+        "update.settings.default_mfa_method",
+    ),
 }
 
 MEMBER_CREATE = ("create", None)
@@ -99,13 +102,17 @@ def _deny(missing: list[tuple[str, str]]) -> GatehouseError:
     )
 
 
-def require_organization(runtime: Runtime, caller: Caller, org: Row, fields: Iterable[str], *, delete: bool = False) -> None:
+def require_organization(
+    runtime: Runtime, caller: Caller, org: Row, fields: Iterable[str], *, delete: bool = False
+) -> None:
     if caller.session is None:
         return
     fields = list(fields)
     _tenancy(caller, org["id"])
     _forbidden_fields(fields)
-    actions = sorted({ORGANIZATION_FIELD_ACTIONS[f] for f in fields if f in ORGANIZATION_FIELD_ACTIONS})
+    actions = sorted(
+        {ORGANIZATION_FIELD_ACTIONS[f] for f in fields if f in ORGANIZATION_FIELD_ACTIONS}
+    )
     if delete:
         actions.append("delete")
     compiled = runtime.compiled_for_org(caller.environment, org)

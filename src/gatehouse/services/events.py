@@ -30,7 +30,9 @@ def record(
     )
 
 
-_SECRET_FIELDS = frozenset({"password", "hash", "password_hash", "secret", "session_token", "session_jwt"})
+_SECRET_FIELDS = frozenset(
+    {"password", "hash", "password_hash", "secret", "session_token", "session_jwt"}
+)
 
 
 def _redact(changes: dict[str, Any]) -> dict[str, Any]:

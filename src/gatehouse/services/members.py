@@ -16,7 +16,13 @@ from gatehouse.storage.sql.search import MEMBER_FILTERS
 
 # Member create fields that need their own action besides `create` when a session creates a member,
 # so that a member allowed to create cannot create a more privileged one.
-_PRIVILEGED_CREATE_FIELDS = ("roles", "is_breakglass", "mfa_enrolled", "mfa_phone_number", "external_id")
+_PRIVILEGED_CREATE_FIELDS = (
+    "roles",
+    "is_breakglass",
+    "mfa_enrolled",
+    "mfa_phone_number",
+    "external_id",
+)
 
 
 def member_to_wire(member: Row, direct: list[str], org: Row) -> dict[str, Any]:
@@ -54,7 +60,8 @@ def member_to_wire(member: Row, direct: list[str], org: Row) -> dict[str, Any]:
 
 def _duplicate_email(email: str) -> GatehouseError:
     return GatehouseError(
-        "duplicate_member_email", f"a member with email `{email}` already exists in this organization"
+        "duplicate_member_email",
+        f"a member with email `{email}` already exists in this organization",
     )
 
 
@@ -76,14 +83,18 @@ class Members:
 
     def _check_roles(self, environment: Environment, org: Row, role_ids: list[str]) -> None:
         problems = [
-            Problem(f"roles[{i}]", f"role `{r}` does not exist in the project or organization policy")
+            Problem(
+                f"roles[{i}]", f"role `{r}` does not exist in the project or organization policy"
+            )
             for i, r in enumerate(role_ids)
             if not role_exists(environment, org, r)
         ]
         if problems:
             raise InvalidInput("unknown role", problems, code="role_not_found")
 
-    def create(self, caller: Caller, org_ident: str, fields: dict[str, Any]) -> tuple[Row, Row, dict[str, Any]]:
+    def create(
+        self, caller: Caller, org_ident: str, fields: dict[str, Any]
+    ) -> tuple[Row, Row, dict[str, Any]]:
         environment = caller.environment
         now = clock.now()
         with self.store.transaction() as tx:
@@ -108,11 +119,15 @@ class Members:
             member["status"] = "pending" if fields.get("create_member_as_pending") else "active"
             self.store.insert_member(tx, member)
             self.store.set_direct_roles(tx, environment.id, member["id"], role_ids)
-            events.record(self.store, tx, environment.id, caller.actor, "member.create", member["id"], fields)
+            events.record(
+                self.store, tx, environment.id, caller.actor, "member.create", member["id"], fields
+            )
             return member, org, self.wire(tx, member, org)
 
     @staticmethod
-    def new_member_row(environment: Environment, org: Row, email: str, fields: dict[str, Any], now: Any) -> Row:
+    def new_member_row(
+        environment: Environment, org: Row, email: str, fields: dict[str, Any], now: Any
+    ) -> Row:
         return {
             "id": ids.new_id("member", environment.kind),
             "environment_id": environment.id,
@@ -136,7 +151,9 @@ class Members:
             "updated_at": now,
         }
 
-    def get(self, caller: Caller, org_ident: str, member_id: str | None, email: str | None) -> tuple[Row, dict[str, Any]]:
+    def get(
+        self, caller: Caller, org_ident: str, member_id: str | None, email: str | None
+    ) -> tuple[Row, dict[str, Any]]:
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, caller.environment, org_ident)
             if member_id:
@@ -149,21 +166,39 @@ class Members:
                 member = found
             return org, self.wire(tx, member, org)
 
-    def update(self, caller: Caller, org_ident: str, member_id: str, fields: dict[str, Any]) -> tuple[Row, dict[str, Any]]:
+    def update(
+        self, caller: Caller, org_ident: str, member_id: str, fields: dict[str, Any]
+    ) -> tuple[Row, dict[str, Any]]:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
             member = self._find(tx, org, member_id)
             enforcement.require_member(
-                self.runtime, caller, org, member["id"], enforcement.member_update_needs(fields), fields
+                self.runtime,
+                caller,
+                org,
+                member["id"],
+                enforcement.member_update_needs(fields),
+                fields,
             )
             if "roles" in fields:
                 self._check_roles(environment, org, fields["roles"])
             values: Row = {}
-            for name in ("name", "trusted_metadata", "untrusted_metadata", "is_breakglass", "mfa_enrolled", "default_mfa_method", "external_id"):
+            for name in (
+                "name",
+                "trusted_metadata",
+                "untrusted_metadata",
+                "is_breakglass",
+                "mfa_enrolled",
+                "default_mfa_method",
+                "external_id",
+            ):
                 if name in fields:
                     values[name] = fields[name]
-            if "mfa_phone_number" in fields and fields["mfa_phone_number"] != member["mfa_phone_number"]:
+            if (
+                "mfa_phone_number" in fields
+                and fields["mfa_phone_number"] != member["mfa_phone_number"]
+            ):
                 values["mfa_phone_number"] = fields["mfa_phone_number"]
                 values["mfa_phone_verified"] = False
             email = fields.get("email_address")
@@ -187,7 +222,9 @@ class Members:
                 raise _duplicate_email(str(email)) from None
             if "roles" in fields:
                 self.store.set_direct_roles(tx, environment.id, member["id"], fields["roles"])
-            events.record(self.store, tx, environment.id, caller.actor, "member.update", member["id"], fields)
+            events.record(
+                self.store, tx, environment.id, caller.actor, "member.update", member["id"], fields
+            )
             updated = {**member, **values}
             return org, self.wire(tx, updated, org)
 
@@ -196,51 +233,87 @@ class Members:
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
             member = self._find(tx, org, member_id)
-            enforcement.require_member(self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE])
+            enforcement.require_member(
+                self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE]
+            )
             now = clock.now()
             self.store.update_member(tx, member["id"], {"status": "deleted", "updated_at": now})
             self.store.revoke_member_sessions(tx, member["id"], now)
-            events.record(self.store, tx, environment.id, caller.actor, "member.delete", member["id"])
+            events.record(
+                self.store, tx, environment.id, caller.actor, "member.delete", member["id"]
+            )
         return str(member["id"])
 
-    def reactivate(self, caller: Caller, org_ident: str, member_id: str) -> tuple[Row, dict[str, Any]]:
+    def reactivate(
+        self, caller: Caller, org_ident: str, member_id: str
+    ) -> tuple[Row, dict[str, Any]]:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
             member = self._find(tx, org, member_id, include_deleted=True)
-            enforcement.require_member(self.runtime, caller, org, member["id"], [enforcement.MEMBER_REACTIVATE])
+            enforcement.require_member(
+                self.runtime, caller, org, member["id"], [enforcement.MEMBER_REACTIVATE]
+            )
             if member["status"] == "deleted":
                 other = self.store.find_member_by_email(tx, org["id"], member["email"])
                 if other is not None and other["id"] != member["id"]:
                     raise _duplicate_email(member["email"])
             values = {"status": "active", "updated_at": clock.now()}
             self.store.update_member(tx, member["id"], values)
-            events.record(self.store, tx, environment.id, caller.actor, "member.reactivate", member["id"],
-                          {"status": [member["status"], "active"]})
+            events.record(
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "member.reactivate",
+                member["id"],
+                {"status": [member["status"], "active"]},
+            )
             return org, self.wire(tx, {**member, **values}, org)
 
-    def delete_mfa_phone_number(self, caller: Caller, org_ident: str, member_id: str) -> tuple[Row, dict[str, Any]]:
+    def delete_mfa_phone_number(
+        self, caller: Caller, org_ident: str, member_id: str
+    ) -> tuple[Row, dict[str, Any]]:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
             member = self._find(tx, org, member_id)
-            enforcement.require_member(self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE_MFA_PHONE])
-            values = {"mfa_phone_number": "", "mfa_phone_verified": False, "updated_at": clock.now()}
+            enforcement.require_member(
+                self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE_MFA_PHONE]
+            )
+            values = {
+                "mfa_phone_number": "",
+                "mfa_phone_verified": False,
+                "updated_at": clock.now(),
+            }
             self.store.update_member(tx, member["id"], values)
-            events.record(self.store, tx, environment.id, caller.actor, "member.delete_mfa_phone_number", member["id"])
+            events.record(
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "member.delete_mfa_phone_number",
+                member["id"],
+            )
             return org, self.wire(tx, {**member, **values}, org)
 
-    def delete_password(self, caller: Caller, org_ident: str, password_id: str) -> tuple[Row, Row, dict[str, Any]]:
+    def delete_password(
+        self, caller: Caller, org_ident: str, password_id: str
+    ) -> tuple[Row, Row, dict[str, Any]]:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
             member = self.store.find_member_by_password_id(tx, org["id"], password_id)
             if member is None:
                 raise not_found("member_password", password_id)
-            enforcement.require_member(self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE_PASSWORD])
+            enforcement.require_member(
+                self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE_PASSWORD]
+            )
             values = {"password_id": None, "password_hash": None, "updated_at": clock.now()}
             self.store.update_member(tx, member["id"], values)
-            events.record(self.store, tx, environment.id, caller.actor, "member.delete_password", member["id"])
+            events.record(
+                self.store, tx, environment.id, caller.actor, "member.delete_password", member["id"]
+            )
             updated = {**member, **values}
             return updated, org, self.wire(tx, updated, org)
 
@@ -263,13 +336,17 @@ class Members:
             for ident in organization_ids:
                 org = self.organizations.find(tx, environment, ident)
                 orgs[org["id"]] = org
-                enforcement.require_member(self.runtime, caller, org, None, [enforcement.MEMBER_SEARCH])
+                enforcement.require_member(
+                    self.runtime, caller, org, None, [enforcement.MEMBER_SEARCH]
+                )
             try:
                 rows, total, next_cursor = self.store.search_members(
                     tx, environment.id, list(orgs), query, cursor, limit, include_deleted
                 )
             except (ValueError, TypeError, KeyError):
-                raise InvalidInput(f"cursor `{cursor}` is not one this server issued", code="invalid_cursor") from None
+                raise InvalidInput(
+                    f"cursor `{cursor}` is not one this server issued", code="invalid_cursor"
+                ) from None
             direct = self.store.direct_roles(tx, [r["id"] for r in rows])
             wire = [member_to_wire(r, direct[r["id"]], orgs[r["organization_id"]]) for r in rows]
             return wire, total, next_cursor, orgs

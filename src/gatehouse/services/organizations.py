@@ -38,7 +38,12 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "allowed_third_party_connected_apps": [],
 }
 
-_COLUMNS = {"organization_name": "name", "organization_slug": "slug", "organization_external_id": "external_id", "trusted_metadata": "trusted_metadata"}
+_COLUMNS = {
+    "organization_name": "name",
+    "organization_slug": "slug",
+    "organization_external_id": "external_id",
+    "trusted_metadata": "trusted_metadata",
+}
 _SLUG_CHARS = re.compile(r"[^a-z0-9._~-]+")
 
 
@@ -127,11 +132,22 @@ class Organizations:
                 self.store.insert_organization(tx, org)
             except Conflict:
                 raise _conflict("organization_slug", org["slug"]) from None
-            events.record(self.store, tx, environment.id, caller.actor, "organization.create", org["id"], fields)
+            events.record(
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "organization.create",
+                org["id"],
+                fields,
+            )
         return org
 
     def _ensure_unique(self, tx: Any, environment: Environment, org: Row, columns: Row) -> None:
-        for column, wire in (("slug", "organization_slug"), ("external_id", "organization_external_id")):
+        for column, wire in (
+            ("slug", "organization_slug"),
+            ("external_id", "organization_external_id"),
+        ):
             value = columns.get(column)
             if value is None:
                 continue
@@ -145,6 +161,12 @@ class Organizations:
             org = self.find(tx, environment, ident)
             enforcement.require_organization(self.runtime, caller, org, fields)
             self._check_roles(environment, org, fields)
+            # Gatehouse has no SSO connections yet, so any connection id named is unknown.
+            connections = list(fields.get("sso_jit_provisioning_allowed_connections") or [])
+            if fields.get("sso_default_connection_id"):
+                connections.insert(0, fields["sso_default_connection_id"])
+            if connections:
+                raise not_found("sso_connection", connections[0])
             columns, settings = self._write_values(fields)
             self._ensure_unique(tx, environment, org, columns)
             values: Row = {**columns, "updated_at": clock.now()}
@@ -154,7 +176,15 @@ class Organizations:
                 self.store.update_organization(tx, org["id"], values)
             except Conflict:
                 raise _conflict("organization", ident) from None
-            events.record(self.store, tx, environment.id, caller.actor, "organization.update", org["id"], fields)
+            events.record(
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "organization.update",
+                org["id"],
+                fields,
+            )
             return {**org, **values}
 
     def delete(self, caller: Caller, ident: str) -> str:
@@ -163,7 +193,9 @@ class Organizations:
             org = self.find(tx, environment, ident)
             enforcement.require_organization(self.runtime, caller, org, (), delete=True)
             self.store.delete_organization(tx, org["id"])
-            events.record(self.store, tx, environment.id, caller.actor, "organization.delete", org["id"])
+            events.record(
+                self.store, tx, environment.id, caller.actor, "organization.delete", org["id"]
+            )
         return str(org["id"])
 
     def search(
@@ -172,11 +204,15 @@ class Organizations:
         check_query(query, ORGANIZATION_FILTERS)
         with self.store.transaction() as tx:
             try:
-                return self.store.search_organizations(tx, caller.environment.id, query, cursor, limit)
+                return self.store.search_organizations(
+                    tx, caller.environment.id, query, cursor, limit
+                )
             except UnknownFilter as error:  # pragma: no cover - check_query catches these first
                 raise InvalidInput(f"unknown filter `{error}`") from None
             except (ValueError, TypeError, KeyError):
-                raise InvalidInput(f"cursor `{cursor}` is not one this server issued", code="invalid_cursor") from None
+                raise InvalidInput(
+                    f"cursor `{cursor}` is not one this server issued", code="invalid_cursor"
+                ) from None
 
 
 def check_query(query: dict[str, Any] | None, filters: dict[str, tuple[type, Any]]) -> None:
@@ -189,8 +225,11 @@ def check_query(query: dict[str, Any] | None, filters: dict[str, tuple[type, Any
         path = f"query.operands[{i}]"
         if name not in filters:
             problems.append(
-                Problem(f"{path}.filter_name", f"filter `{name}` is not supported; use one of "
-                        + ", ".join(f"`{f}`" for f in sorted(filters)))
+                Problem(
+                    f"{path}.filter_name",
+                    f"filter `{name}` is not supported; use one of "
+                    + ", ".join(f"`{f}`" for f in sorted(filters)),
+                )
             )
             continue
         kind = filters[name][0]
@@ -212,4 +251,6 @@ def _conflict(field: str, value: str) -> GatehouseError:
         "organization_slug": "duplicate_organization_slug",
         "organization_external_id": "duplicate_external_id",
     }.get(field, "conflict")
-    return GatehouseError(code, f"{field.replace('_', ' ')} `{value}` is already in use in this project")
+    return GatehouseError(
+        code, f"{field.replace('_', ' ')} `{value}` is already in use in this project"
+    )

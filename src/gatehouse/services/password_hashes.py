@@ -26,8 +26,12 @@ from gatehouse.policy.model import Problem
 
 # The request field holding each hash type's config (the SDK's names); bcrypt takes none.
 CONFIG_FIELD = {
-    "argon_2i": "argon_2_config", "argon_2id": "argon_2_config", "scrypt": "scrypt_config",
-    "md_5": "md_5_config", "sha_1": "sha_1_config", "sha_512": "sha_512_config",
+    "argon_2i": "argon_2_config",
+    "argon_2id": "argon_2_config",
+    "scrypt": "scrypt_config",
+    "md_5": "md_5_config",
+    "sha_1": "sha_1_config",
+    "sha_512": "sha_512_config",
     "pbkdf_2": "pbkdf_2_config",
 }
 HASH_TYPES = ("bcrypt", *CONFIG_FIELD)
@@ -36,12 +40,22 @@ _SALTS = {"prepend_salt": str, "append_salt": str}
 # Each config's fields and their types; those with a default are optional.
 _CONFIG_SPEC: dict[str, dict[str, type]] = {
     "argon_2_config": {
-        "salt": str, "iteration_amount": int, "memory": int, "threads": int, "key_length": int
+        "salt": str,
+        "iteration_amount": int,
+        "memory": int,
+        "threads": int,
+        "key_length": int,
     },
     "scrypt_config": {
-        "salt": str, "n_parameter": int, "r_parameter": int, "p_parameter": int, "key_length": int
+        "salt": str,
+        "n_parameter": int,
+        "r_parameter": int,
+        "p_parameter": int,
+        "key_length": int,
     },
-    "md_5_config": _SALTS, "sha_1_config": _SALTS, "sha_512_config": _SALTS,
+    "md_5_config": _SALTS,
+    "sha_1_config": _SALTS,
+    "sha_512_config": _SALTS,
     "pbkdf_2_config": {"salt": str, "iteration_amount": int, "key_length": int, "algorithm": str},
 }
 _DEFAULTS = {"prepend_salt": "", "append_salt": "", "algorithm": "sha256"}
@@ -110,20 +124,32 @@ def verify_migrated_hash(hash_type: str, stored: dict, password: str) -> bool:
             return False
     if hash_type in _ARGON2_TYPE:
         derived = low_level.hash_secret_raw(
-            secret, conf["salt"].encode("utf-8"), time_cost=conf["iteration_amount"],
-            memory_cost=conf["memory"], parallelism=conf["threads"],
-            hash_len=conf["key_length"], type=_ARGON2_TYPE[hash_type],
+            secret,
+            conf["salt"].encode("utf-8"),
+            time_cost=conf["iteration_amount"],
+            memory_cost=conf["memory"],
+            parallelism=conf["threads"],
+            hash_len=conf["key_length"],
+            type=_ARGON2_TYPE[hash_type],
         )
     elif hash_type == "scrypt":
         n, r, p = conf["n_parameter"], conf["r_parameter"], conf["p_parameter"]
         derived = hashlib.scrypt(
-            secret, salt=base64.b64decode(conf["salt"]), n=n, r=r, p=p,
-            maxmem=128 * r * (n + p + 2) + 2**20, dklen=conf["key_length"],
+            secret,
+            salt=base64.b64decode(conf["salt"]),
+            n=n,
+            r=r,
+            p=p,
+            maxmem=128 * r * (n + p + 2) + 2**20,
+            dklen=conf["key_length"],
         )
     elif hash_type == "pbkdf_2":
         derived = hashlib.pbkdf2_hmac(
-            conf["algorithm"], secret, base64.b64decode(conf["salt"]),
-            conf["iteration_amount"], conf["key_length"],
+            conf["algorithm"],
+            secret,
+            base64.b64decode(conf["salt"]),
+            conf["iteration_amount"],
+            conf["key_length"],
         )
     else:
         raise ValueError(f"unknown hash_type `{hash_type}`")
@@ -217,8 +243,13 @@ def _check_argon2(hash_type: str, hash: str, conf: dict | None, problems: list) 
             problems.append(Problem("hash", f"argon2 version `{version}` is not 16 or 19"))
         salt_bytes, key_bytes = _b64(salt, "hash", problems), _b64(key, "hash", problems)
         if salt_bytes is not None and key_bytes is not None:
-            params = {"salt": salt_bytes, "memory": int(m), "iteration_amount": int(t),
-                      "threads": int(p), "key_length": len(key_bytes)}
+            params = {
+                "salt": salt_bytes,
+                "memory": int(m),
+                "iteration_amount": int(t),
+                "threads": int(p),
+                "key_length": len(key_bytes),
+            }
             _argon2_bounds(params, True, problems)
         return {"hash": hash, "config": {}}
     if not _required(conf, hash_type, problems):
@@ -252,13 +283,22 @@ def _check_scrypt(hash_type: str, hash: str, conf: dict | None, problems: list) 
         return {}
     n, r, p = conf["n_parameter"], conf["r_parameter"], conf["p_parameter"]
     if n <= 1 or n > _SCRYPT_MAX_N or n & (n - 1):
-        problems.append(Problem("scrypt_config.n_parameter", f"must be a power of two above 1 "
-                                f"and at most {_SCRYPT_MAX_N}, got `{n}`"))
+        problems.append(
+            Problem(
+                "scrypt_config.n_parameter",
+                f"must be a power of two above 1 and at most {_SCRYPT_MAX_N}, got `{n}`",
+            )
+        )
     _bounded(problems, "scrypt_config.r_parameter", r, 1, 32)
     _bounded(problems, "scrypt_config.p_parameter", p, 1, 16)
     if n * r * p > _SCRYPT_MAX_NRP:
-        problems.append(Problem("scrypt_config", "n_parameter × r_parameter × p_parameter must "
-                                f"be at most {_SCRYPT_MAX_NRP}, got `{n * r * p}`"))
+        problems.append(
+            Problem(
+                "scrypt_config",
+                "n_parameter × r_parameter × p_parameter must "
+                f"be at most {_SCRYPT_MAX_NRP}, got `{n * r * p}`",
+            )
+        )
     _bounded(problems, "scrypt_config.key_length", conf["key_length"], 1, _MAX_KEY_LENGTH)
     salt = _b64(conf["salt"], "scrypt_config.salt", problems)
     conf = {**conf, "salt": base64.b64encode(salt or b"").decode("ascii")}
@@ -273,15 +313,24 @@ def _check_pbkdf2(hash_type: str, hash: str, conf: dict | None, problems: list) 
     _bounded(problems, "pbkdf_2_config.key_length", key_length, 1, _MAX_KEY_LENGTH)
     size = _PBKDF2_DIGEST_SIZE.get(conf["algorithm"])
     if size is None:
-        problems.append(Problem("pbkdf_2_config.algorithm",
-                                f"must be `sha256` or `sha512`, got `{conf['algorithm']}`"))
+        problems.append(
+            Problem(
+                "pbkdf_2_config.algorithm",
+                f"must be `sha256` or `sha512`, got `{conf['algorithm']}`",
+            )
+        )
     elif iterations <= _PBKDF2_MAX_WORK:
         # Each digest-sized block of output costs a full run of the iterations.
         blocks = -(-key_length // size)
         if iterations * blocks > _PBKDF2_MAX_WORK:
-            problems.append(Problem("pbkdf_2_config", f"key_length `{key_length}` takes {blocks} "
-                                    f"blocks of `{iterations}` iterations, above the limit of "
-                                    f"{_PBKDF2_MAX_WORK} in total"))
+            problems.append(
+                Problem(
+                    "pbkdf_2_config",
+                    f"key_length `{key_length}` takes {blocks} "
+                    f"blocks of `{iterations}` iterations, above the limit of "
+                    f"{_PBKDF2_MAX_WORK} in total",
+                )
+            )
     salt = _b64(conf["salt"], "pbkdf_2_config.salt", problems)
     conf = {**conf, "salt": base64.b64encode(salt or b"").decode("ascii")}
     return {"hash": _key(hash, key_length, problems), "config": conf}
@@ -295,9 +344,14 @@ def _check_digest(hash_type: str, hash: str, conf: dict | None, problems: list) 
 
 
 _CHECKS = {
-    "bcrypt": _check_bcrypt, "argon_2i": _check_argon2, "argon_2id": _check_argon2,
-    "scrypt": _check_scrypt, "pbkdf_2": _check_pbkdf2,
-    "md_5": _check_digest, "sha_1": _check_digest, "sha_512": _check_digest,
+    "bcrypt": _check_bcrypt,
+    "argon_2i": _check_argon2,
+    "argon_2id": _check_argon2,
+    "scrypt": _check_scrypt,
+    "pbkdf_2": _check_pbkdf2,
+    "md_5": _check_digest,
+    "sha_1": _check_digest,
+    "sha_512": _check_digest,
 }
 
 _MIN_LENGTH = 8
@@ -320,8 +374,9 @@ def strength_check(password: str, email_address: str | None) -> dict:
     analysed = password[:_MAX_ANALYSED_CHARS]
     if analysed:
         with _zxcvbn_lock:
-            result = zxcvbn(analysed, user_inputs=[u for u in user_inputs if u],
-                            max_length=_MAX_ANALYSED_CHARS)
+            result = zxcvbn(
+                analysed, user_inputs=[u for u in user_inputs if u], max_length=_MAX_ANALYSED_CHARS
+            )
         score, feedback = int(result["score"]), result["feedback"]
     else:  # zxcvbn crashes on the empty string
         score, feedback = 0, {"warning": "", "suggestions": ["Add a password."]}

@@ -29,7 +29,7 @@ def _bad_credentials() -> GatehouseError:
 
 def verify(stored: str, password: str) -> bool:
     if stored.startswith(_MIGRATED):
-        record = json.loads(stored[len(_MIGRATED):])
+        record = json.loads(stored[len(_MIGRATED) :])
         return password_hashes.verify_migrated_hash(record.pop("hash_type"), record, password)
     return credentials.verify_argon2(stored, password)
 
@@ -71,13 +71,28 @@ class Passwords:
             if role_ids is not None:
                 self.members._check_roles(environment, org, role_ids)
             member = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
-            password = {"password_id": ids.new_id("member-password", environment.kind), "password_hash": stored}
-            profile = {k: fields[k] for k in ("name", "trusted_metadata", "untrusted_metadata", "external_id", "mfa_phone_number") if fields.get(k) is not None}
+            password = {
+                "password_id": ids.new_id("member-password", environment.kind),
+                "password_hash": stored,
+            }
+            profile = {
+                k: fields[k]
+                for k in (
+                    "name",
+                    "trusted_metadata",
+                    "untrusted_metadata",
+                    "external_id",
+                    "mfa_phone_number",
+                )
+                if fields.get(k) is not None
+            }
             if fields.get("set_phone_number_verified") and "mfa_phone_number" in profile:
                 profile["mfa_phone_verified"] = True
             created = member is None
             if member is None:
-                member = self.members.new_member_row(environment, org, fields["email_address"], fields, now)
+                member = self.members.new_member_row(
+                    environment, org, fields["email_address"], fields, now
+                )
                 member.update(password, **profile)
                 self.store.insert_member(tx, member)
             else:
@@ -87,7 +102,12 @@ class Passwords:
             if role_ids is not None:
                 self.store.set_direct_roles(tx, environment.id, member["id"], role_ids)
             events.record(
-                self.store, tx, environment.id, caller.actor, "member.password_migrate", member["id"],
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "member.password_migrate",
+                member["id"],
                 {"hash_type": hash_type, "member_created": created},
             )
             return created, org, self.members.wire(tx, member, org)
@@ -100,13 +120,18 @@ class Passwords:
             )
         check_custom_claims(fields.get("session_custom_claims"))
         environment = caller.environment
-        duration = fields.get("session_duration_minutes") or self.runtime.settings.default_session_minutes
+        duration = (
+            fields.get("session_duration_minutes") or self.runtime.settings.default_session_minutes
+        )
         with self.store.transaction() as tx:
             org = self.members.organizations.find(tx, environment, fields["organization_id"])
             member = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
             stored = member["password_hash"] if member else None
             # Verify even when there is no such member, so timing does not reveal which emails exist.
-            ok = verify(stored or credentials.hash_password("unused"), fields["password"]) and stored is not None
+            ok = (
+                verify(stored or credentials.hash_password("unused"), fields["password"])
+                and stored is not None
+            )
             if member is None or not ok:
                 raise _bad_credentials()
             values: Row = {"updated_at": clock.now()}
@@ -120,26 +145,47 @@ class Passwords:
             existing = fields.get("session_token") or fields.get("session_jwt")
             if existing:
                 active = self.sessions.resolve(
-                    tx, environment, token=fields.get("session_token"), jwt_token=fields.get("session_jwt")
+                    tx,
+                    environment,
+                    token=fields.get("session_token"),
+                    jwt_token=fields.get("session_jwt"),
                 )
                 if active.member_id != member["id"]:
                     raise GatehouseError(
-                        "session_member_mismatch", "the session belongs to another member; sign in without it"
+                        "session_member_mismatch",
+                        "the session belongs to another member; sign in without it",
                     )
                 row = dict(active.row)
                 now = clock.now()
                 row.update(
-                    authentication_factors=[f for f in row["authentication_factors"] if f["type"] != "password"] + [factor],
+                    authentication_factors=[
+                        f for f in row["authentication_factors"] if f["type"] != "password"
+                    ]
+                    + [factor],
                     last_accessed_at=now,
                     expires_at=max(row["expires_at"], now + dt.timedelta(minutes=duration)),
                 )
-                self.store.update_session(tx, row["id"], {k: row[k] for k in ("authentication_factors", "last_accessed_at", "expires_at")})
+                self.store.update_session(
+                    tx,
+                    row["id"],
+                    {
+                        k: row[k]
+                        for k in ("authentication_factors", "last_accessed_at", "expires_at")
+                    },
+                )
                 token = fields.get("session_token") or ""
             else:
                 row, token = self.sessions.start(
                     tx, caller, member, org, factor, duration, fields.get("session_custom_claims")
                 )
-            events.record(self.store, tx, environment.id, caller.actor, "member.password_authenticate", member["id"])
+            events.record(
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "member.password_authenticate",
+                member["id"],
+            )
             member_wire = self.members.wire(tx, member, org)
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
         active = ActiveSession(row, member, org, roles.effective_role_ids(member, direct, org))

@@ -35,6 +35,7 @@ class Uses:
     assignments: dict[str, list[str]] = field(default_factory=dict)  # role_id -> member ids
     implicit_rules: list[tuple[str, str, str]] = field(default_factory=list)  # org, domain, role
     org_roles: list[tuple[str, str, str]] = field(default_factory=list)  # org, role, resource
+    org_role_ids: list[tuple[str, str]] = field(default_factory=list)  # org, role id taken
 
     def problems(self) -> list[Problem]:
         out = [
@@ -60,13 +61,24 @@ class Uses:
             )
             for org, role, what in self.org_roles
         ]
+        out += [
+            Problem("roles", f"role id `{role}` is already a custom role of organization `{org}`")
+            for org, role in self.org_role_ids
+        ]
         return out
 
     def __bool__(self) -> bool:
         return bool(self.assignments or self.implicit_rules or self.org_roles)
 
+    @property
+    def blocking(self) -> bool:
+        """Uses that cascading cannot resolve (a new project role id taken by an org role)."""
+        return bool(self.org_role_ids)
 
-def _strip_org_role(role: dict[str, Any], declared: dict[str, frozenset[str]]) -> tuple[dict[str, Any], list[str]]:
+
+def _strip_org_role(
+    role: dict[str, Any], declared: dict[str, frozenset[str]]
+) -> tuple[dict[str, Any], list[str]]:
     """An org role with permissions on removed resources/actions dropped, and what was dropped."""
     kept, dropped = [], []
     for perm in role["permissions"]:
@@ -98,7 +110,11 @@ class Rbac:
                 uses.assignments[role_id] = members
         declared = {r.resource_id: frozenset(r.actions) for r in new.resources}
         orgs = self.store.organizations_in(tx, environment.id)
+        added_roles = new.role_ids() - environment.policy.role_ids()
         for org in orgs:
+            for role in org["custom_roles"]:
+                if role["role_id"] in added_roles:
+                    uses.org_role_ids.append((org["id"], role["role_id"]))
             for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
                 if rule["role_id"] in removed_roles:
                     uses.implicit_rules.append((org["id"], rule["domain"], rule["role_id"]))
@@ -119,6 +135,15 @@ class Rbac:
             current = self.runtime.load_environment(tx, environment.id)
             assert current is not None
             uses, orgs = self._uses(tx, current, new)
+            if uses.blocking:
+                raise GatehouseError(
+                    "policy_in_use",
+                    "the change adds role ids that organizations already use: "
+                    + "; ".join(
+                        str(p) for p in uses.problems() if "already a custom role" in p.reason
+                    )
+                    + "; choose other role ids",
+                )
             if uses and not cascade:
                 raise GatehouseError(
                     "policy_in_use",
@@ -130,7 +155,9 @@ class Rbac:
                 return new, current.policy_version
             if uses:
                 self._cascade(tx, current, new, uses, orgs)
-            if not self.store.set_policy(tx, current.id, current.policy_version, policy_to_wire(new)):
+            if not self.store.set_policy(
+                tx, current.id, current.policy_version, policy_to_wire(new)
+            ):
                 raise GatehouseError(
                     "policy_conflict", "the policy changed while this change was applied; retry"
                 )
@@ -145,7 +172,9 @@ class Rbac:
             )
             return new, current.policy_version + 1
 
-    def _cascade(self, tx: Any, environment: Environment, new: Policy, uses: Uses, orgs: list[Row]) -> None:
+    def _cascade(
+        self, tx: Any, environment: Environment, new: Policy, uses: Uses, orgs: list[Row]
+    ) -> None:
         for role_id in uses.assignments:
             self.store.remove_direct_role(tx, environment.id, role_id)
         removed_roles = environment.policy.role_ids() - new.role_ids()
@@ -170,7 +199,9 @@ class Rbac:
         try:
             org_policy = org_policy_from_wire(data)
         except PolicyProblems as error:
-            raise InvalidInput("the org policy is invalid", error.problems, code="invalid_policy") from None
+            raise InvalidInput(
+                "the org policy is invalid", error.problems, code="invalid_policy"
+            ) from None
         problems = validate_org_policy(environment.policy, org_policy)
         if problems:
             raise InvalidInput("the org policy is invalid", problems, code="invalid_policy")
@@ -188,10 +219,14 @@ class Rbac:
                     m for m in members if (self.store.get_member(tx, org["id"], m) is not None)
                 ]
                 if org_members:
-                    uses.append(f"role `{role_id}` is still assigned to {len(org_members)} member(s)")
+                    uses.append(
+                        f"role `{role_id}` is still assigned to {len(org_members)} member(s)"
+                    )
             for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
                 if rule["role_id"] in removed:
-                    uses.append(f"role `{rule['role_id']}` is still granted to email domain `{rule['domain']}`")
+                    uses.append(
+                        f"role `{rule['role_id']}` is still granted to email domain `{rule['domain']}`"
+                    )
             if uses:
                 raise GatehouseError(
                     "policy_in_use",
@@ -201,13 +236,20 @@ class Rbac:
             now = clock.now()
             self.store.update_organization(tx, org["id"], {"custom_roles": wire, "updated_at": now})
             events.record(
-                self.store, tx, environment.id, caller.actor, "org_policy.update", org["id"],
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "org_policy.update",
+                org["id"],
                 {"roles": [r.role_id for r in org_policy.roles]},
             )
         return {**org, "custom_roles": wire, "updated_at": now}
 
 
-def role_exists(environment: Environment, org: Row, role_id: str, extra: tuple[Role, ...] = ()) -> bool:
+def role_exists(
+    environment: Environment, org: Row, role_id: str, extra: tuple[Role, ...] = ()
+) -> bool:
     if environment.compiled.has_role(role_id):
         return True
     return any(r["role_id"] == role_id for r in org["custom_roles"]) or any(

@@ -16,7 +16,6 @@ import jwt
 from gatehouse.errors import GatehouseError, InvalidInput, not_found
 from gatehouse.policy import Decision
 from gatehouse.services import clock, credentials, events, ids, roles
-from gatehouse.services.organizations import org_to_wire
 from gatehouse.services.runtime import Caller, Environment, Runtime
 from gatehouse.services.signing import SigningKeys
 from gatehouse.storage import Row
@@ -44,11 +43,15 @@ class ActiveSession:
 
 
 def session_not_found() -> GatehouseError:
-    return GatehouseError("session_not_found", "the session was not found, has expired or was revoked")
+    return GatehouseError(
+        "session_not_found", "the session was not found, has expired or was revoked"
+    )
 
 
 def invalid_jwt() -> GatehouseError:
-    return GatehouseError("invalid_jwt", "the session jwt is malformed or its signature does not verify")
+    return GatehouseError(
+        "invalid_jwt", "the session jwt is malformed or its signature does not verify"
+    )
 
 
 def check_custom_claims(claims: dict[str, Any] | None) -> None:
@@ -57,7 +60,8 @@ def check_custom_claims(claims: dict[str, Any] | None) -> None:
     bad = sorted(k for k in claims if k in RESERVED_CLAIMS or k.startswith("https://stytch.com/"))
     if bad:
         raise InvalidInput(
-            f"custom claim `{bad[0]}` is reserved; choose another claim name", code="invalid_custom_claims"
+            f"custom claim `{bad[0]}` is reserved; choose another claim name",
+            code="invalid_custom_claims",
         )
 
 
@@ -84,9 +88,14 @@ class Sessions:
 
     # -- minting -----------------------------------------------------------------------------
 
-    def mint_jwt(self, environment: Environment, row: Row, org: Row, role_ids: frozenset[str]) -> str:
+    def mint_jwt(
+        self, environment: Environment, row: Row, org: Row, role_ids: frozenset[str]
+    ) -> str:
         now = clock.now()
-        exp = min(now + dt.timedelta(seconds=self.runtime.settings.jwt_lifetime_seconds), row["expires_at"])
+        exp = min(
+            now + dt.timedelta(seconds=self.runtime.settings.jwt_lifetime_seconds),
+            row["expires_at"],
+        )
         session = session_to_wire(row, org, role_ids)
         claims: dict[str, Any] = {
             **row["custom_claims"],
@@ -137,8 +146,15 @@ class Sessions:
             "revoked_at": None,
         }
         self.store.insert_session(tx, row)
-        events.record(self.store, tx, environment.id, caller.actor, "session.start", row["id"],
-                      {"member_id": member["id"]})
+        events.record(
+            self.store,
+            tx,
+            environment.id,
+            caller.actor,
+            "session.start",
+            row["id"],
+            {"member_id": member["id"]},
+        )
         return row, token
 
     # -- resolving ---------------------------------------------------------------------------
@@ -166,10 +182,19 @@ class Sessions:
             raise session_not_found()
         return row
 
-    def resolve(self, tx: Any, environment: Environment, *, token: str | None = None, jwt_token: str | None = None) -> ActiveSession:
+    def resolve(
+        self,
+        tx: Any,
+        environment: Environment,
+        *,
+        token: str | None = None,
+        jwt_token: str | None = None,
+    ) -> ActiveSession:
         """The live session a token or JWT names, with its member's current roles."""
         if token:
-            row = self.store.find_session_by_token_hash(tx, environment.id, credentials.token_digest(token))
+            row = self.store.find_session_by_token_hash(
+                tx, environment.id, credentials.token_digest(token)
+            )
             if row is None or not credentials.digest_matches(token, row["token_hash"]):
                 raise session_not_found()
         elif jwt_token:
@@ -186,7 +211,9 @@ class Sessions:
         direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
         return ActiveSession(row, member, org, roles.effective_role_ids(member, direct, org))
 
-    def from_headers(self, environment: Environment, token: str | None, jwt_token: str | None) -> ActiveSession:
+    def from_headers(
+        self, environment: Environment, token: str | None, jwt_token: str | None
+    ) -> ActiveSession:
         with self.store.transaction() as tx:
             return self.resolve(tx, environment, token=token, jwt_token=jwt_token)
 
@@ -222,7 +249,9 @@ class Sessions:
         session_jwt = self.mint_jwt(environment, row, active.org, active.roles)
         return active, token or "", session_jwt, decision
 
-    def check(self, environment: Environment, active: ActiveSession, check: dict[str, str]) -> Decision:
+    def check(
+        self, environment: Environment, active: ActiveSession, check: dict[str, str]
+    ) -> Decision:
         """Raise the tenancy or denial error, or return the allowing decision."""
         if check["organization_id"] != active.organization_id:
             raise GatehouseError(
@@ -243,7 +272,9 @@ class Sessions:
     def wire(self, active: ActiveSession) -> dict[str, Any]:
         return session_to_wire(active.row, active.org, active.roles)
 
-    def list_active(self, caller: Caller, organizations: Any, org_ident: str, member_id: str) -> list[dict[str, Any]]:
+    def list_active(
+        self, caller: Caller, organizations: Any, org_ident: str, member_id: str
+    ) -> list[dict[str, Any]]:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = organizations.find(tx, environment, org_ident)
@@ -256,7 +287,11 @@ class Sessions:
             return [session_to_wire(r, org, role_ids) for r in rows]
 
     def revoke(self, caller: Caller, fields: dict[str, Any]) -> None:
-        given = [k for k in ("member_session_id", "session_token", "session_jwt", "member_id") if fields.get(k)]
+        given = [
+            k
+            for k in ("member_session_id", "session_token", "session_jwt", "member_id")
+            if fields.get(k)
+        ]
         if len(given) != 1:
             raise InvalidInput(
                 "pass exactly one of `member_session_id`, `session_token`, `session_jwt` or `member_id`"
@@ -289,7 +324,9 @@ class Sessions:
                 if row["revoked_at"] is None:
                     self.store.update_session(tx, row["id"], {"revoked_at": now})
                 target = row["id"]
-            events.record(self.store, tx, environment.id, caller.actor, "session.revoke", target, {"by": kind})
+            events.record(
+                self.store, tx, environment.id, caller.actor, "session.revoke", target, {"by": kind}
+            )
 
     @staticmethod
     def _may_revoke(caller: Caller, member_id: str) -> None:

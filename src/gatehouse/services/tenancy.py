@@ -33,7 +33,9 @@ class Tenancy:
         self.runtime = runtime
         self.store = runtime.store
 
-    def initialise(self, admin_email: str, workspace_name: str, project_name: str) -> dict[str, Any]:
+    def initialise(
+        self, admin_email: str, workspace_name: str, project_name: str
+    ) -> dict[str, Any]:
         """Create the workspace, its first project and that project's live and test environments.
 
         Refuses (changing nothing) when the database already holds a workspace.
@@ -46,7 +48,9 @@ class Tenancy:
                     "this database already holds a workspace; `gatehouse init` runs once per database",
                 )
             workspace_id = f"workspace-{uuid.uuid4()}"
-            self.store.insert_workspace(tx, {"id": workspace_id, "name": workspace_name, "created_at": now})
+            self.store.insert_workspace(
+                tx, {"id": workspace_id, "name": workspace_name, "created_at": now}
+            )
             self.store.insert_workspace_member(
                 tx,
                 {
@@ -58,19 +62,28 @@ class Tenancy:
                 },
             )
             project = self._create_project(tx, workspace_id, project_name, now)
-        return {"workspace": {"workspace_id": workspace_id, "name": workspace_name}, "project": project}
+        return {
+            "workspace": {"workspace_id": workspace_id, "name": workspace_name},
+            "project": project,
+        }
 
     def _create_project(self, tx: Any, workspace_id: str, name: str, now: Any) -> dict[str, Any]:
         project_id = f"project-{uuid.uuid4()}"
         self.store.insert_project(
             tx, {"id": project_id, "workspace_id": workspace_id, "name": name, "created_at": now}
         )
-        envs = {kind: self.create_environment(tx, project_id, kind, now) for kind in ("live", "test")}
+        envs = {
+            kind: self.create_environment(tx, project_id, kind, now) for kind in ("live", "test")
+        }
         return {
             "project_id": project_id,
             "name": name,
             "environments": {
-                kind: {"project_id": env.project_id, "secret_id": env.secret_id, "secret": env.secret}
+                kind: {
+                    "project_id": env.project_id,
+                    "secret_id": env.secret_id,
+                    "secret": env.secret,
+                }
                 for kind, env in envs.items()
             },
         }
@@ -91,7 +104,9 @@ class Tenancy:
         )
         self.store.insert_signing_key(tx, new_signing_key(environment_id, now))
         secret_id, secret = self.create_secret(tx, environment_id, kind, now)
-        events.record(self.store, tx, environment_id, "system", "environment.create", environment_id)
+        events.record(
+            self.store, tx, environment_id, "system", "environment.create", environment_id
+        )
         return NewEnvironment(environment_id, kind, secret_id, secret)
 
     def create_secret(self, tx: Any, environment_id: str, kind: str, now: Any) -> tuple[str, str]:

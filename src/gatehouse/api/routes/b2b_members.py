@@ -35,7 +35,11 @@ async def get(request: Request) -> JSONResponse:
     if not given:
         raise InvalidInput("pass `member_id` or `email_address`")
     org, member = await run(
-        gatehouse_of(request).members.get, caller, ident, given.get("member_id"), given.get("email_address")
+        gatehouse_of(request).members.get,
+        caller,
+        ident,
+        given.get("member_id"),
+        given.get("email_address"),
     )
     return ok(request, _member_payload(org, member))
 
@@ -52,9 +56,15 @@ async def update(request: Request) -> JSONResponse:
     body = await parse_body(request, schemas.MemberUpdate, echoes)
     fields = body.given()
     if fields.get("unlink_email"):
-        raise InvalidInput("`unlink_email` is not supported: Gatehouse keeps one email per member", code="unsupported_feature")
+        raise InvalidInput(
+            "`unlink_email` is not supported: Gatehouse keeps one email per member",
+            code="unsupported_feature",
+        )
     if fields.get("default_mfa_method") == "totp":
-        raise InvalidInput("`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet", code="unsupported_feature")
+        raise InvalidInput(
+            "`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet",
+            code="unsupported_feature",
+        )
     org, member = await run(gatehouse_of(request).members.update, caller, ident, member_id, fields)
     return ok(request, _member_payload(org, member))
 
@@ -79,7 +89,9 @@ async def delete_mfa_phone_number(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident, member_id, echoes = _ids(request)
     await parse_body(request, schemas.Empty, echoes)
-    org, member = await run(gatehouse_of(request).members.delete_mfa_phone_number, caller, ident, member_id)
+    org, member = await run(
+        gatehouse_of(request).members.delete_mfa_phone_number, caller, ident, member_id
+    )
     return ok(request, _member_payload(org, member))
 
 
@@ -87,8 +99,12 @@ async def delete_password(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident = request.path_params["organization_id"]
     password_id = request.path_params["member_password_id"]
-    await parse_body(request, schemas.Empty, {"organization_id": ident, "member_password_id": password_id})
-    _, org, member = await run(gatehouse_of(request).members.delete_password, caller, ident, password_id)
+    await parse_body(
+        request, schemas.Empty, {"organization_id": ident, "member_password_id": password_id}
+    )
+    _, org, member = await run(
+        gatehouse_of(request).members.delete_password, caller, ident, password_id
+    )
     return ok(request, _member_payload(org, member))
 
 
@@ -97,7 +113,12 @@ async def search(request: Request) -> JSONResponse:
     body = await parse_body(request, schemas.MemberSearch)
     query = body.query.model_dump() if body.query is not None else None
     members, total, next_cursor, orgs = await run(
-        gatehouse_of(request).members.search, caller, body.organization_ids, query, body.cursor or None, body.limit
+        gatehouse_of(request).members.search,
+        caller,
+        body.organization_ids,
+        query,
+        body.cursor or None,
+        body.limit,
     )
     return ok(
         request,
@@ -110,7 +131,9 @@ async def search(request: Request) -> JSONResponse:
 
 
 async def not_supported(request: Request) -> JSONResponse:
-    raise GatehouseError("unsupported_feature", f"`{request.url.path}` is not supported by Gatehouse yet")
+    raise GatehouseError(
+        "unsupported_feature", f"`{request.url.path}` is not supported by Gatehouse yet"
+    )
 
 
 routes = [
@@ -118,8 +141,14 @@ routes = [
     Route("/v1/b2b/organizations/{organization_id}/members", create, methods=["POST"]),
     Route("/v1/b2b/organizations/{organization_id}/member", get, methods=["GET"]),
     Route("/v1/b2b/organizations/{organization_id}/members/{member_id}", update, methods=["PUT"]),
-    Route("/v1/b2b/organizations/{organization_id}/members/{member_id}", delete, methods=["DELETE"]),
-    Route("/v1/b2b/organizations/{organization_id}/members/{member_id}/reactivate", reactivate, methods=["PUT"]),
+    Route(
+        "/v1/b2b/organizations/{organization_id}/members/{member_id}", delete, methods=["DELETE"]
+    ),
+    Route(
+        "/v1/b2b/organizations/{organization_id}/members/{member_id}/reactivate",
+        reactivate,
+        methods=["PUT"],
+    ),
     Route(
         "/v1/b2b/organizations/{organization_id}/members/mfa_phone_numbers/{member_id}",
         delete_mfa_phone_number,

@@ -18,7 +18,12 @@ async def migrate(request: Request) -> JSONResponse:
     created, org, member = await run(gatehouse_of(request).passwords.migrate, caller, body.given())
     return ok(
         request,
-        {"member_id": member["member_id"], "member_created": created, "member": member, "organization": org_to_wire(org)},
+        {
+            "member_id": member["member_id"],
+            "member_created": created,
+            "member": member,
+            "organization": org_to_wire(org),
+        },
     )
 
 
@@ -50,7 +55,11 @@ async def strength_check(request: Request) -> JSONResponse:
     await caller_of(request)
     body = await parse_body(request, schemas.StrengthCheck)
     given = body.given()
-    result = await run(gatehouse_of(request).passwords.strength_check, given["password"], given.get("email_address"))
+    result = await run(
+        gatehouse_of(request).passwords.strength_check,
+        given["password"],
+        given.get("email_address"),
+    )
     return ok(request, result)
 
 

@@ -25,7 +25,9 @@ async def get_org_policy(request: Request) -> JSONResponse:
     return ok(request, {"org_policy": gatehouse_of(request).rbac.org_policy_wire(org)})
 
 
-def _set_org_policy(request: Request, caller: object, ident: str, data: object) -> dict[str, object]:
+def _set_org_policy(
+    request: Request, caller: object, ident: str, data: object
+) -> dict[str, object]:
     gatehouse = gatehouse_of(request)
     org = gatehouse.organizations.get(caller, ident)  # type: ignore[arg-type]
     parsed = gatehouse.rbac.parse_org_policy(caller.environment, data)  # type: ignore[attr-defined]

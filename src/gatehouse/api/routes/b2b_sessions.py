@@ -54,7 +54,11 @@ async def get(request: Request) -> JSONResponse:
     query = parse_query(request, schemas.SessionsGet)
     gatehouse = gatehouse_of(request)
     sessions = await run(
-        gatehouse.sessions.list_active, caller, gatehouse.organizations, query.organization_id, query.member_id
+        gatehouse.sessions.list_active,
+        caller,
+        gatehouse.organizations,
+        query.organization_id,
+        query.member_id,
     )
     return ok(request, {"member_sessions": sessions})
 

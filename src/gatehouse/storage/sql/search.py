@@ -53,25 +53,32 @@ ORGANIZATION_FILTERS: dict[str, tuple[type, Filter]] = {
 
 MEMBER_FILTERS: dict[str, tuple[type, Filter]] = {
     "member_ids": (list, lambda v: t.members.c.id.in_(_strings(v))),
-    "member_emails": (list, lambda v: t.members.c.email_lower.in_([s.lower() for s in _strings(v)])),
+    "member_emails": (
+        list,
+        lambda v: t.members.c.email_lower.in_([s.lower() for s in _strings(v)]),
+    ),
     "member_email_fuzzy": (str, lambda v: _like(t.members.c.email, v)),
     "member_external_ids": (list, lambda v: t.members.c.external_id.in_(_strings(v))),
     "member_is_breakglass": (bool, lambda v: t.members.c.is_breakglass == bool(v)),
     "statuses": (list, lambda v: t.members.c.status.in_(_strings(v))),
     "member_password_exists": (
         bool,
-        lambda v: t.members.c.password_hash.is_not(None) if v else t.members.c.password_hash.is_(None),
+        lambda v: (
+            t.members.c.password_hash.is_not(None) if v else t.members.c.password_hash.is_(None)
+        ),
     ),
     "member_mfa_phone_numbers": (list, lambda v: t.members.c.mfa_phone_number.in_(_strings(v))),
     "member_mfa_phone_number_fuzzy": (str, lambda v: _like(t.members.c.mfa_phone_number, v)),
     "member_roles": (
         list,
-        lambda v: true()
-        if "stytch_member" in v
-        else exists(
-            select(t.member_roles.c.member_id).where(
-                t.member_roles.c.member_id == t.members.c.id,
-                t.member_roles.c.role_id.in_(_strings(v)),
+        lambda v: (
+            true()
+            if "stytch_member" in v
+            else exists(
+                select(t.member_roles.c.member_id).where(
+                    t.member_roles.c.member_id == t.members.c.id,
+                    t.member_roles.c.role_id.in_(_strings(v)),
+                )
             )
         ),
     ),

@@ -70,7 +70,9 @@ class SqlStore:
         self._insert(tx, t.environments, row)
 
     def get_environment(self, tx: Connection, environment_id: str) -> Row | None:
-        return _row(tx.execute(select(t.environments).where(t.environments.c.id == environment_id)).first())
+        return _row(
+            tx.execute(select(t.environments).where(t.environments.c.id == environment_id)).first()
+        )
 
     def list_environments(self, tx: Connection) -> list[Row]:
         rows = tx.execute(select(t.environments).order_by(t.environments.c.created_at)).all()
@@ -123,7 +125,9 @@ class SqlStore:
         # explicit keeps both backends identical.
         member_ids = select(t.members.c.id).where(t.members.c.organization_id == organization_id)
         tx.execute(delete(t.member_roles).where(t.member_roles.c.member_id.in_(member_ids)))
-        tx.execute(delete(t.member_sessions).where(t.member_sessions.c.organization_id == organization_id))
+        tx.execute(
+            delete(t.member_sessions).where(t.member_sessions.c.organization_id == organization_id)
+        )
         tx.execute(delete(t.members).where(t.members.c.organization_id == organization_id))
         tx.execute(delete(t.organizations).where(t.organizations.c.id == organization_id))
 
@@ -138,7 +142,9 @@ class SqlStore:
                 return _row(found)
         return None
 
-    def get_organizations(self, tx: Connection, environment_id: str, ids: Iterable[str]) -> list[Row]:
+    def get_organizations(
+        self, tx: Connection, environment_id: str, ids: Iterable[str]
+    ) -> list[Row]:
         rows = tx.execute(
             select(t.organizations).where(
                 t.organizations.c.environment_id == environment_id,
@@ -294,7 +300,9 @@ class SqlStore:
         if rows:
             tx.execute(insert(t.member_roles), rows)
 
-    def members_with_direct_role(self, tx: Connection, environment_id: str, role_id: str) -> list[str]:
+    def members_with_direct_role(
+        self, tx: Connection, environment_id: str, role_id: str
+    ) -> list[str]:
         rows = tx.execute(
             select(t.member_roles.c.member_id).where(
                 t.member_roles.c.environment_id == environment_id,
@@ -319,10 +327,14 @@ class SqlStore:
     def get_session(self, tx: Connection, environment_id: str, session_id: str) -> Row | None:
         s = t.member_sessions
         return _row(
-            tx.execute(select(s).where(s.c.environment_id == environment_id, s.c.id == session_id)).first()
+            tx.execute(
+                select(s).where(s.c.environment_id == environment_id, s.c.id == session_id)
+            ).first()
         )
 
-    def find_session_by_token_hash(self, tx: Connection, environment_id: str, token_hash: str) -> Row | None:
+    def find_session_by_token_hash(
+        self, tx: Connection, environment_id: str, token_hash: str
+    ) -> Row | None:
         s = t.member_sessions
         return _row(
             tx.execute(
@@ -345,7 +357,9 @@ class SqlStore:
     def revoke_member_sessions(self, tx: Connection, member_id: str, now: dt.datetime) -> int:
         s = t.member_sessions
         result = tx.execute(
-            update(s).where(s.c.member_id == member_id, s.c.revoked_at.is_(None)).values(revoked_at=now)
+            update(s)
+            .where(s.c.member_id == member_id, s.c.revoked_at.is_(None))
+            .values(revoked_at=now)
         )
         return result.rowcount
 

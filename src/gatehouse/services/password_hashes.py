@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 import threading
-from typing import Any
+from typing import Any, TypeGuard
 
 import bcrypt
 from argon2 import low_level
@@ -36,7 +36,7 @@ CONFIG_FIELD = {
 }
 HASH_TYPES = ("bcrypt", *CONFIG_FIELD)
 
-_SALTS = {"prepend_salt": str, "append_salt": str}
+_SALTS: dict[str, type] = {"prepend_salt": str, "append_salt": str}
 # Each config's fields and their types; those with a default are optional.
 _CONFIG_SPEC: dict[str, dict[str, type]] = {
     "argon_2_config": {
@@ -84,7 +84,7 @@ _HEX = re.compile(r"[0-9a-fA-F]*")
 _ARGON2_TYPE = {"argon_2i": low_level.Type.I, "argon_2id": low_level.Type.ID}
 
 
-def check_migrated_hash(hash_type: str, hash: str, config: dict | None) -> dict:
+def check_migrated_hash(hash_type: str, hash: str, config: dict[str, Any] | None) -> dict[str, Any]:
     """Validate an imported hash; `config` is the request's `CONFIG_FIELD[hash_type]` field."""
     if hash_type not in HASH_TYPES:
         reason = (
@@ -106,7 +106,7 @@ def check_migrated_hash(hash_type: str, hash: str, config: dict | None) -> dict:
     return stored
 
 
-def verify_migrated_hash(hash_type: str, stored: dict, password: str) -> bool:
+def verify_migrated_hash(hash_type: str, stored: dict[str, Any], password: str) -> bool:
     """Check `password` against a dict `check_migrated_hash` returned for `hash_type`."""
     secret = password.encode("utf-8", "surrogatepass")
     hash, conf = stored["hash"], stored["config"]
@@ -156,7 +156,7 @@ def verify_migrated_hash(hash_type: str, stored: dict, password: str) -> bool:
     return hmac.compare_digest(derived, base64.b64decode(hash))
 
 
-def _check_config(hash_type: str, config: Any, problems: list[Problem]) -> dict | None:
+def _check_config(hash_type: str, config: Any, problems: list[Problem]) -> dict[str, Any] | None:
     field = CONFIG_FIELD.get(hash_type)
     if config is None:
         return None
@@ -167,7 +167,7 @@ def _check_config(hash_type: str, config: Any, problems: list[Problem]) -> dict 
         problems.append(Problem(field, "must be an object"))
         return None
     spec = _CONFIG_SPEC[field]
-    conf = {key: _DEFAULTS[key] for key in spec if key in _DEFAULTS}
+    conf: dict[str, Any] = {key: _DEFAULTS[key] for key in spec if key in _DEFAULTS}
     for key in config:
         if key not in spec:
             problems.append(Problem(f"{field}.{key}", "is not a known field"))
@@ -185,7 +185,9 @@ def _check_config(hash_type: str, config: Any, problems: list[Problem]) -> dict 
     return conf
 
 
-def _bounded(problems: list, path: str, value: int, low: int, high: int, name: str = "") -> None:
+def _bounded(
+    problems: list[Problem], path: str, value: int, low: int, high: int, name: str = ""
+) -> None:
     if not low <= value <= high:
         what = f"{name} must" if name else "must"
         problems.append(Problem(path, f"{what} be between {low} and {high}, got `{value}`"))
@@ -214,13 +216,17 @@ def _key(hash: str, key_length: int, problems: list[Problem], hex_ok: bool = Fal
     return base64.b64encode(key or b"").decode("ascii")
 
 
-def _required(conf: dict | None, hash_type: str, problems: list[Problem]) -> bool:
+def _required(
+    conf: dict[str, Any] | None, hash_type: str, problems: list[Problem]
+) -> TypeGuard[dict[str, Any]]:
     if conf is None:
         problems.append(Problem(CONFIG_FIELD[hash_type], f"is required for `{hash_type}` hashes"))
     return conf is not None
 
 
-def _check_bcrypt(hash_type: str, hash: str, conf: dict | None, problems: list) -> dict:
+def _check_bcrypt(
+    hash_type: str, hash: str, conf: dict[str, Any] | None, problems: list[Problem]
+) -> dict[str, Any]:
     match = _BCRYPT.fullmatch(hash)
     if match is None:
         problems.append(Problem("hash", "must be a `$2a$`, `$2b$` or `$2y$` bcrypt hash"))
@@ -229,7 +235,9 @@ def _check_bcrypt(hash_type: str, hash: str, conf: dict | None, problems: list) 
     return {"hash": hash, "config": {}}
 
 
-def _check_argon2(hash_type: str, hash: str, conf: dict | None, problems: list) -> dict:
+def _check_argon2(
+    hash_type: str, hash: str, conf: dict[str, Any] | None, problems: list[Problem]
+) -> dict[str, Any]:
     if hash.startswith("$"):
         # A PHC string carries every parameter, so any config sent alongside it is not needed.
         match = _ARGON2_PHC.fullmatch(hash)
@@ -258,7 +266,7 @@ def _check_argon2(hash_type: str, hash: str, conf: dict | None, problems: list) 
     return {"hash": _key(hash, conf["key_length"], problems, hex_ok=True), "config": conf}
 
 
-def _argon2_bounds(params: dict, phc: bool, problems: list) -> None:
+def _argon2_bounds(params: dict[str, Any], phc: bool, problems: list[Problem]) -> None:
     """Bounds on argon2 parameters, from a PHC string (all reported at `hash`) or a config."""
 
     def at(name: str) -> tuple[str, str]:
@@ -278,7 +286,9 @@ def _argon2_bounds(params: dict, phc: bool, problems: list) -> None:
         _bounded(problems, path, params[key], low, high, name)
 
 
-def _check_scrypt(hash_type: str, hash: str, conf: dict | None, problems: list) -> dict:
+def _check_scrypt(
+    hash_type: str, hash: str, conf: dict[str, Any] | None, problems: list[Problem]
+) -> dict[str, Any]:
     if not _required(conf, hash_type, problems):
         return {}
     n, r, p = conf["n_parameter"], conf["r_parameter"], conf["p_parameter"]
@@ -305,7 +315,9 @@ def _check_scrypt(hash_type: str, hash: str, conf: dict | None, problems: list) 
     return {"hash": _key(hash, conf["key_length"], problems), "config": conf}
 
 
-def _check_pbkdf2(hash_type: str, hash: str, conf: dict | None, problems: list) -> dict:
+def _check_pbkdf2(
+    hash_type: str, hash: str, conf: dict[str, Any] | None, problems: list[Problem]
+) -> dict[str, Any]:
     if not _required(conf, hash_type, problems):
         return {}
     iterations, key_length = conf["iteration_amount"], conf["key_length"]
@@ -336,7 +348,9 @@ def _check_pbkdf2(hash_type: str, hash: str, conf: dict | None, problems: list) 
     return {"hash": _key(hash, key_length, problems), "config": conf}
 
 
-def _check_digest(hash_type: str, hash: str, conf: dict | None, problems: list) -> dict:
+def _check_digest(
+    hash_type: str, hash: str, conf: dict[str, Any] | None, problems: list[Problem]
+) -> dict[str, Any]:
     length = _DIGESTS[hash_type][1]
     if len(hash) != length or not _HEX.fullmatch(hash):
         problems.append(Problem("hash", f"must be {length} hexadecimal characters"))
@@ -361,7 +375,7 @@ _MAX_ANALYSED_CHARS = 256  # zxcvbn's matching grows quickly with length
 _zxcvbn_lock = threading.Lock()
 
 
-def strength_check(password: str, email_address: str | None) -> dict:
+def strength_check(password: str, email_address: str | None) -> dict[str, Any]:
     """Stytch's strength-check fields for `password`, under the zxcvbn policy.
 
     Breach detection needs HaveIBeenPwned over the network, which Gatehouse does not use:

@@ -132,7 +132,7 @@ class Passwords:
                 verify(stored or credentials.hash_password("unused"), fields["password"])
                 and stored is not None
             )
-            if member is None or not ok:
+            if member is None or stored is None or not ok:
                 raise _bad_credentials()
             values: Row = {"updated_at": clock.now()}
             if stored.startswith(_MIGRATED) or credentials.argon2_needs_rehash(stored):

@@ -26,7 +26,8 @@ class Conflict(StorageError):
 
 
 class Store(Protocol):
-    dialect: str
+    @property
+    def dialect(self) -> str: ...
 
     def transaction(self) -> AbstractContextManager[Any]: ...
 

@@ -91,7 +91,7 @@ def build_condition(
     """The WHERE clause for a validated query. Raises UnknownFilter for unsupported filters."""
     if not query or not query.get("operands"):
         return true()
-    parts = []
+    parts: list[ColumnElement[bool]] = []
     for operand in query["operands"]:
         name = operand["filter_name"]
         if name not in filters:

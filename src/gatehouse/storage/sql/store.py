@@ -7,7 +7,7 @@ so a service decides what is atomic.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -378,7 +378,7 @@ class SqlStore:
         return [dict(r._mapping) for r in rows]
 
 
-def _page(rows: list[Any], total: int, limit: int) -> tuple[list[Row], int, str | None]:
+def _page(rows: Sequence[Any], total: int, limit: int) -> tuple[list[Row], int, str | None]:
     items = [dict(r._mapping) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit and items:

@@ -1,0 +1,1203 @@
+"""The storage conformance suite: every Store method, against whichever backend the environment
+selects (SQLite by default, PostgreSQL when GATEHOUSE_TEST_DATABASE_URL names a server).
+
+Nothing here may depend on the backend: a test that needs `if backend() == ...` is a bug in the
+store, not a reason to branch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from gatehouse.storage import Conflict, Row, SqlStore, Store, open_store
+from gatehouse.storage.sql.search import MEMBER_FILTERS, ORGANIZATION_FILTERS, UnknownFilter
+
+# Microseconds on purpose: neither backend may lose them.
+T0 = dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
+_serial = itertools.count(1)
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def new_id(kind: str) -> str:
+    return f"{kind}-test-{uuid.uuid4().hex}"
+
+
+# -- row builders: every NOT NULL column of sql/tables.py, overridable ------------------------
+
+
+def workspace_row(**overrides: Any) -> Row:
+    return {"id": new_id("workspace"), "name": "Workspace", "created_at": T0} | overrides
+
+
+def workspace_member_row(workspace_id: str, **overrides: Any) -> Row:
+    return {
+        "id": new_id("workspace-member"),
+        "workspace_id": workspace_id,
+        "email": f"owner{next(_serial)}@example.com",
+        "role": "owner",
+        "created_at": T0,
+    } | overrides
+
+
+def project_row(workspace_id: str, **overrides: Any) -> Row:
+    return {
+        "id": new_id("project"),
+        "workspace_id": workspace_id,
+        "name": "Project",
+        "created_at": T0,
+    } | overrides
+
+
+def environment_row(project_id: str, **overrides: Any) -> Row:
+    return {
+        "id": new_id("project-test"),
+        "project_id": project_id,
+        "kind": "test",
+        "name": "Test",
+        "policy_version": 1,
+        "policy": {"roles": [{"role_id": "stytch_member", "permissions": []}]},
+        "created_at": T0,
+    } | overrides
+
+
+def secret_row(environment_id: str, **overrides: Any) -> Row:
+    return {
+        "id": new_id("secret"),
+        "environment_id": environment_id,
+        "secret_hash": uuid.uuid4().hex,
+        "last_four": "abcd",
+        "created_at": T0,
+    } | overrides
+
+
+def signing_key_row(environment_id: str, **overrides: Any) -> Row:
+    kid = new_id("jwk")
+    return {
+        "kid": kid,
+        "environment_id": environment_id,
+        "private_key_pem": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+        "public_jwk": {"kty": "RSA", "kid": kid, "n": "0vx7", "e": "AQAB"},
+        "created_at": T0,
+    } | overrides
+
+
+def organization_row(environment_id: str, **overrides: Any) -> Row:
+    n = next(_serial)
+    return {
+        "id": new_id("organization"),
+        "environment_id": environment_id,
+        "name": f"Organization {n}",
+        "slug": f"org-{n}",
+        "external_id": None,
+        "trusted_metadata": {"tier": "gold", "seats": n, "tags": ["a", "b"]},
+        "settings": {
+            "email_allowed_domains": ["example.com"],
+            "sso_jit_provisioning": "NOT_ALLOWED",
+        },
+        "custom_roles": [{"role_id": "auditor", "permissions": []}],
+        "created_at": T0,
+        "updated_at": T0,
+    } | overrides
+
+
+def member_row(environment_id: str, organization_id: str, **overrides: Any) -> Row:
+    email = overrides.pop("email", f"member{next(_serial)}@example.com")
+    return {
+        "id": new_id("member"),
+        "environment_id": environment_id,
+        "organization_id": organization_id,
+        "email": email,
+        "email_lower": email.lower(),
+        "status": "active",
+        "name": "Member",
+        "external_id": None,
+        "is_breakglass": False,
+        "email_verified": True,
+        "mfa_enrolled": False,
+        "mfa_phone_number": "",
+        "mfa_phone_verified": False,
+        "default_mfa_method": "",
+        "trusted_metadata": {"department": "eng"},
+        "untrusted_metadata": {},
+        "password_id": None,
+        "password_hash": None,
+        "created_at": T0,
+        "updated_at": T0,
+    } | overrides
+
+
+def session_row(member: Row, **overrides: Any) -> Row:
+    return {
+        "id": new_id("member-session"),
+        "environment_id": member["environment_id"],
+        "organization_id": member["organization_id"],
+        "member_id": member["id"],
+        "token_hash": uuid.uuid4().hex,
+        "authentication_factors": [{"type": "password", "delivery_method": "knowledge"}],
+        "custom_claims": {"plan": "pro"},
+        "started_at": T0,
+        "last_accessed_at": T0,
+        "expires_at": at(3600),
+        "revoked_at": None,
+    } | overrides
+
+
+def event_row(environment_id: str, **overrides: Any) -> Row:
+    return {
+        "environment_id": environment_id,
+        "actor": "workspace-member-test-1",
+        "action": "organization.create",
+        "target": "organization-test-1",
+        "changes": {"name": [None, "Acme"]},
+        "created_at": T0,
+    } | overrides
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def assert_same_row(got: Row | None, written: Row) -> None:
+    """`got` holds exactly what was written; its timestamps are timezone-aware UTC."""
+    assert got is not None
+    assert got == written
+    for name, value in got.items():
+        if isinstance(value, dt.datetime):
+            assert value.utcoffset() == dt.timedelta(0), f"{name} is not UTC: {value!r}"
+
+
+def ids(rows: list[Row]) -> set[str]:
+    return {row["id"] for row in rows}
+
+
+def query(operator: str, **filters: Any) -> dict[str, Any]:
+    return {
+        "operator": operator,
+        "operands": [{"filter_name": k, "filter_value": v} for k, v in filters.items()],
+    }
+
+
+def one_filter(name: str, value: Any) -> dict[str, Any]:
+    return {"operator": "AND", "operands": [{"filter_name": name, "filter_value": value}]}
+
+
+@dataclass
+class Tenant:
+    workspace_id: str
+    project_id: str
+    environment_id: str
+    other_environment_id: str  # same project: for checking that reads stay in their environment
+
+
+@pytest.fixture
+def tenant(store: Store) -> Tenant:
+    workspace = workspace_row()
+    project = project_row(workspace["id"])
+    environment = environment_row(project["id"])
+    other = environment_row(project["id"], kind="live", name="Live", created_at=at(1))
+    with store.transaction() as tx:
+        store.insert_workspace(tx, workspace)
+        store.insert_project(tx, project)
+        store.insert_environment(tx, environment)
+        store.insert_environment(tx, other)
+    return Tenant(workspace["id"], project["id"], environment["id"], other["id"])
+
+
+def insert_organizations(store: Store, *rows: Row) -> None:
+    with store.transaction() as tx:
+        for row in rows:
+            store.insert_organization(tx, row)
+
+
+def insert_members(store: Store, *rows: Row) -> None:
+    with store.transaction() as tx:
+        for row in rows:
+            store.insert_member(tx, row)
+
+
+def find_organization(store: Store, environment_id: str, ident: str) -> Row | None:
+    with store.transaction() as tx:
+        return store.find_organization(tx, environment_id, ident)
+
+
+# -- tenancy ---------------------------------------------------------------------------------
+
+
+def test_workspace_project_and_environment_round_trip(store: Store) -> None:
+    with store.transaction() as tx:
+        assert store.workspace_exists(tx) is False
+        assert store.list_environments(tx) == []
+
+    workspace = workspace_row()
+    project = project_row(workspace["id"])
+    later = environment_row(project["id"], created_at=at(10))
+    earlier = environment_row(project["id"], kind="live", created_at=at(5))
+    with store.transaction() as tx:
+        store.insert_workspace(tx, workspace)
+        store.insert_workspace_member(tx, workspace_member_row(workspace["id"]))
+        store.insert_project(tx, project)
+        store.insert_environment(tx, later)
+        store.insert_environment(tx, earlier)
+
+    with store.transaction() as tx:
+        assert store.workspace_exists(tx) is True
+        assert_same_row(store.get_environment(tx, later["id"]), later)
+        assert store.get_environment(tx, "project-test-missing") is None
+        listed = store.list_environments(tx)
+    assert [row["id"] for row in listed] == [earlier["id"], later["id"]]
+    assert_same_row(listed[0], earlier)
+
+
+def test_tenancy_uniqueness_and_references_conflict(store: Store, tenant: Tenant) -> None:
+    member = workspace_member_row(tenant.workspace_id, email="owner@example.com")
+    with store.transaction() as tx:
+        store.insert_workspace_member(tx, member)
+    with store.transaction() as tx:
+        with pytest.raises(Conflict):
+            store.insert_workspace_member(
+                tx, workspace_member_row(tenant.workspace_id, email="owner@example.com")
+            )
+        with pytest.raises(Conflict):
+            store.insert_workspace(tx, workspace_row(id=tenant.workspace_id))
+        with pytest.raises(Conflict):
+            store.insert_project(tx, project_row("workspace-test-missing"))
+        with pytest.raises(Conflict):
+            store.insert_environment(
+                tx, environment_row(tenant.project_id, id=tenant.environment_id)
+            )
+        # The transaction is still usable after the refusals.
+        store.insert_project(tx, project_row(tenant.workspace_id, name="Second"))
+    with store.transaction() as tx:
+        assert [e["id"] for e in store.list_environments(tx)] == [
+            tenant.environment_id,
+            tenant.other_environment_id,
+        ]
+
+
+def test_set_policy_is_compare_and_set(store: Store, tenant: Tenant) -> None:
+    first_policy = {"roles": [{"role_id": "admin", "permissions": [{"resource_id": "doc"}]}]}
+    second_policy = {"roles": [{"role_id": "viewer", "permissions": []}]}
+
+    # Two writers both read version 1; the first to write wins.
+    with store.transaction() as tx:
+        seen_by_first = store.get_environment(tx, tenant.environment_id)
+    with store.transaction() as tx:
+        seen_by_second = store.get_environment(tx, tenant.environment_id)
+    assert seen_by_first is not None and seen_by_second is not None
+    assert seen_by_first["policy_version"] == seen_by_second["policy_version"] == 1
+
+    with store.transaction() as tx:
+        assert store.set_policy(tx, tenant.environment_id, 1, first_policy) is True
+    with store.transaction() as tx:
+        assert store.set_policy(tx, tenant.environment_id, 1, second_policy) is False
+
+    with store.transaction() as tx:
+        env = store.get_environment(tx, tenant.environment_id)
+        other = store.get_environment(tx, tenant.other_environment_id)
+    assert env is not None and other is not None
+    assert (env["policy_version"], env["policy"]) == (2, first_policy)
+    assert other["policy_version"] == 1  # the other environment is untouched
+
+    with store.transaction() as tx:
+        assert store.set_policy(tx, tenant.environment_id, 2, second_policy) is True
+        assert store.set_policy(tx, "project-test-missing", 1, second_policy) is False
+    with store.transaction() as tx:
+        env = store.get_environment(tx, tenant.environment_id)
+    assert env is not None
+    assert (env["policy_version"], env["policy"]) == (3, second_policy)
+
+
+def test_secrets_belong_to_their_environment(store: Store, tenant: Tenant) -> None:
+    first = secret_row(tenant.environment_id, last_four="1111")
+    second = secret_row(tenant.environment_id, last_four="2222", created_at=at(1))
+    elsewhere = secret_row(tenant.other_environment_id)
+    with store.transaction() as tx:
+        assert store.secrets(tx, tenant.environment_id) == []
+        for row in (first, second, elsewhere):
+            store.insert_secret(tx, row)
+    with store.transaction() as tx:
+        got = {row["id"]: row for row in store.secrets(tx, tenant.environment_id)}
+        with pytest.raises(Conflict):
+            store.insert_secret(tx, secret_row(tenant.environment_id, id=first["id"]))
+        with pytest.raises(Conflict):
+            store.insert_secret(tx, secret_row("project-test-missing"))
+    assert set(got) == {first["id"], second["id"]}
+    assert_same_row(got[first["id"]], first)
+    assert_same_row(got[second["id"]], second)
+
+
+def test_signing_keys_newest_first(store: Store, tenant: Tenant) -> None:
+    old = signing_key_row(tenant.environment_id, created_at=at(0))
+    new = signing_key_row(tenant.environment_id, created_at=at(60))
+    elsewhere = signing_key_row(tenant.other_environment_id)
+    with store.transaction() as tx:
+        for row in (old, new, elsewhere):
+            store.insert_signing_key(tx, row)
+    with store.transaction() as tx:
+        keys = store.signing_keys(tx, tenant.environment_id)
+        with pytest.raises(Conflict):
+            store.insert_signing_key(tx, signing_key_row(tenant.environment_id, kid=old["kid"]))
+    assert [k["kid"] for k in keys] == [new["kid"], old["kid"]]
+    assert_same_row(keys[0], new)
+    assert_same_row(keys[1], old)
+
+
+# -- organizations ---------------------------------------------------------------------------
+
+
+def test_organization_round_trip_and_update(store: Store, tenant: Tenant) -> None:
+    org = organization_row(tenant.environment_id, external_id="ext-1")
+    insert_organizations(store, org)
+    assert_same_row(find_organization(store, tenant.environment_id, org["id"]), org)
+
+    changes = {
+        "name": "Renamed",
+        "slug": "renamed",
+        "external_id": None,
+        "trusted_metadata": {"nested": {"list": [1, 2.5, True, None]}},
+        "settings": {},
+        "custom_roles": [],
+        "updated_at": at(30),
+    }
+    with store.transaction() as tx:
+        store.update_organization(tx, org["id"], changes)
+        store.update_organization(tx, org["id"], {})  # nothing to change is not an error
+    assert_same_row(find_organization(store, tenant.environment_id, "renamed"), org | changes)
+    assert find_organization(store, tenant.environment_id, org["slug"]) is None
+
+
+def test_find_organization_precedence_id_then_slug_then_external_id(
+    store: Store, tenant: Tenant
+) -> None:
+    a = organization_row(tenant.environment_id, slug="alpha", external_id="alpha-ext")
+    # b's slug is a's id and b's external id is a's slug: id beats slug, slug beats external id.
+    b = organization_row(tenant.environment_id, slug=a["id"], external_id="alpha")
+    c = organization_row(tenant.environment_id, slug="gamma", external_id="gamma-ext")
+    elsewhere = organization_row(tenant.other_environment_id, slug="delta", external_id="delta-ext")
+    insert_organizations(store, a, b, c, elsewhere)
+
+    def found(ident: str, environment_id: str = tenant.environment_id) -> str | None:
+        row = find_organization(store, environment_id, ident)
+        return None if row is None else row["id"]
+
+    assert found(a["id"]) == a["id"]
+    assert found("alpha") == a["id"]
+    assert found(b["id"]) == b["id"]
+    assert found("gamma") == c["id"]
+    assert found("gamma-ext") == c["id"]
+    assert found("alpha-ext") == a["id"]
+    assert found("missing") is None
+    # Lookups stay in their environment.
+    assert found("delta") is None
+    assert found(elsewhere["id"]) is None
+    assert found("delta-ext", tenant.other_environment_id) == elsewhere["id"]
+
+
+def test_get_organizations_and_organizations_in(store: Store, tenant: Tenant) -> None:
+    a = organization_row(tenant.environment_id)
+    b = organization_row(tenant.environment_id)
+    elsewhere = organization_row(tenant.other_environment_id)
+    insert_organizations(store, a, b, elsewhere)
+    with store.transaction() as tx:
+        assert ids(store.get_organizations(tx, tenant.environment_id, [a["id"], "missing"])) == {
+            a["id"]
+        }
+        assert ids(
+            store.get_organizations(tx, tenant.environment_id, iter([a["id"], b["id"]]))
+        ) == {
+            a["id"],
+            b["id"],
+        }
+        assert store.get_organizations(tx, tenant.environment_id, [elsewhere["id"]]) == []
+        assert store.get_organizations(tx, tenant.environment_id, []) == []
+        everything = store.organizations_in(tx, tenant.environment_id)
+    assert ids(everything) == {a["id"], b["id"]}
+    assert_same_row(next(r for r in everything if r["id"] == b["id"]), b)
+
+
+def test_organization_conflicts_leave_transaction_usable_and_data_unchanged(
+    store: Store, tenant: Tenant
+) -> None:
+    a = organization_row(tenant.environment_id, slug="taken", external_id="taken-ext")
+    b = organization_row(tenant.environment_id, slug="bee", external_id=None)
+    insert_organizations(store, a, b)
+    survivor = organization_row(tenant.environment_id, slug="survivor")
+
+    with store.transaction() as tx:
+        for duplicate in (
+            organization_row(tenant.environment_id, id=a["id"]),
+            organization_row(tenant.environment_id, slug="taken"),
+            organization_row(tenant.environment_id, external_id="taken-ext"),
+            organization_row("project-test-missing"),
+        ):
+            with pytest.raises(Conflict):
+                store.insert_organization(tx, duplicate)
+        for clash in (
+            {"slug": "taken"},
+            {"external_id": "taken-ext"},
+            {"slug": "new", "external_id": "taken-ext"},
+        ):
+            with pytest.raises(Conflict):
+                store.update_organization(tx, b["id"], clash)
+        # Still usable: more writes in the same transaction succeed and commit.
+        store.insert_organization(tx, survivor)
+        store.update_organization(tx, b["id"], {"name": "Bee"})
+
+    # Uniqueness is per environment; missing external ids never clash.
+    same_slug_elsewhere = organization_row(
+        tenant.other_environment_id, slug="taken", external_id="taken-ext"
+    )
+    no_external_id = organization_row(tenant.environment_id, external_id=None)
+    insert_organizations(store, same_slug_elsewhere, no_external_id)
+
+    with store.transaction() as tx:
+        by_id = {r["id"]: r for r in store.organizations_in(tx, tenant.environment_id)}
+    assert set(by_id) == {a["id"], b["id"], survivor["id"], no_external_id["id"]}
+    assert_same_row(by_id[a["id"]], a)
+    assert_same_row(by_id[b["id"]], b | {"name": "Bee"})
+    assert_same_row(by_id[survivor["id"]], survivor)
+
+
+def test_a_transaction_that_raises_rolls_back(store: Store, tenant: Tenant) -> None:
+    org = organization_row(tenant.environment_id)
+    insert_organizations(store, org)
+    member = member_row(tenant.environment_id, org["id"])
+    insert_members(store, member)
+
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        store.insert_organization(tx, organization_row(tenant.environment_id, slug="rolled-back"))
+        store.update_organization(tx, org["id"], {"name": "Changed"})
+        store.update_member(tx, member["id"], {"status": "deleted"})
+        store.set_direct_roles(tx, tenant.environment_id, member["id"], ["admin"])
+        store.set_policy(tx, tenant.environment_id, 1, {"roles": []})
+        store.insert_event(tx, event_row(tenant.environment_id))
+        raise RuntimeError("boom")
+
+    # A Conflict nobody catches undoes the whole transaction too.
+    with pytest.raises(Conflict), store.transaction() as tx:
+        store.update_organization(tx, org["id"], {"name": "Changed again"})
+        store.insert_organization(tx, organization_row(tenant.environment_id, slug=org["slug"]))
+
+    with store.transaction() as tx:
+        assert [r["id"] for r in store.organizations_in(tx, tenant.environment_id)] == [org["id"]]
+        assert_same_row(store.find_organization(tx, tenant.environment_id, org["id"]), org)
+        assert_same_row(store.get_member(tx, org["id"], member["id"]), member)
+        assert store.direct_roles(tx, [member["id"]]) == {member["id"]: []}
+        env = store.get_environment(tx, tenant.environment_id)
+        assert env is not None and env["policy_version"] == 1
+        assert store.events(tx, tenant.environment_id) == []
+
+
+def test_delete_organization_removes_its_members_roles_and_sessions(
+    store: Store, tenant: Tenant
+) -> None:
+    doomed = organization_row(tenant.environment_id)
+    kept = organization_row(tenant.environment_id)
+    insert_organizations(store, doomed, kept)
+    doomed_members = [member_row(tenant.environment_id, doomed["id"]) for _ in range(2)]
+    kept_member = member_row(tenant.environment_id, kept["id"])
+    insert_members(store, *doomed_members, kept_member)
+    doomed_sessions = [session_row(m) for m in doomed_members]
+    kept_session = session_row(kept_member)
+    with store.transaction() as tx:
+        for member in [*doomed_members, kept_member]:
+            store.set_direct_roles(tx, tenant.environment_id, member["id"], ["admin", "viewer"])
+        for session in [*doomed_sessions, kept_session]:
+            store.insert_session(tx, session)
+
+    with store.transaction() as tx:
+        store.delete_organization(tx, doomed["id"])
+        store.delete_organization(tx, "organization-test-missing")  # not an error
+
+    with store.transaction() as tx:
+        assert store.find_organization(tx, tenant.environment_id, doomed["id"]) is None
+        for member, session in zip(doomed_members, doomed_sessions, strict=True):
+            assert store.get_member_by_id(tx, tenant.environment_id, member["id"]) is None
+            assert store.get_session(tx, tenant.environment_id, session["id"]) is None
+            assert store.active_sessions(tx, member["id"], T0) == []
+        assert store.members_with_direct_role(tx, tenant.environment_id, "admin") == [
+            kept_member["id"]
+        ]
+        assert_same_row(store.find_organization(tx, tenant.environment_id, kept["id"]), kept)
+        assert_same_row(store.get_member(tx, kept["id"], kept_member["id"]), kept_member)
+        assert_same_row(
+            store.get_session(tx, tenant.environment_id, kept_session["id"]), kept_session
+        )
+        assert store.direct_roles(tx, [kept_member["id"]]) == {
+            kept_member["id"]: ["admin", "viewer"]
+        }
+
+
+# -- organization search ---------------------------------------------------------------------
+
+
+@dataclass
+class OrgWorld:
+    environment_id: str
+    orgs: dict[str, Row]
+
+    def ids(self, *names: str) -> set[str]:
+        return {self.orgs[n]["id"] for n in names}
+
+
+@pytest.fixture
+def org_world(store: Store, tenant: Tenant) -> OrgWorld:
+    env = tenant.environment_id
+    orgs = {
+        "acme": organization_row(
+            env,
+            id="org-acme",
+            name="Acme Corp",
+            slug="acme",
+            external_id="ext-acme",
+            created_at=at(1),
+        ),
+        "globex": organization_row(
+            env,
+            id="org-globex",
+            name="Globex 50% Off",
+            slug="globex_co",
+            external_id="ext-globex",
+            created_at=at(2),
+        ),
+        "initech": organization_row(
+            env,
+            id="org-initech",
+            name="Initech",
+            slug="initech",
+            external_id=None,
+            created_at=at(3),
+        ),
+    }
+    # Same names, slugs and member emails in another environment: never found from this one.
+    elsewhere = organization_row(
+        tenant.other_environment_id, name="Acme Corp", slug="acme", external_id="ext-acme"
+    )
+    insert_organizations(store, *orgs.values(), elsewhere)
+    insert_members(
+        store,
+        member_row(env, orgs["acme"]["id"], email="Alice@Acme.test"),
+        member_row(env, orgs["acme"]["id"], email="gone@acme.test", status="deleted"),
+        member_row(env, orgs["globex"]["id"], email="bob@globex.test"),
+        member_row(tenant.other_environment_id, elsewhere["id"], email="bob@globex.test"),
+    )
+    return OrgWorld(env, orgs)
+
+
+ORGANIZATION_CASES: list[tuple[str, Any, set[str]]] = [
+    ("organization_ids", ["org-acme", "org-initech", "org-missing"], {"acme", "initech"}),
+    ("organization_ids", [], set()),
+    ("organization_slugs", ["acme", "globex_co", "nope"], {"acme", "globex"}),
+    ("organization_slugs", ["ACME"], set()),  # exact match
+    ("organization_external_ids", ["ext-globex"], {"globex"}),
+    ("organization_external_ids", [], set()),
+    ("organization_name_fuzzy", "corp", {"acme"}),
+    ("organization_name_fuzzy", "%", {"globex"}),  # a literal %, not a wildcard
+    ("organization_slug_fuzzy", "NITE", {"initech"}),
+    ("organization_slug_fuzzy", "_", {"globex"}),  # a literal _, not a wildcard
+    ("member_emails", ["ALICE@acme.test"], {"acme"}),
+    ("member_emails", ["bob@globex.test", "alice@acme.test"], {"acme", "globex"}),
+    ("member_emails", ["gone@acme.test"], set()),  # deleted members do not count
+    ("member_email_fuzzy", "GLOBEX", {"globex"}),
+    ("member_email_fuzzy", ".test", {"acme", "globex"}),
+    ("member_email_fuzzy", "gone", set()),
+]
+
+
+def test_organization_cases_cover_every_filter() -> None:
+    assert {name for name, _, _ in ORGANIZATION_CASES} == set(ORGANIZATION_FILTERS)
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), ORGANIZATION_CASES)
+def test_search_organizations_by_filter(
+    store: Store, org_world: OrgWorld, name: str, value: Any, expected: set[str]
+) -> None:
+    with store.transaction() as tx:
+        rows, total, cursor = store.search_organizations(
+            tx, org_world.environment_id, one_filter(name, value), None, 10
+        )
+    assert ids(rows) == org_world.ids(*expected)
+    assert total == len(expected)
+    assert cursor is None
+
+
+def test_search_organizations_operators(store: Store, org_world: OrgWorld) -> None:
+    def search(q: dict[str, Any] | None) -> set[str]:
+        with store.transaction() as tx:
+            rows, total, _ = store.search_organizations(tx, org_world.environment_id, q, None, 10)
+        assert total == len(rows)
+        return ids(rows)
+
+    everything = org_world.ids("acme", "globex", "initech")
+    assert search(None) == everything
+    assert search({"operator": "AND", "operands": []}) == everything
+    assert search(
+        query("AND", organization_slug_fuzzy="c", member_email_fuzzy="globex")
+    ) == org_world.ids("globex")
+    assert (
+        search(query("AND", organization_slugs=["acme"], organization_external_ids=["ext-globex"]))
+        == set()
+    )
+    assert search(
+        query("OR", organization_slugs=["acme"], organization_external_ids=["ext-globex"])
+    ) == org_world.ids("acme", "globex")
+    assert search(
+        query("OR", organization_ids=[], organization_name_fuzzy="initech")
+    ) == org_world.ids("initech")
+
+
+def test_search_organizations_unknown_filter(store: Store, org_world: OrgWorld) -> None:
+    with store.transaction() as tx, pytest.raises(UnknownFilter):
+        store.search_organizations(
+            tx, org_world.environment_id, one_filter("organization_color", ["red"]), None, 10
+        )
+
+
+def test_search_organizations_pages_visit_every_row_once(store: Store, tenant: Tenant) -> None:
+    # Several organizations share a created_at, so the cursor must break ties by id.
+    rows = [
+        organization_row(tenant.environment_id, created_at=at(n // 3), name=f"Page {n}")
+        for n in range(8)
+    ]
+    insert_organizations(store, *rows, organization_row(tenant.other_environment_id))
+    expected_order = [r["id"] for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
+
+    for limit in (1, 3, 8, 20):
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            with store.transaction() as tx:
+                page, total, cursor = store.search_organizations(
+                    tx, tenant.environment_id, None, cursor, limit
+                )
+            pages += 1
+            assert total == 8
+            assert len(page) <= limit
+            seen += [r["id"] for r in page]
+            if cursor is None:
+                break
+            assert pages <= 8, "pagination does not terminate"
+        assert seen == expected_order, f"limit {limit}"
+        assert pages == max(1, -(-8 // limit))
+
+    # A filtered search pages through its own rows and counts only them.
+    wanted = {r["id"] for r in rows[::2]}
+    seen_filtered: list[str] = []
+    cursor = None
+    while True:
+        with store.transaction() as tx:
+            page, total, cursor = store.search_organizations(
+                tx, tenant.environment_id, one_filter("organization_ids", sorted(wanted)), cursor, 3
+            )
+        assert total == len(wanted)
+        seen_filtered += [r["id"] for r in page]
+        if cursor is None:
+            break
+    assert sorted(seen_filtered) == sorted(wanted) and len(seen_filtered) == len(wanted)
+
+
+# -- members ---------------------------------------------------------------------------------
+
+
+def test_member_round_trip_update_and_lookups(store: Store, tenant: Tenant) -> None:
+    org = organization_row(tenant.environment_id)
+    other_org = organization_row(tenant.environment_id)
+    insert_organizations(store, org, other_org)
+    member = member_row(
+        tenant.environment_id,
+        org["id"],
+        email="Ada.Lovelace@Example.COM",
+        external_id="ada-ext",
+        is_breakglass=True,
+        mfa_enrolled=True,
+        mfa_phone_number="+15550001111",
+        mfa_phone_verified=True,
+        default_mfa_method="sms_otp",
+        untrusted_metadata={"theme": "dark"},
+        password_id="member-password-test-1",
+        password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+        created_at=at(-5),
+    )
+    insert_members(store, member)
+
+    with store.transaction() as tx:
+        assert_same_row(store.get_member(tx, org["id"], member["id"]), member)
+        assert_same_row(store.get_member_by_id(tx, tenant.environment_id, member["id"]), member)
+        assert store.get_member(tx, other_org["id"], member["id"]) is None
+        assert store.get_member_by_id(tx, tenant.other_environment_id, member["id"]) is None
+        assert_same_row(store.find_member_by_external_id(tx, org["id"], "ada-ext"), member)
+        assert store.find_member_by_external_id(tx, other_org["id"], "ada-ext") is None
+        assert store.find_member_by_external_id(tx, org["id"], "missing") is None
+
+    changes = {
+        "email": "ada@example.org",
+        "email_lower": "ada@example.org",
+        "status": "invited",
+        "name": "Ada",
+        "external_id": None,
+        "is_breakglass": False,
+        "password_id": None,
+        "password_hash": None,
+        "trusted_metadata": {"x": [1, {"y": None}]},
+        "updated_at": at(99),
+    }
+    with store.transaction() as tx:
+        store.update_member(tx, member["id"], changes)
+        store.update_member(tx, member["id"], {})
+    with store.transaction() as tx:
+        assert_same_row(store.get_member(tx, org["id"], member["id"]), member | changes)
+        with pytest.raises(Conflict):
+            store.insert_member(tx, member_row(tenant.environment_id, org["id"], id=member["id"]))
+        with pytest.raises(Conflict):
+            store.insert_member(tx, member_row(tenant.environment_id, "organization-test-missing"))
+        with pytest.raises(Conflict):
+            store.update_member(tx, member["id"], {"organization_id": "organization-test-missing"})
+        assert_same_row(store.get_member(tx, org["id"], member["id"]), member | changes)
+
+
+def test_find_member_by_email(store: Store, tenant: Tenant) -> None:
+    org = organization_row(tenant.environment_id)
+    other_org = organization_row(tenant.environment_id)
+    insert_organizations(store, org, other_org)
+    gone = member_row(
+        tenant.environment_id,
+        org["id"],
+        email="Ada@Example.com",
+        status="deleted",
+        created_at=at(10),
+    )
+    alive = member_row(tenant.environment_id, org["id"], email="ada@example.com", created_at=at(5))
+    only_deleted = member_row(
+        tenant.environment_id, org["id"], email="Bob@example.com", status="deleted"
+    )
+    insert_members(store, gone, alive, only_deleted)
+
+    def find(email: str, organization_id: str = org["id"], **kw: bool) -> str | None:
+        with store.transaction() as tx:
+            row = store.find_member_by_email(tx, organization_id, email, **kw)
+        return None if row is None else row["id"]
+
+    assert find("ADA@EXAMPLE.COM") == alive["id"]
+    assert find("ada@example.com", include_deleted=True) == gone["id"]  # the newest
+    assert find("bob@example.com") is None
+    assert find("BOB@EXAMPLE.COM", include_deleted=True) == only_deleted["id"]
+    assert find("ada@example.com", other_org["id"]) is None
+    assert find("ada@example") is None
+
+
+@dataclass
+class MemberWorld:
+    environment_id: str
+    organization_ids: list[str]
+    members: dict[str, Row]
+
+    def ids(self, *names: str) -> set[str]:
+        return {self.members[n]["id"] for n in names}
+
+
+@pytest.fixture
+def member_world(store: Store, tenant: Tenant) -> MemberWorld:
+    env = tenant.environment_id
+    acme = organization_row(env)
+    globex = organization_row(env)
+    outside = organization_row(env)  # not among the searched organizations
+    elsewhere = organization_row(tenant.other_environment_id)
+    insert_organizations(store, acme, globex, outside, elsewhere)
+    members = {
+        "ada": member_row(
+            env,
+            acme["id"],
+            id="member-ada",
+            email="Ada@Example.com",
+            external_id="ext-ada",
+            is_breakglass=True,
+            password_id="pw-1",
+            password_hash="hash",
+            mfa_phone_number="+15550001111",
+            created_at=at(1),
+        ),
+        "bob": member_row(
+            env,
+            acme["id"],
+            id="member-bob",
+            email="bob@example.com",
+            status="invited",
+            created_at=at(2),
+        ),
+        "cy": member_row(
+            env,
+            globex["id"],
+            id="member-cy",
+            email="cy_1@globex.test",
+            external_id="ext-cy",
+            mfa_phone_number="+447700900123",
+            created_at=at(2),
+        ),
+        "gone": member_row(
+            env,
+            acme["id"],
+            id="member-gone",
+            email="gone@example.com",
+            status="deleted",
+            external_id="ext-gone",
+            password_id="pw-2",
+            password_hash="hash",
+            is_breakglass=True,
+            created_at=at(3),
+        ),
+    }
+    decoys = [
+        member_row(env, outside["id"], email="ada@example.com", external_id="ext-ada"),
+        member_row(tenant.other_environment_id, elsewhere["id"], email="ada@example.com"),
+    ]
+    insert_members(store, *members.values(), *decoys)
+    with store.transaction() as tx:
+        store.set_direct_roles(tx, env, members["ada"]["id"], ["admin"])
+        store.set_direct_roles(tx, env, members["bob"]["id"], ["viewer"])
+        store.set_direct_roles(tx, env, members["cy"]["id"], ["admin", "viewer"])
+        store.set_direct_roles(tx, env, members["gone"]["id"], ["admin"])
+        for decoy in decoys:
+            store.set_direct_roles(tx, decoy["environment_id"], decoy["id"], ["admin"])
+    return MemberWorld(env, [acme["id"], globex["id"]], members)
+
+
+MEMBER_CASES: list[tuple[str, Any, set[str]]] = [
+    ("member_ids", ["member-ada", "member-gone", "member-missing"], {"ada"}),
+    ("member_ids", [], set()),
+    ("member_emails", ["ADA@example.COM", "cy_1@globex.test"], {"ada", "cy"}),
+    ("member_emails", ["gone@example.com"], set()),
+    ("member_email_fuzzy", "EXAMPLE", {"ada", "bob"}),
+    ("member_email_fuzzy", "_", {"cy"}),  # a literal _, not a wildcard
+    ("member_external_ids", ["ext-ada", "ext-cy", "ext-gone"], {"ada", "cy"}),
+    ("member_is_breakglass", True, {"ada"}),
+    ("member_is_breakglass", False, {"bob", "cy"}),
+    ("statuses", ["invited"], {"bob"}),
+    ("statuses", ["active", "invited"], {"ada", "bob", "cy"}),
+    ("statuses", ["deleted"], set()),
+    ("member_password_exists", True, {"ada"}),
+    ("member_password_exists", False, {"bob", "cy"}),
+    ("member_mfa_phone_numbers", ["+15550001111"], {"ada"}),
+    ("member_mfa_phone_numbers", [""], {"bob"}),
+    ("member_mfa_phone_number_fuzzy", "7700", {"cy"}),
+    ("member_roles", ["admin"], {"ada", "cy"}),
+    ("member_roles", ["viewer", "missing"], {"bob", "cy"}),
+    ("member_roles", ["stytch_member"], {"ada", "bob", "cy"}),  # everyone holds the default role
+]
+
+
+def test_member_cases_cover_every_filter() -> None:
+    assert {name for name, _, _ in MEMBER_CASES} == set(MEMBER_FILTERS)
+
+
+def search_members(
+    store: Store,
+    world: MemberWorld,
+    q: dict[str, Any] | None,
+    *,
+    include_deleted: bool = False,
+    cursor: str | None = None,
+    limit: int = 10,
+) -> tuple[list[Row], int, str | None]:
+    with store.transaction() as tx:
+        return store.search_members(
+            tx, world.environment_id, world.organization_ids, q, cursor, limit, include_deleted
+        )
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), MEMBER_CASES)
+def test_search_members_by_filter(
+    store: Store, member_world: MemberWorld, name: str, value: Any, expected: set[str]
+) -> None:
+    rows, total, cursor = search_members(store, member_world, one_filter(name, value))
+    assert ids(rows) == member_world.ids(*expected)
+    assert total == len(expected)
+    assert cursor is None
+
+
+def test_search_members_operators_scope_and_deleted(
+    store: Store, member_world: MemberWorld
+) -> None:
+    w = member_world
+
+    def found(q: dict[str, Any] | None, **kw: Any) -> set[str]:
+        rows, total, _ = search_members(store, w, q, **kw)
+        assert total == len(rows)
+        return ids(rows)
+
+    assert found(None) == w.ids("ada", "bob", "cy")
+    assert found(None, include_deleted=True) == w.ids("ada", "bob", "cy", "gone")
+    assert found(one_filter("statuses", ["deleted"]), include_deleted=True) == w.ids("gone")
+    assert found(one_filter("member_roles", ["admin"]), include_deleted=True) == w.ids(
+        "ada", "cy", "gone"
+    )
+    assert found(query("AND", member_roles=["admin"], member_is_breakglass=False)) == w.ids("cy")
+    assert found(query("OR", member_roles=["viewer"], member_is_breakglass=True)) == w.ids(
+        "ada", "bob", "cy"
+    )
+    assert found(query("AND", member_emails=["bob@example.com"], statuses=["active"])) == set()
+    assert found(query("OR", member_ids=[], member_email_fuzzy="globex")) == w.ids("cy")
+    with store.transaction() as tx:
+        rows, total, _ = store.search_members(tx, w.environment_id, [], None, None, 10, True)
+        assert (rows, total) == ([], 0)
+        rows, _, _ = store.search_members(
+            tx, w.environment_id, w.organization_ids[1:], None, None, 10, False
+        )
+        assert ids(rows) == w.ids("cy")
+        with pytest.raises(UnknownFilter):
+            store.search_members(
+                tx,
+                w.environment_id,
+                w.organization_ids,
+                one_filter("member_shoe_size", [42]),
+                None,
+                10,
+                False,
+            )
+    assert_same_row(
+        next(r for r in search_members(store, w, None)[0] if r["id"] == w.members["ada"]["id"]),
+        w.members["ada"],
+    )
+
+
+def test_search_members_pages_visit_every_row_once(store: Store, member_world: MemberWorld) -> None:
+    w = member_world
+    everyone = sorted(w.members.values(), key=lambda r: (r["created_at"], r["id"]))
+    for include_deleted in (False, True):
+        expected = [r["id"] for r in everyone if include_deleted or r["status"] != "deleted"]
+        for limit in (1, 2, 10):
+            seen: list[str] = []
+            cursor: str | None = None
+            while True:
+                page, total, cursor = search_members(
+                    store, w, None, include_deleted=include_deleted, cursor=cursor, limit=limit
+                )
+                assert total == len(expected)
+                assert len(page) <= limit
+                seen += [r["id"] for r in page]
+                if cursor is None:
+                    break
+                assert len(seen) <= len(expected), "pagination does not terminate"
+            assert seen == expected, (include_deleted, limit)
+
+
+# -- direct roles ----------------------------------------------------------------------------
+
+
+def test_direct_roles_set_replace_list_and_remove(store: Store, tenant: Tenant) -> None:
+    org = organization_row(tenant.environment_id)
+    elsewhere_org = organization_row(tenant.other_environment_id)
+    insert_organizations(store, org, elsewhere_org)
+    ada = member_row(tenant.environment_id, org["id"])
+    bob = member_row(tenant.environment_id, org["id"])
+    far = member_row(tenant.other_environment_id, elsewhere_org["id"])
+    insert_members(store, ada, bob, far)
+    env = tenant.environment_id
+
+    with store.transaction() as tx:
+        assert store.direct_roles(tx, []) == {}
+        assert store.direct_roles(tx, [ada["id"]]) == {ada["id"]: []}
+        store.set_direct_roles(tx, env, ada["id"], ["viewer", "admin", "admin"])
+        store.set_direct_roles(tx, env, bob["id"], iter(["admin"]))
+        store.set_direct_roles(tx, tenant.other_environment_id, far["id"], ["admin"])
+    with store.transaction() as tx:
+        assert store.direct_roles(tx, [ada["id"], bob["id"], "member-test-missing"]) == {
+            ada["id"]: ["admin", "viewer"],
+            bob["id"]: ["admin"],
+            "member-test-missing": [],
+        }
+        assert sorted(store.members_with_direct_role(tx, env, "admin")) == sorted(
+            [ada["id"], bob["id"]]
+        )
+        assert store.members_with_direct_role(tx, env, "viewer") == [ada["id"]]
+        assert store.members_with_direct_role(tx, env, "missing") == []
+
+        store.set_direct_roles(tx, env, ada["id"], ["editor"])  # replaces, not adds
+        assert store.direct_roles(tx, [ada["id"]]) == {ada["id"]: ["editor"]}
+        store.set_direct_roles(tx, env, bob["id"], [])
+        assert store.direct_roles(tx, [bob["id"]]) == {bob["id"]: []}
+
+        store.set_direct_roles(tx, env, bob["id"], ["editor", "viewer"])
+        store.remove_direct_role(tx, env, "editor")
+    with store.transaction() as tx:
+        assert store.direct_roles(tx, [ada["id"], bob["id"]]) == {
+            ada["id"]: [],
+            bob["id"]: ["viewer"],
+        }
+        assert store.members_with_direct_role(tx, env, "editor") == []
+        store.remove_direct_role(tx, env, "admin")  # only this environment's holders lose it
+        assert store.members_with_direct_role(tx, tenant.other_environment_id, "admin") == [
+            far["id"]
+        ]
+
+
+# -- sessions --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def member(store: Store, tenant: Tenant) -> Row:
+    org = organization_row(tenant.environment_id)
+    insert_organizations(store, org)
+    row = member_row(tenant.environment_id, org["id"])
+    insert_members(store, row)
+    return row
+
+
+def test_session_round_trip_lookup_and_update(store: Store, tenant: Tenant, member: Row) -> None:
+    session = session_row(member)
+    with store.transaction() as tx:
+        store.insert_session(tx, session)
+    with store.transaction() as tx:
+        assert_same_row(store.get_session(tx, tenant.environment_id, session["id"]), session)
+        assert_same_row(
+            store.find_session_by_token_hash(tx, tenant.environment_id, session["token_hash"]),
+            session,
+        )
+        assert store.get_session(tx, tenant.other_environment_id, session["id"]) is None
+        assert (
+            store.find_session_by_token_hash(tx, tenant.other_environment_id, session["token_hash"])
+            is None
+        )
+        assert store.find_session_by_token_hash(tx, tenant.environment_id, "missing") is None
+        with pytest.raises(Conflict):
+            store.insert_session(tx, session_row(member, token_hash=session["token_hash"]))
+        with pytest.raises(Conflict):
+            store.insert_session(tx, session_row(member, id=session["id"]))
+        with pytest.raises(Conflict):
+            store.insert_session(tx, session_row(member, member_id="member-test-missing"))
+
+    other = session_row(member)
+    changes = {
+        "last_accessed_at": at(120),
+        "expires_at": at(7200),
+        "custom_claims": {"plan": "enterprise", "n": [1, 2]},
+        "authentication_factors": [],
+    }
+    with store.transaction() as tx:
+        store.insert_session(tx, other)
+        store.update_session(tx, session["id"], changes)
+        with pytest.raises(Conflict):
+            store.update_session(tx, other["id"], {"token_hash": session["token_hash"]})
+    with store.transaction() as tx:
+        assert_same_row(
+            store.get_session(tx, tenant.environment_id, session["id"]), session | changes
+        )
+        assert_same_row(store.get_session(tx, tenant.environment_id, other["id"]), other)
+
+
+def test_active_sessions_and_revocation(store: Store, tenant: Tenant, member: Row) -> None:
+    now = at(1000)
+    colleague = member_row(tenant.environment_id, member["organization_id"])
+    insert_members(store, colleague)
+    later = session_row(member, started_at=at(20), expires_at=now + dt.timedelta(hours=1))
+    earlier = session_row(member, started_at=at(10), expires_at=now + dt.timedelta(microseconds=1))
+    expired = session_row(member, expires_at=now - dt.timedelta(microseconds=1))
+    expiring_now = session_row(member, expires_at=now)
+    revoked = session_row(member, revoked_at=at(500), expires_at=now + dt.timedelta(hours=1))
+    theirs = session_row(colleague, expires_at=now + dt.timedelta(hours=1))
+    with store.transaction() as tx:
+        for s in (later, earlier, expired, expiring_now, revoked, theirs):
+            store.insert_session(tx, s)
+
+    with store.transaction() as tx:
+        active = store.active_sessions(tx, member["id"], now)
+    assert [s["id"] for s in active] == [earlier["id"], later["id"]]  # oldest first
+    assert_same_row(active[0], earlier)
+
+    with store.transaction() as tx:
+        # Every session not yet revoked (expired ones too) gets revoked_at = now.
+        assert store.revoke_member_sessions(tx, member["id"], now) == 4
+    with store.transaction() as tx:
+        assert store.active_sessions(tx, member["id"], now) == []
+        assert store.revoke_member_sessions(tx, member["id"], at(2000)) == 0
+        for s in (later, earlier, expired, expiring_now):
+            assert_same_row(
+                store.get_session(tx, tenant.environment_id, s["id"]), s | {"revoked_at": now}
+            )
+        assert_same_row(store.get_session(tx, tenant.environment_id, revoked["id"]), revoked)
+        assert [s["id"] for s in store.active_sessions(tx, colleague["id"], now)] == [theirs["id"]]
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def test_events_newest_first(store: Store, tenant: Tenant) -> None:
+    written = [
+        event_row(tenant.environment_id, action=f"action.{n}", created_at=at(n), changes={"n": n})
+        for n in range(5)
+    ]
+    with store.transaction() as tx:
+        assert store.events(tx, tenant.environment_id) == []
+        for row in written:
+            store.insert_event(tx, row)
+        store.insert_event(tx, event_row(tenant.other_environment_id))
+    with store.transaction() as tx:
+        got = store.events(tx, tenant.environment_id)
+        assert [e["action"] for e in store.events(tx, tenant.environment_id, limit=2)] == [
+            "action.4",
+            "action.3",
+        ]
+    assert [e["action"] for e in got] == [f"action.{n}" for n in reversed(range(5))]
+    assert len({e["id"] for e in got}) == 5
+    for event, row in zip(got, reversed(written), strict=True):
+        assert isinstance(event["id"], int)
+        assert_same_row({k: v for k, v in event.items() if k != "id"}, row)
+
+
+# -- timestamps ------------------------------------------------------------------------------
+
+
+def test_timestamps_come_back_as_the_same_instant_in_utc(store: Store, tenant: Tenant) -> None:
+    india = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    written = dt.datetime(2031, 12, 31, 23, 59, 59, 999999, tzinfo=india)
+    org = organization_row(
+        tenant.environment_id, created_at=written, updated_at=written.astimezone(dt.UTC)
+    )
+    insert_organizations(store, org)
+    got = find_organization(store, tenant.environment_id, org["id"])
+    assert got is not None
+    for column in ("created_at", "updated_at"):
+        assert got[column] == written
+        assert got[column].utcoffset() == dt.timedelta(0)
+        assert got[column].astimezone(dt.UTC).replace(tzinfo=None) == dt.datetime(
+            2031, 12, 31, 18, 29, 59, 999999
+        )
+
+
+@pytest.fixture
+def store_in_new_york(
+    database_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SqlStore]:
+    """A second store on the same database whose connections live in another time zone.
+
+    PGTZ sets a PostgreSQL session's time zone; SQLite ignores it.
+    """
+    monkeypatch.setenv("PGTZ", "America/New_York")
+    other = open_store(database_url, apply_migrations=False)
+    yield other
+    other.engine.dispose()
+
+
+def test_timestamps_are_utc_whatever_the_session_time_zone(
+    store_in_new_york: Store, tenant: Tenant
+) -> None:
+    store = store_in_new_york
+    org = organization_row(tenant.environment_id, created_at=at(0), updated_at=at(1))
+    insert_organizations(store, org, organization_row(tenant.environment_id, created_at=at(0)))
+    assert_same_row(find_organization(store, tenant.environment_id, org["id"]), org)
+    with store.transaction() as tx:
+        page, _, cursor = store.search_organizations(tx, tenant.environment_id, None, None, 1)
+        assert cursor is not None
+        rest, _, _ = store.search_organizations(tx, tenant.environment_id, None, cursor, 1)
+    assert len(page) == len(rest) == 1 and page[0]["id"] != rest[0]["id"]
+    for row in page + rest:
+        assert row["created_at"].utcoffset() == dt.timedelta(0)

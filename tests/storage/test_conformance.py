@@ -252,6 +252,9 @@ def test_workspace_project_and_environment_round_trip(store: Store) -> None:
         assert store.workspace_exists(tx) is True
         assert_same_row(store.get_environment(tx, later["id"]), later)
         assert store.get_environment(tx, "project-test-missing") is None
+        head = store.environment_head(tx, later["id"])
+        assert head == {k: later[k] for k in ("id", "project_id", "kind", "name", "policy_version")}
+        assert store.environment_head(tx, "project-test-missing") is None
         listed = store.list_environments(tx)
     assert [row["id"] for row in listed] == [earlier["id"], later["id"]]
     assert_same_row(listed[0], earlier)

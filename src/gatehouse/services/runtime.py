@@ -65,19 +65,30 @@ class Runtime:
         self._cache = _PolicyCache()
 
     def environment_from_row(self, row: Row) -> Environment:
+        """An environment from a full row (policy document included)."""
         version = row["policy_version"]
-        cached = self._cache.by_environment.get(row["id"])
-        if cached is None or cached[0] != version:
+        compiled = self._compiled(row["id"], version)
+        if compiled is None:
             compiled = compile_policy(policy_from_wire(row["policy"]))
             with self._cache.lock:
                 self._cache.by_environment[row["id"]] = (version, compiled)
-        else:
-            compiled = cached[1]
         return Environment(row["id"], row["project_id"], row["kind"], version, compiled)
 
+    def _compiled(self, environment_id: str, version: int) -> CompiledPolicy | None:
+        cached = self._cache.by_environment.get(environment_id)
+        return cached[1] if cached is not None and cached[0] == version else None
+
     def load_environment(self, tx: Any, environment_id: str) -> Environment | None:
-        row = self.store.get_environment(tx, environment_id)
-        return self.environment_from_row(row) if row is not None else None
+        """Reads the policy document only when the cached compiled policy is out of date."""
+        head = self.store.environment_head(tx, environment_id)
+        if head is None:
+            return None
+        compiled = self._compiled(head["id"], head["policy_version"])
+        if compiled is None:
+            row = self.store.get_environment(tx, environment_id)
+            assert row is not None
+            return self.environment_from_row(row)
+        return Environment(head["id"], head["project_id"], head["kind"], head["policy_version"], compiled)
 
     def compiled_for_org(self, environment: Environment, org: Row) -> CompiledPolicy:
         """The project policy with the organization's custom roles layered on top."""

@@ -320,9 +320,10 @@ class Sessions:
                         raise session_not_found()
                 else:
                     row = self._session_from_jwt(tx, environment, fields["session_jwt"])
+                if row["revoked_at"] is not None or row["expires_at"] <= now:
+                    raise session_not_found()
                 self._may_revoke(caller, row["member_id"])
-                if row["revoked_at"] is None:
-                    self.store.update_session(tx, row["id"], {"revoked_at": now})
+                self.store.update_session(tx, row["id"], {"revoked_at": now})
                 target = row["id"]
             events.record(
                 self.store, tx, environment.id, caller.actor, "session.revoke", target, {"by": kind}

@@ -126,8 +126,8 @@ class Tenancy:
 
     def authenticate(self, tx: Any, project_id: str, secret: str) -> tuple[Environment, str]:
         """The environment a (project_id, secret) pair opens, and the secret's id for the event log."""
-        row = self.store.get_environment(tx, project_id)
-        if row is None:
+        environment = self.runtime.load_environment(tx, project_id)
+        if environment is None:
             # Hash anyway so an unknown project costs the same as a wrong secret.
             credentials.digest_matches(secret, "0" * 64)
             raise _unauthorized()
@@ -137,4 +137,4 @@ class Tenancy:
                 matched = candidate["id"]
         if matched is None:
             raise _unauthorized()
-        return self.runtime.environment_from_row(row), matched
+        return environment, matched

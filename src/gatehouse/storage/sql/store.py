@@ -74,6 +74,17 @@ class SqlStore:
             tx.execute(select(t.environments).where(t.environments.c.id == environment_id)).first()
         )
 
+    def environment_head(self, tx: Connection, environment_id: str) -> Row | None:
+        """An environment without its policy document: what every request needs."""
+        e = t.environments
+        return _row(
+            tx.execute(
+                select(e.c.id, e.c.project_id, e.c.kind, e.c.name, e.c.policy_version).where(
+                    e.c.id == environment_id
+                )
+            ).first()
+        )
+
     def list_environments(self, tx: Connection) -> list[Row]:
         rows = tx.execute(select(t.environments).order_by(t.environments.c.created_at)).all()
         return [dict(r._mapping) for r in rows]

@@ -10,11 +10,10 @@ import pydantic
 from pydantic import AfterValidator, Field
 
 from gatehouse.api.parsing import Body
+from gatehouse.services import addresses
 
 MAX_METADATA_CHARS = 20_000
 
-_DOMAIN = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
 _EXTERNAL_ID = re.compile(r"[^\s]{1,128}")
 _SLUG = re.compile(r"[A-Za-z0-9._~-]{2,128}")
@@ -22,19 +21,13 @@ _SLUG = re.compile(r"[A-Za-z0-9._~-]{2,128}")
 
 def _domain(value: str) -> str:
     value = value.lower()
-    if not _DOMAIN.fullmatch(value):
+    if not addresses.is_domain(value):
         raise ValueError(f"`{value[:100]}` is not a valid email domain")
     return value
 
 
 def _email(value: str) -> str:
-    local, at, domain = value.rpartition("@")
-    if (
-        len(value) > 254
-        or not at
-        or not _EMAIL_LOCAL.fullmatch(local)
-        or not _DOMAIN.fullmatch(domain.lower())
-    ):
+    if not addresses.is_email(value):
         raise ValueError(f"`{value[:100]}` is not a valid email address")
     return value
 

@@ -10,9 +10,11 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import GatehouseError, InvalidInput
 from gatehouse.policy import PolicyProblems, policy_from_file, policy_to_file
 from gatehouse.policy.diff import describe_changes
+from gatehouse.policy.document import file_path
+from gatehouse.services import addresses
 from gatehouse.services.gatehouse import Gatehouse
 from gatehouse.services.runtime import Caller, Settings
 from gatehouse.storage import default_database_url, open_store
@@ -81,16 +83,19 @@ def init(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create the workspace and a first project with live and test environments (once)."""
-    if "@" not in admin_email:
+    if not addresses.is_email(admin_email):
         _fail(f"`{admin_email}` is not an email address")
     gatehouse = _gatehouse(database_url)
     try:
         result = gatehouse.tenancy.initialise(admin_email, workspace_name, project_name)
     except GatehouseError as error:
         if exists_ok and error.code == "already_initialised":
-            typer.echo(
-                "already initialised; the project ids and secrets were shown on the first run"
-            )
+            if as_json:
+                typer.echo(json.dumps({"already_initialised": True}))
+            else:
+                typer.echo(
+                    "already initialised; the project ids and secrets were shown on the first run"
+                )
             return
         _fail(error.message)
     if as_json:
@@ -163,6 +168,11 @@ def policy_apply(
     changes = describe_changes(caller.environment.policy, new)
     try:
         _, version = gatehouse.rbac.set_policy(caller, new, cascade=cascade, dry_run=dry_run)
+    except InvalidInput as error:
+        _fail(
+            "the policy file is invalid:\n"
+            + "\n".join(f"  {file_path(p.path)}: {p.reason}" for p in error.problems)
+        )
     except GatehouseError as error:
         _fail(error.message)
     for line in changes or ["no changes"]:

@@ -13,6 +13,7 @@ Parsing checks shape only (types, required and unknown fields) and reports every
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pydantic
@@ -196,6 +197,33 @@ def policy_from_file(data: Any, prefix: str = "") -> Policy:
         + tuple(_role(r) for r in parsed.custom_roles),
         scopes=tuple(_scope(s) for s in parsed.custom_scopes),
     )
+
+
+_FILE_PATH = re.compile(r"^(resources|roles|scopes)\[(\d+)\](\.actions)?(.*)$")
+
+
+def file_path(path: str) -> str:
+    """Where a problem found in a policy parsed by `policy_from_file` sits in the file itself.
+
+    `policy_from_file` puts the default resources and roles first, so indexes shift back by them.
+    """
+    match = _FILE_PATH.match(path)
+    if match is None:
+        return path
+    kind, index, actions, rest = match.group(1), int(match.group(2)), match.group(3), match.group(4)
+    if kind == "resources":
+        defaults_count = len(defaults.DEFAULT_RESOURCES)
+        if index < defaults_count:
+            return path.replace("resources", "stytch_resources", 1)
+        head = f"custom_resources[{index - defaults_count}]"
+        return head + (".available_actions" if actions else "") + rest
+    tail = (actions or "") + rest
+    if kind == "roles":
+        default_ids = [r.role_id for r in defaults.DEFAULT_ROLES]
+        if index < len(default_ids):
+            return default_ids[index] + tail
+        return f"custom_roles[{index - len(default_ids)}]" + tail
+    return f"custom_scopes[{index}]" + tail
 
 
 def _perms_to_wire(perms: tuple[Permission, ...]) -> list[dict[str, Any]]:

@@ -134,6 +134,8 @@ class Rbac:
         with self.store.transaction() as tx:
             current = self.runtime.load_environment(tx, environment.id)
             assert current is not None
+            if new == current.policy:
+                return current.policy, current.policy_version
             uses, orgs = self._uses(tx, current, new)
             if uses.blocking:
                 raise GatehouseError(

@@ -88,7 +88,9 @@ class Runtime:
             row = self.store.get_environment(tx, environment_id)
             assert row is not None
             return self.environment_from_row(row)
-        return Environment(head["id"], head["project_id"], head["kind"], head["policy_version"], compiled)
+        return Environment(
+            head["id"], head["project_id"], head["kind"], head["policy_version"], compiled
+        )
 
     def compiled_for_org(self, environment: Environment, org: Row) -> CompiledPolicy:
         """The project policy with the organization's custom roles layered on top."""

@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import GatehouseError, InvalidInput
 from gatehouse.policy import default_policy, policy_to_wire
-from gatehouse.services import clock, credentials, events
+from gatehouse.services import addresses, clock, credentials, events
 from gatehouse.services.runtime import Environment, Runtime
 from gatehouse.services.signing import new_signing_key
 
@@ -40,6 +40,8 @@ class Tenancy:
 
         Refuses (changing nothing) when the database already holds a workspace.
         """
+        if not addresses.is_email(admin_email):
+            raise InvalidInput(f"`{admin_email}` is not an email address")
         now = clock.now()
         with self.store.transaction() as tx:
             if self.store.workspace_exists(tx):

@@ -7,7 +7,7 @@ import pytest
 
 from gatehouse.storage import SqlStore, make_engine, migrate
 from tests.databases import throwaway_database
-from tests.server import RunningServer, running_server
+from tests.server import FAST_ARGON2, RunningServer, running_server
 
 
 @pytest.fixture
@@ -27,5 +27,8 @@ def store(database_url: str) -> Iterator[SqlStore]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A real server on a loopback port over its own throwaway database, shared by a module."""
-    with throwaway_database(tmp_path_factory.mktemp("db")) as url, running_server(url) as running:
+    with (
+        throwaway_database(tmp_path_factory.mktemp("db")) as url,
+        running_server(url, **FAST_ARGON2) as running,
+    ):
         yield running

@@ -24,6 +24,10 @@ from gatehouse.services.runtime import Settings
 from gatehouse.storage import SqlStore, make_engine, migrate
 from gatehouse.storage.sql import tables
 
+# Tests hash member passwords with argon2id at a low cost: every sign-in re-hashes, and what the
+# tests check does not depend on the cost. Production keeps the RFC 9106 defaults.
+FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
+
 
 @dataclass
 class RunningServer:
@@ -65,7 +69,9 @@ class RunningServer:
         with self.store.engine.connect() as conn:
             for table in tables.metadata.sorted_tables:
                 rows = conn.execute(select(table)).all()
-                out[table.name] = sorted(json.dumps(dict(r._mapping), default=str, sort_keys=True) for r in rows)
+                out[table.name] = sorted(
+                    json.dumps(dict(r._mapping), default=str, sort_keys=True) for r in rows
+                )
         return out
 
 

@@ -13,8 +13,6 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory defaults
-
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
@@ -28,16 +26,28 @@ def digest_matches(token: str, digest: str) -> bool:
     return hmac.compare_digest(token_digest(token), digest)
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+class Passwords:
+    """argon2id hashing with the node's cost settings (RFC 9106 low-memory by default).
 
+    A hash records its own parameters, so hashes made under other settings still verify, and are
+    upgraded at the next sign-in.
+    """
 
-def verify_argon2(encoded: str, password: str) -> bool:
-    try:
-        return _hasher.verify(encoded, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    def __init__(self, time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
+        )
+        # Verified against when there is no stored hash, so a miss costs what a hit costs.
+        self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
 
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
 
-def argon2_needs_rehash(encoded: str) -> bool:
-    return not encoded.startswith("$argon2id$") or _hasher.check_needs_rehash(encoded)
+    def verify(self, encoded: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(encoded or self._decoy, password) and encoded is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, encoded: str) -> bool:
+        return not encoded.startswith("$argon2id$") or self._hasher.check_needs_rehash(encoded)

@@ -84,6 +84,11 @@ def _tenancy(caller: Caller, organization_id: str) -> None:
         )
 
 
+def require_tenancy(caller: Caller, org: Row) -> None:
+    if caller.session is not None:
+        _tenancy(caller, org["id"])
+
+
 def _forbidden_fields(fields: Iterable[str]) -> None:
     bad = sorted(SESSION_FORBIDDEN_FIELDS.intersection(fields))
     if bad:

@@ -336,6 +336,11 @@ class Members:
             for ident in organization_ids:
                 org = self.organizations.find(tx, environment, ident)
                 orgs[org["id"]] = org
+            # Another organization in the list is a tenancy error whatever the order, so tenancy
+            # is checked for all of them before any permission.
+            for org in orgs.values():
+                enforcement.require_tenancy(caller, org)
+            for org in orgs.values():
                 enforcement.require_member(
                     self.runtime, caller, org, None, [enforcement.MEMBER_SEARCH]
                 )

@@ -17,6 +17,7 @@ from gatehouse.storage.sql.search import ORGANIZATION_FILTERS, UnknownFilter
 # Every Organization field the SDK requires, with the value a new organization starts with.
 SETTING_DEFAULTS: dict[str, Any] = {
     "organization_logo_url": "",
+    "untrusted_metadata": {},
     "sso_jit_provisioning": "ALL_ALLOWED",
     "sso_jit_provisioning_allowed_connections": [],
     "sso_default_connection_id": None,

@@ -27,11 +27,11 @@ def _bad_credentials() -> GatehouseError:
     )
 
 
-def verify(stored: str, password: str) -> bool:
-    if stored.startswith(_MIGRATED):
+def verify(hasher: credentials.Passwords, stored: str | None, password: str) -> bool:
+    if stored is not None and stored.startswith(_MIGRATED):
         record = json.loads(stored[len(_MIGRATED) :])
         return password_hashes.verify_migrated_hash(record.pop("hash_type"), record, password)
-    return credentials.verify_argon2(stored, password)
+    return hasher.verify(stored, password)
 
 
 def password_factor(member: Row) -> dict[str, Any]:
@@ -127,16 +127,13 @@ class Passwords:
             org = self.members.organizations.find(tx, environment, fields["organization_id"])
             member = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
             stored = member["password_hash"] if member else None
-            # Verify even when there is no such member, so timing does not reveal which emails exist.
-            ok = (
-                verify(stored or credentials.hash_password("unused"), fields["password"])
-                and stored is not None
-            )
+            # Verified even when there is no such member, so timing does not reveal which exist.
+            ok = verify(self.runtime.passwords, stored, fields["password"])
             if member is None or stored is None or not ok:
                 raise _bad_credentials()
             values: Row = {"updated_at": clock.now()}
-            if stored.startswith(_MIGRATED) or credentials.argon2_needs_rehash(stored):
-                values["password_hash"] = credentials.hash_password(fields["password"])
+            if stored.startswith(_MIGRATED) or self.runtime.passwords.needs_rehash(stored):
+                values["password_hash"] = self.runtime.passwords.hash(fields["password"])
             if member["status"] == "pending":
                 values["status"] = "active"
             self.store.update_member(tx, member["id"], values)

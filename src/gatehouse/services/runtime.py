@@ -17,6 +17,7 @@ from gatehouse.policy import (
     org_policy_from_wire,
     policy_from_wire,
 )
+from gatehouse.services import credentials
 from gatehouse.storage import Row, Store
 
 
@@ -26,6 +27,10 @@ class Settings:
     jwt_lifetime_seconds: int = 300
     default_session_minutes: int = 60
     max_session_minutes: int = 525_600
+    # argon2id cost for member passwords; the defaults are RFC 9106's low-memory profile.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65_536
+    argon2_parallelism: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,11 @@ class Runtime:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings or Settings()
+        self.passwords = credentials.Passwords(
+            self.settings.argon2_time_cost,
+            self.settings.argon2_memory_kib,
+            self.settings.argon2_parallelism,
+        )
         self._cache = _PolicyCache()
 
     def environment_from_row(self, row: Row) -> Environment:

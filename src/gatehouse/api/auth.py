@@ -41,7 +41,7 @@ def _credentials(request: Request) -> tuple[str, str]:
 def _authenticate(
     gatehouse: Gatehouse, project_id: str, secret: str, token: str | None, jwt: str | None
 ) -> Caller:
-    with gatehouse.store.transaction() as tx:
+    with gatehouse.store.read() as tx:
         environment, secret_id = gatehouse.tenancy.authenticate(tx, project_id, secret)
         session = None
         if token or jwt:

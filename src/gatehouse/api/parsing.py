@@ -8,6 +8,7 @@ repeats in the query or body must equal the path's.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, ClassVar, TypeVar
 
 import pydantic
@@ -67,13 +68,50 @@ async def json_body(request: Request) -> Any:
             "unsupported_media_type", "send the request body as `application/json`"
         )
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput("the request body is not valid json", code="invalid_json") from None
+    _check_text(data, "the request body")
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not json")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _check_text(data: Any, where: str) -> None:
+    """Refuse strings no backend can store or no response can carry: NUL, lone surrogates."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            code = "invalid_request"
+            if "\x00" in item:
+                raise InvalidInput(f"{where} holds a NUL character", code=code)
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput(
+                    f"{where} holds text that is not valid unicode", code=code
+                ) from None
 
 
 async def parse_body(request: Request, model: type[M], echoes: dict[str, str] | None = None) -> M:
     data = await json_body(request)
+    if echoes:
+        _check_text(echoes, "the path")
     if isinstance(data, dict) and echoes:
         data = _strip_echoes(data, echoes)
     return validate(model, data)
@@ -86,6 +124,7 @@ def parse_query(request: Request, model: type[M], echoes: dict[str, str] | None 
         if len(values) > 1:
             raise InvalidInput(f"query parameter `{key}` is given more than once")
         data[key] = values[0]
+    _check_text(data, "the query string")
     if echoes:
         data = _strip_echoes(data, echoes)
     return validate(model, data)
@@ -93,6 +132,7 @@ def parse_query(request: Request, model: type[M], echoes: dict[str, str] | None 
 
 def _strip_echoes(data: dict[str, Any], echoes: dict[str, str]) -> dict[str, Any]:
     """Remove path parameters the SDK repeats, after checking they match the path."""
+    _check_text(echoes, "the path")
     out = dict(data)
     problems = []
     for name, path_value in echoes.items():

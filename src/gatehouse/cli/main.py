@@ -108,7 +108,7 @@ def init(
 
 
 def _caller(gatehouse: Gatehouse, project_id: str) -> Caller:
-    with gatehouse.store.transaction() as tx:
+    with gatehouse.store.read() as tx:
         environment = gatehouse.runtime.load_environment(tx, project_id)
     if environment is None:
         _fail(

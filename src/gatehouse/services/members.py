@@ -8,7 +8,7 @@ from gatehouse.errors import GatehouseError, InvalidInput, not_found
 from gatehouse.policy import Problem
 from gatehouse.policy.defaults import STYTCH_ADMIN
 from gatehouse.services import clock, enforcement, events, ids, roles
-from gatehouse.services.organizations import check_query
+from gatehouse.services.organizations import check_cursor, check_query
 from gatehouse.services.rbac import role_exists
 from gatehouse.services.runtime import Caller, Environment, Runtime
 from gatehouse.storage import Conflict, Row
@@ -154,7 +154,7 @@ class Members:
     def get(
         self, caller: Caller, org_ident: str, member_id: str | None, email: str | None
     ) -> tuple[Row, dict[str, Any]]:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             org = self.organizations.find(tx, caller.environment, org_ident)
             if member_id:
                 member = self._find(tx, org, member_id)
@@ -326,12 +326,13 @@ class Members:
         limit: int,
     ) -> tuple[list[dict[str, Any]], int, str | None, dict[str, Row]]:
         check_query(query, MEMBER_FILTERS)
+        check_cursor(cursor)
         environment = caller.environment
         include_deleted = any(
             op.get("filter_name") == "statuses" and "deleted" in (op.get("filter_value") or [])
             for op in (query or {}).get("operands", [])
         )
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             orgs = {}
             for ident in organization_ids:
                 org = self.organizations.find(tx, environment, ident)
@@ -344,14 +345,9 @@ class Members:
                 enforcement.require_member(
                     self.runtime, caller, org, None, [enforcement.MEMBER_SEARCH]
                 )
-            try:
-                rows, total, next_cursor = self.store.search_members(
-                    tx, environment.id, list(orgs), query, cursor, limit, include_deleted
-                )
-            except (ValueError, TypeError, KeyError):
-                raise InvalidInput(
-                    f"cursor `{cursor}` is not one this server issued", code="invalid_cursor"
-                ) from None
+            rows, total, next_cursor = self.store.search_members(
+                tx, environment.id, list(orgs), query, cursor, limit, include_deleted
+            )
             direct = self.store.direct_roles(tx, [r["id"] for r in rows])
             wire = [member_to_wire(r, direct[r["id"]], orgs[r["organization_id"]]) for r in rows]
             return wire, total, next_cursor, orgs

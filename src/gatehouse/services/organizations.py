@@ -12,7 +12,7 @@ from gatehouse.services import clock, enforcement, events, ids
 from gatehouse.services.rbac import role_exists
 from gatehouse.services.runtime import Caller, Environment, Runtime
 from gatehouse.storage import Conflict, Row
-from gatehouse.storage.sql.search import ORGANIZATION_FILTERS, UnknownFilter
+from gatehouse.storage.sql.search import ORGANIZATION_FILTERS, decode_cursor
 
 # Every Organization field the SDK requires, with the value a new organization starts with.
 SETTING_DEFAULTS: dict[str, Any] = {
@@ -82,7 +82,7 @@ class Organizations:
         return org
 
     def get(self, caller: Caller, ident: str) -> Row:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return self.find(tx, caller.environment, ident)
 
     def _check_roles(self, environment: Environment, org: Row, fields: dict[str, Any]) -> None:
@@ -203,17 +203,21 @@ class Organizations:
         self, caller: Caller, query: dict[str, Any] | None, cursor: str | None, limit: int
     ) -> tuple[list[Row], int, str | None]:
         check_query(query, ORGANIZATION_FILTERS)
-        with self.store.transaction() as tx:
-            try:
-                return self.store.search_organizations(
-                    tx, caller.environment.id, query, cursor, limit
-                )
-            except UnknownFilter as error:  # pragma: no cover - check_query catches these first
-                raise InvalidInput(f"unknown filter `{error}`") from None
-            except (ValueError, TypeError, KeyError):
-                raise InvalidInput(
-                    f"cursor `{cursor}` is not one this server issued", code="invalid_cursor"
-                ) from None
+        check_cursor(cursor)
+        with self.store.read() as tx:
+            return self.store.search_organizations(tx, caller.environment.id, query, cursor, limit)
+
+
+def check_cursor(cursor: str | None) -> None:
+    if cursor:
+        try:
+            decode_cursor(cursor)
+        except ValueError:
+            raise InvalidInput(
+                f"cursor `{cursor[:100]}` is not one this server issued; pass a `next_cursor` "
+                "from an earlier page",
+                code="invalid_cursor",
+            ) from None
 
 
 def check_query(query: dict[str, Any] | None, filters: dict[str, tuple[type, Any]]) -> None:

@@ -24,6 +24,7 @@ SESSION_CLAIM = "https://stytch.com/session"
 ORGANIZATION_CLAIM = "https://stytch.com/organization"
 RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 MIN_SESSION_MINUTES = 5
+LAST_ACCESS_RESOLUTION = dt.timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,7 @@ class Sessions:
     def _session_from_jwt(self, tx: Any, environment: Environment, token: str) -> Row:
         try:
             header = jwt.get_unverified_header(token)
-            key = self.keys.verifier(environment.id, str(header.get("kid", "")))
+            key = self.keys.verifier(tx, environment.id, str(header.get("kid", "")))
             if key is None:
                 raise invalid_jwt()
             claims = jwt.decode(
@@ -214,7 +215,7 @@ class Sessions:
     def from_headers(
         self, environment: Environment, token: str | None, jwt_token: str | None
     ) -> ActiveSession:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return self.resolve(tx, environment, token=token, jwt_token=jwt_token)
 
     # -- API operations ----------------------------------------------------------------------
@@ -230,20 +231,24 @@ class Sessions:
     ) -> tuple[ActiveSession, str, str, Decision | None]:
         check_custom_claims(custom_claims)
         environment = caller.environment
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             active = self.resolve(tx, environment, token=token, jwt_token=jwt_token)
-            decision = None
-            if check is not None:
-                decision = self.check(environment, active, check)
-            row = dict(active.row)
-            now = clock.now()
-            values: Row = {"last_accessed_at": now}
-            if duration_minutes is not None:
-                values["expires_at"] = now + dt.timedelta(minutes=duration_minutes)
-            if custom_claims:
-                merged = {**row["custom_claims"], **custom_claims}
-                values["custom_claims"] = {k: v for k, v in merged.items() if v is not None}
-            self.store.update_session(tx, row["id"], values)
+        decision = self.check(environment, active, check) if check is not None else None
+        row = dict(active.row)
+        now = clock.now()
+        values: Row = {}
+        # last_accessed_at moves at most once a minute, so a stream of checks is not a stream
+        # of writes.
+        if now - row["last_accessed_at"] >= LAST_ACCESS_RESOLUTION:
+            values["last_accessed_at"] = now
+        if duration_minutes is not None:
+            values["expires_at"] = now + dt.timedelta(minutes=duration_minutes)
+        if custom_claims:
+            merged = {**row["custom_claims"], **custom_claims}
+            values["custom_claims"] = {k: v for k, v in merged.items() if v is not None}
+        if values:
+            with self.store.transaction() as tx:
+                self.store.update_session(tx, row["id"], values)
             row.update(values)
             active = ActiveSession(row, active.member, active.org, active.roles)
         session_jwt = self.mint_jwt(environment, row, active.org, active.roles)
@@ -276,7 +281,7 @@ class Sessions:
         self, caller: Caller, organizations: Any, org_ident: str, member_id: str
     ) -> list[dict[str, Any]]:
         environment = caller.environment
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             org = organizations.find(tx, environment, org_ident)
             member = self.store.get_member(tx, org["id"], member_id)
             if member is None or member["status"] == "deleted":

@@ -77,9 +77,8 @@ class SigningKeys:
         self._signers: dict[str, tuple[str, Any]] = {}
         self._verifiers: dict[str, dict[str, Any]] = {}
 
-    def _load(self, environment_id: str) -> None:
-        with self._store.transaction() as tx:
-            rows = self._store.signing_keys(tx, environment_id)
+    def _load(self, tx: Any, environment_id: str) -> None:
+        rows = self._store.signing_keys(tx, environment_id)
         if not rows:
             raise LookupError(environment_id)
         newest = rows[0]
@@ -94,11 +93,14 @@ class SigningKeys:
 
     def sign(self, environment_id: str, claims: dict[str, Any]) -> str:
         if environment_id not in self._signers:
-            self._load(environment_id)
+            with self._store.read() as tx:
+                self._load(tx, environment_id)
         kid, key = self._signers[environment_id]
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "JWT"})
 
-    def verifier(self, environment_id: str, kid: str) -> Any | None:
+    def verifier(self, tx: Any, environment_id: str, kid: str) -> Any | None:
+        """The public key for `kid`, reloading (in the caller's transaction) on a miss so that a
+        key added on another node is found."""
         if kid not in self._verifiers.get(environment_id, {}):
-            self._load(environment_id)
+            self._load(tx, environment_id)
         return self._verifiers.get(environment_id, {}).get(kid)

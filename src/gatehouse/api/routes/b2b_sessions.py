@@ -45,7 +45,7 @@ async def authenticate(request: Request) -> JSONResponse:
 
 def _member_wire(request: Request, active: object) -> dict[str, object]:
     gatehouse = gatehouse_of(request)
-    with gatehouse.store.transaction() as tx:
+    with gatehouse.store.read() as tx:
         return gatehouse.members.wire(tx, active.member, active.org)  # type: ignore[attr-defined]
 
 
@@ -72,7 +72,7 @@ async def revoke(request: Request) -> JSONResponse:
 
 def _jwks(request: Request, project_id: str) -> list[dict[str, object]]:
     gatehouse = gatehouse_of(request)
-    with gatehouse.store.transaction() as tx:
+    with gatehouse.store.read() as tx:
         if gatehouse.store.get_environment(tx, project_id) is None:
             raise not_found("project", project_id)
         return gatehouse.keys.jwks(tx, project_id)

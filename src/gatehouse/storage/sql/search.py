@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -112,12 +113,15 @@ def encode_cursor(created_at: dt.datetime, row_id: str) -> str:
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     """Raises ValueError for a cursor this server did not issue."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    when = dt.datetime.fromisoformat(created)
-    if not isinstance(row_id, str):
-        raise ValueError("bad cursor")
-    return when, row_id
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        when = dt.datetime.fromisoformat(created)
+        if when.tzinfo is None or not isinstance(row_id, str):
+            raise ValueError("bad cursor")
+        return when.astimezone(dt.UTC), row_id
+    except (TypeError, OverflowError, binascii.Error, UnicodeError, RecursionError) as error:
+        raise ValueError("bad cursor") from error
 
 
 def after_cursor(table: Any, cursor: str | None) -> ColumnElement[bool]:

@@ -33,8 +33,16 @@ class SqlStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """A read-write transaction (on SQLite it takes the write lock up front)."""
         with self.engine.begin() as tx:
             yield tx
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: on SQLite it runs beside the writer instead of queueing."""
+        with self.engine.connect().execution_options(gatehouse_read_only=True) as conn:
+            with conn.begin():
+                yield conn
 
     def _insert(self, tx: Connection, table: Any, row: Row) -> None:
         try:

@@ -36,7 +36,12 @@ def new_id(kind: str) -> str:
 
 
 def workspace_row(**overrides: Any) -> Row:
-    return {"id": new_id("workspace"), "name": "Workspace", "created_at": T0} | overrides
+    return {
+        "id": new_id("workspace"),
+        "name": "Workspace",
+        "created_at": T0,
+        "settings": {},
+    } | overrides
 
 
 def workspace_member_row(workspace_id: str, **overrides: Any) -> Row:
@@ -44,23 +49,33 @@ def workspace_member_row(workspace_id: str, **overrides: Any) -> Row:
         "id": new_id("workspace-member"),
         "workspace_id": workspace_id,
         "email": f"owner{next(_serial)}@example.com",
-        "role": "owner",
+        "role": "admin",
         "created_at": T0,
+        "name": "",
+        "status": "active",
+        "email_verified": False,
+        "password_hash": None,
     } | overrides
 
 
 def project_row(workspace_id: str, **overrides: Any) -> Row:
+    project_id = new_id("project")
     return {
-        "id": new_id("project"),
+        "id": project_id,
         "workspace_id": workspace_id,
         "name": "Project",
+        "slug": project_id,
         "created_at": T0,
     } | overrides
 
 
 def environment_row(project_id: str, **overrides: Any) -> Row:
+    environment_id = new_id("project-test")
     return {
-        "id": new_id("project-test"),
+        "id": environment_id,
+        "slug": environment_id,
+        "user_impersonation_enabled": False,
+        "settings": {},
         "project_id": project_id,
         "kind": "test",
         "name": "Test",
@@ -156,6 +171,7 @@ def event_row(environment_id: str, **overrides: Any) -> Row:
     return {
         "environment_id": environment_id,
         "actor": "workspace-member-test-1",
+        "actor_role": "admin",
         "action": "organization.create",
         "target": "organization-test-1",
         "changes": {"name": [None, "Acme"]},

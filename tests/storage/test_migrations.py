@@ -67,7 +67,12 @@ def test_migrating_twice_is_idempotent(engine: Engine) -> None:
     assert current_revision(engine) == head_revision(engine) is not None
     first = schema(engine)
 
-    row = {"id": "workspace-test-1", "name": "Kept", "created_at": dt.datetime.now(dt.UTC)}
+    row = {
+        "id": "workspace-test-1",
+        "name": "Kept",
+        "created_at": dt.datetime.now(dt.UTC),
+        "settings": {"plan": "free"},
+    }
     with engine.begin() as conn:
         conn.execute(workspaces.insert().values(**row))
 
@@ -92,3 +97,44 @@ def test_migrated_schema_matches_table_metadata(engine: Engine) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, metadata)
     assert diff == []
+
+
+def test_upgrading_a_0001_database_keeps_its_data_and_names_it(engine: Engine) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    command.upgrade(alembic_config(engine), "0001")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO workspaces (id, name, created_at) VALUES ('w1', 'Old', :now)"),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO projects (id, workspace_id, name, created_at) "
+                "VALUES ('project-1', 'w1', 'Old project', :now)"
+            ),
+            {"now": now},
+        )
+        for kind in ("live", "test"):
+            conn.execute(
+                text(
+                    "INSERT INTO environments (id, project_id, kind, name, policy_version, policy, "
+                    "created_at) VALUES (:id, 'project-1', :kind, :kind, 3, '{}', :now)"
+                ),
+                {"id": f"project-{kind}-1", "kind": kind, "now": now},
+            )
+    migrate(engine)
+    with engine.connect() as conn:
+        projects = conn.execute(text("SELECT id, slug, vertical FROM projects")).all()
+        environments = conn.execute(
+            text(
+                "SELECT id, slug, user_impersonation_enabled, policy_version FROM environments ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in projects] == [("project-1", "project-1", "B2B")]
+    assert [tuple(r) for r in environments] == [
+        ("project-live-1", "live", False, 3),
+        ("project-test-1", "test", False, 3),
+    ]

@@ -73,7 +73,11 @@ def dashboard_policy() -> Policy:
         Role(
             role,
             ROLE_NAMES[role],
-            (Permission(RESOURCE, tuple(k for k, (_, holders) in MATRIX.items() if role in holders)),),
+            (
+                Permission(
+                    RESOURCE, tuple(k for k, (_, holders) in MATRIX.items() if role in holders)
+                ),
+            ),
         )
         for role in ROLES
     )

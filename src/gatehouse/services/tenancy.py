@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,14 @@ class NewEnvironment:
     kind: str
     secret_id: str
     secret: str  # shown once, never stored
+
+
+_SLUG_CHARS = re.compile(r"[^a-z0-9._~-]+")
+
+
+def slugify(name: str, fallback: str) -> str:
+    base = _SLUG_CHARS.sub("-", name.lower()).strip("-.~_")[:100] or fallback
+    return base if len(base) >= 2 else f"{base}-{fallback}"
 
 
 def _unauthorized() -> GatehouseError:
@@ -51,15 +61,19 @@ class Tenancy:
                 )
             workspace_id = f"workspace-{uuid.uuid4()}"
             self.store.insert_workspace(
-                tx, {"id": workspace_id, "name": workspace_name, "created_at": now}
+                tx, {"id": workspace_id, "name": workspace_name, "created_at": now, "settings": {}}
             )
             self.store.insert_workspace_member(
                 tx,
                 {
                     "id": f"workspace-member-{uuid.uuid4()}",
                     "workspace_id": workspace_id,
-                    "email": admin_email,
+                    "email": admin_email.lower(),
                     "role": "admin",
+                    "name": "",
+                    "status": "active",
+                    "email_verified": False,
+                    "password_hash": None,
                     "created_at": now,
                 },
             )
@@ -70,19 +84,18 @@ class Tenancy:
         }
 
     def _create_project(self, tx: Any, workspace_id: str, name: str, now: Any) -> dict[str, Any]:
-        project_id = f"project-{uuid.uuid4()}"
-        self.store.insert_project(
-            tx, {"id": project_id, "workspace_id": workspace_id, "name": name, "created_at": now}
-        )
+        project = self.insert_project(tx, workspace_id, name, None, "B2B", now)
         envs = {
-            kind: self.create_environment(tx, project_id, kind, now) for kind in ("live", "test")
+            kind: self.create_environment(tx, project["id"], kind, now) for kind in ("live", "test")
         }
         return {
-            "project_id": project_id,
+            "project_id": project["id"],
+            "project_slug": project["slug"],
             "name": name,
             "environments": {
                 kind: {
                     "project_id": env.project_id,
+                    "environment_slug": kind,
                     "secret_id": env.secret_id,
                     "secret": env.secret,
                 }
@@ -90,7 +103,38 @@ class Tenancy:
             },
         }
 
-    def create_environment(self, tx: Any, project_id: str, kind: str, now: Any) -> NewEnvironment:
+    def insert_project(
+        self, tx: Any, workspace_id: str, name: str, slug: str | None, vertical: str, now: Any
+    ) -> dict[str, Any]:
+        """A project row; without a slug, one is made from the name and kept unique."""
+        if slug is None:
+            base = slugify(name, "project")
+            slug = base
+            while self.store.get_project_by_slug(tx, workspace_id, slug) is not None:
+                slug = f"{base[:100]}-{secrets.token_hex(3)}"
+        row = {
+            "id": f"project-{uuid.uuid4()}",
+            "workspace_id": workspace_id,
+            "name": name,
+            "slug": slug,
+            "vertical": vertical,
+            "created_at": now,
+        }
+        self.store.insert_project(tx, row)
+        return row
+
+    def create_environment(
+        self,
+        tx: Any,
+        project_id: str,
+        kind: str,
+        now: Any,
+        *,
+        slug: str | None = None,
+        name: str | None = None,
+        settings: dict[str, Any] | None = None,
+        user_impersonation_enabled: bool = False,
+    ) -> NewEnvironment:
         environment_id = f"project-{kind}-{uuid.uuid4()}"
         self.store.insert_environment(
             tx,
@@ -98,7 +142,10 @@ class Tenancy:
                 "id": environment_id,
                 "project_id": project_id,
                 "kind": kind,
-                "name": kind,
+                "name": name or kind,
+                "slug": slug or kind,
+                "user_impersonation_enabled": user_impersonation_enabled,
+                "settings": settings or {},
                 "policy_version": 1,
                 "policy": policy_to_wire(default_policy()),
                 "created_at": now,

@@ -63,4 +63,22 @@ def alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
-    command.upgrade(alembic_config(engine), "head")
+    if engine.dialect.name != "sqlite":
+        command.upgrade(alembic_config(engine), "head")
+        return
+    # SQLite alters a table by copying it and dropping the original; with foreign keys enforced
+    # that drop would cascade into the rows referring to it, so migrations run without them.
+    migrating = create_engine(engine.url, poolclass=NullPool, connect_args={"timeout": 10})
+    event.listen(migrating, "connect", _sqlite_migration_pragmas)
+    event.listen(migrating, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    try:
+        command.upgrade(alembic_config(migrating), "head")
+    finally:
+        migrating.dispose()
+
+
+def _sqlite_migration_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

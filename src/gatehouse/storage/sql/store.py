@@ -17,13 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from gatehouse.storage.interface import Conflict, Row
 from gatehouse.storage.sql import search
 from gatehouse.storage.sql import tables as t
+from gatehouse.storage.sql.workspace_store import WorkspaceStore
 
 
 def _row(result: Any) -> Row | None:
     return dict(result._mapping) if result is not None else None
 
 
-class SqlStore:
+class SqlStore(WorkspaceStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -62,6 +63,8 @@ workspaces = Table(
     Column("id", ID, primary_key=True),
     Column("name", String(256), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Billing profile and other workspace-wide settings, keyed by their API names.
+    Column("settings", JSON, nullable=False, server_default="{}"),
 )
 
 workspace_members = Table(
@@ -69,10 +72,67 @@ workspace_members = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("workspace_id", ID, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
-    Column("email", String(320), nullable=False),
+    Column("email", String(320), nullable=False),  # stored lowercased
+    # The explicitly set dashboard role; the effective role also weighs the domain's rule.
     Column("role", String(32), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("name", String(256), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
+    Column("password_hash", Text, nullable=True),
     UniqueConstraint("workspace_id", "email"),
+)
+
+workspace_domains = Table(
+    "workspace_domains",
+    metadata,
+    Column("workspace_id", ID, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("jit_enabled", Boolean, nullable=False),
+    Column("auto_role", String(32), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+workspace_keys = Table(
+    "workspace_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("last_four", String(4), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("member_id", ID, ForeignKey("workspace_members.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Index(None, "member_id"),
+)
+
+# One-time tokens sent by email: sign-in links, invitations, member password resets.
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("purpose", String(32), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("workspace_id", ID, nullable=True),
+    Column("environment_id", ID, nullable=True),
+    Column("subject_id", ID, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
 )
 
 projects = Table(
@@ -82,6 +142,9 @@ projects = Table(
     Column("workspace_id", ID, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(256), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("slug", String(128), nullable=False),
+    Column("vertical", String(16), nullable=False, server_default="B2B"),
+    UniqueConstraint("workspace_id", "slug"),
 )
 
 # An environment's id is the `project_id` API callers use (project-live-..., project-test-...).
@@ -95,6 +158,11 @@ environments = Table(
     Column("policy_version", Integer, nullable=False),
     Column("policy", JSON, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("slug", String(128), nullable=False),
+    Column("user_impersonation_enabled", Boolean, nullable=False, server_default=false()),
+    # The Management API's other environment settings, keyed by their wire names.
+    Column("settings", JSON, nullable=False, server_default="{}"),
+    UniqueConstraint("project_id", "slug"),
 )
 
 api_secrets = Table(
@@ -205,5 +273,7 @@ events = Table(
     Column("target", String(256), nullable=False),
     Column("changes", JSON, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # The dashboard role the actor acted with (people and management keys); null otherwise.
+    Column("actor_role", String(32), nullable=True),
     Index(None, "environment_id", "created_at"),
 )

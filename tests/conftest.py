@@ -32,3 +32,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         running_server(url, **FAST_ARGON2) as running,
     ):
         yield running
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """Like `server`, serving HTTPS with a self-signed certificate (for `stytch-management`)."""
+    with (
+        throwaway_database(tmp_path_factory.mktemp("db")) as url,
+        running_server(url, tls_dir=tmp_path_factory.mktemp("tls"), **FAST_ARGON2) as running,
+    ):
+        yield running

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -23,6 +24,7 @@ from gatehouse.services.gatehouse import Gatehouse
 from gatehouse.services.runtime import Settings
 from gatehouse.storage import SqlStore, make_engine, migrate
 from gatehouse.storage.sql import tables
+from gatehouse.tls import write_self_signed
 
 # Tests hash member passwords with argon2id at a low cost: every sign-in re-hashes, and what the
 # tests check does not depend on the cost. Production keeps the RFC 9106 defaults.
@@ -35,6 +37,26 @@ class RunningServer:
     gatehouse: Gatehouse
     credentials: dict[str, Any]
     _thread: threading.Thread | None = field(default=None, repr=False)
+    management_key: dict[str, str] = field(default_factory=dict)
+    project_slug: str = ""
+    tls_cert: Path | None = None  # the server's self-signed certificate, when it serves HTTPS
+
+    def management_client(self, key_id: str | None = None, secret: str | None = None) -> Any:
+        """The official `stytch-management` client over HTTPS, trusting the test certificate."""
+        import requests
+        from stytch_management import Client
+
+        assert self.tls_cert is not None, "start the server with tls=True"
+        session = requests.Session()
+        # REQUESTS_CA_BUNDLE in the environment would override the session's CA otherwise.
+        session.trust_env = False
+        session.verify = str(self.tls_cert)
+        return Client(
+            key_id or self.management_key["key_id"],
+            secret or self.management_key["secret"],
+            base_url=self.url + "/",
+            session=session,
+        )
 
     @property
     def project_id(self) -> str:
@@ -85,16 +107,28 @@ def _free_socket() -> socket.socket:
 
 
 @contextmanager
-def running_server(database_url: str, **settings: Any) -> Iterator[RunningServer]:
+def running_server(
+    database_url: str, *, tls_dir: Path | None = None, **settings: Any
+) -> Iterator[RunningServer]:
+    """A server over `database_url`; with `tls_dir`, it serves HTTPS with a self-signed
+    certificate written there."""
     engine = make_engine(database_url)
     migrate(engine)
     sock = _free_socket()
     port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
+    tls: dict[str, Any] = {}
+    cert = None
+    if tls_dir is not None:
+        cert, key = tls_dir / "cert.pem", tls_dir / "key.pem"
+        write_self_signed(cert, key)
+        tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     gatehouse = Gatehouse(SqlStore(engine), Settings(public_url=url, **settings))
-    initialised = gatehouse.tenancy.initialise("admin@example.com", "Tests", "Test project")
+    initialised = gatehouse.initialise("admin@example.com", "Tests", "Test project")
     server = uvicorn.Server(
-        uvicorn.Config(create_app(gatehouse), log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Config(
+            create_app(gatehouse), log_level="warning", access_log=False, lifespan="off", **tls
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -104,7 +138,15 @@ def running_server(database_url: str, **settings: Any) -> Iterator[RunningServer
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     try:
-        yield RunningServer(url, gatehouse, initialised["project"]["environments"], thread)
+        yield RunningServer(
+            url,
+            gatehouse,
+            initialised["project"]["environments"],
+            thread,
+            initialised["management_key"],
+            initialised["project"]["project_slug"],
+            cert,
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)

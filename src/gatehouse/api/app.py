@@ -15,6 +15,8 @@ from gatehouse.api.routes import (
     b2b_passwords,
     b2b_rbac,
     b2b_sessions,
+    pwa_projects,
+    pwa_workspace,
 )
 from gatehouse.errors import GatehouseError
 from gatehouse.services.gatehouse import Gatehouse
@@ -32,6 +34,8 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *b2b_rbac.routes,
         *b2b_sessions.routes,
         *b2b_passwords.routes,
+        *pwa_projects.routes,
+        *pwa_workspace.routes,
     ]
     app = Starlette(
         routes=routes,

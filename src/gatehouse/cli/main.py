@@ -57,15 +57,82 @@ def serve(
         typer.Option(help="URL clients use to reach this server; the session JWT issuer."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (needs --tls-key)."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")
+    ] = None,
 ) -> None:
     """Apply migrations and serve the API."""
     import uvicorn
 
     from gatehouse.api.app import create_app
 
-    settings = Settings(public_url=(public_url or f"http://{host}:{port}").rstrip("/"))
+    if (tls_cert is None) != (tls_key is None):
+        _fail("pass both --tls-cert and --tls-key, or neither")
+    scheme = "https" if tls_cert else "http"
+    settings = Settings(public_url=(public_url or f"{scheme}://{host}:{port}").rstrip("/"))
     gatehouse = _gatehouse(database_url, settings)
-    uvicorn.run(create_app(gatehouse), host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(
+        create_app(gatehouse),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+    )
+
+
+@app.command("dev-cert")
+def dev_cert(
+    cert: Annotated[Path, typer.Option(help="Where to write the certificate.")] = Path(
+        "gatehouse-data/dev-cert.pem"
+    ),
+    key: Annotated[Path, typer.Option(help="Where to write the private key.")] = Path(
+        "gatehouse-data/dev-key.pem"
+    ),
+) -> None:
+    """Make a self-signed certificate for 127.0.0.1 and localhost, for local HTTPS."""
+    from gatehouse.tls import write_self_signed
+
+    write_self_signed(cert, key)
+    typer.echo(
+        f"wrote {cert} and {key}; serve with: gatehouse serve --tls-cert {cert} --tls-key {key}"
+    )
+
+
+key_app = typer.Typer(help="Workspace management keys.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("create")
+def key_create(
+    role: Annotated[
+        str, typer.Option(help="admin, developer, support_manager, support_agent or no_access.")
+    ],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "created with the cli",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a management key with a dashboard role (an operator with the database is trusted)."""
+    from gatehouse.policy import dashboard
+
+    if role not in dashboard.ROLES:
+        _fail(f"role `{role}` is not a dashboard role; use one of {', '.join(dashboard.ROLES)}")
+    gatehouse = _gatehouse(database_url)
+    with gatehouse.store.transaction() as tx:
+        workspace = gatehouse.store.get_workspace(tx)
+        if workspace is None:
+            _fail("this database has no workspace yet; run `gatehouse init` first")
+        assert workspace is not None
+        key = gatehouse.workspace.create_key(tx, workspace["id"], role, name, "cli")
+    if as_json:
+        typer.echo(json.dumps({"key_id": key["key_id"], "secret": key["secret"]}))
+    else:
+        typer.echo(f"key_id={key['key_id']} secret={key['secret']} role={role}")
 
 
 @app.command()
@@ -87,7 +154,7 @@ def init(
         _fail(f"`{admin_email}` is not an email address")
     gatehouse = _gatehouse(database_url)
     try:
-        result = gatehouse.tenancy.initialise(admin_email, workspace_name, project_name)
+        result = gatehouse.initialise(admin_email, workspace_name, project_name)
     except GatehouseError as error:
         if exists_ok and error.code == "already_initialised":
             if as_json:
@@ -104,6 +171,8 @@ def init(
     typer.echo(f"workspace {result['workspace']['workspace_id']} created")
     for kind, env in result["project"]["environments"].items():
         typer.echo(f"{kind:5} project_id={env['project_id']} secret={env['secret']}")
+    key = result["management_key"]
+    typer.echo(f"admin management key: key_id={key['key_id']} secret={key['secret']}")
     typer.echo("the secrets are shown once; store them now")
 
 

@@ -16,12 +16,15 @@ def record(
     action: str,
     target: str,
     changes: dict[str, Any] | None = None,
+    *,
+    actor_role: str | None = None,
 ) -> None:
     store.insert_event(
         tx,
         {
             "environment_id": environment_id,
             "actor": actor,
+            "actor_role": actor_role,
             "action": action,
             "target": target,
             "changes": _redact(changes or {}),

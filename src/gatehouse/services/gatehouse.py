@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gatehouse.services.members import Members
 from gatehouse.services.organizations import Organizations
 from gatehouse.services.passwords import Passwords
+from gatehouse.services.projects import Projects
 from gatehouse.services.rbac import Rbac
 from gatehouse.services.runtime import Runtime, Settings
 from gatehouse.services.sessions import Sessions
 from gatehouse.services.signing import SigningKeys
 from gatehouse.services.tenancy import Tenancy
+from gatehouse.services.workspace import Workspace
 from gatehouse.storage import Store
 
 
@@ -24,6 +28,21 @@ class Gatehouse:
         self.members = Members(self.runtime, self.organizations)
         self.sessions = Sessions(self.runtime, self.keys)
         self.passwords = Passwords(self.members, self.sessions)
+        self.workspace = Workspace(self.runtime)
+        self.projects = Projects(self.workspace, self.tenancy, self.rbac)
+
+    def initialise(
+        self, admin_email: str, workspace_name: str, project_name: str
+    ) -> dict[str, Any]:
+        """`gatehouse init`: the workspace, its first project, and an Admin management key."""
+
+        def admin_key(tx: Any, workspace_id: str) -> dict[str, Any]:
+            key = self.workspace.create_key(
+                tx, workspace_id, "admin", "created by gatehouse init", "cli"
+            )
+            return {"management_key": {"key_id": key["key_id"], "secret": key["secret"]}}
+
+        return self.tenancy.initialise(admin_email, workspace_name, project_name, also=admin_key)
 
     @property
     def settings(self) -> Settings:

@@ -124,7 +124,13 @@ class Rbac:
         return uses, orgs
 
     def set_policy(
-        self, caller: Caller, new: Policy, *, cascade: bool = False, dry_run: bool = False
+        self,
+        caller: Caller,
+        new: Policy,
+        *,
+        cascade: bool = False,
+        dry_run: bool = False,
+        actor_role: str | None = None,
     ) -> tuple[Policy, int]:
         """Validate and apply `new` as the environment's policy; returns it with its version."""
         problems = validate_policy(new)
@@ -171,6 +177,7 @@ class Rbac:
                 "rbac_policy.update",
                 current.id,
                 {"version": current.policy_version + 1, "cascade": bool(uses)},
+                actor_role=actor_role,
             )
             return new, current.policy_version + 1
 

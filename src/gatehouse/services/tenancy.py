@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,11 @@ class Tenancy:
         self.store = runtime.store
 
     def initialise(
-        self, admin_email: str, workspace_name: str, project_name: str
+        self,
+        admin_email: str,
+        workspace_name: str,
+        project_name: str,
+        also: Callable[[Any, str], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Create the workspace, its first project and that project's live and test environments.
 
@@ -78,9 +83,11 @@ class Tenancy:
                 },
             )
             project = self._create_project(tx, workspace_id, project_name, now)
+            extra = also(tx, workspace_id) if also is not None else {}
         return {
             "workspace": {"workspace_id": workspace_id, "name": workspace_name},
             "project": project,
+            **extra,
         }
 
     def _create_project(self, tx: Any, workspace_id: str, name: str, now: Any) -> dict[str, Any]:
@@ -134,6 +141,7 @@ class Tenancy:
         name: str | None = None,
         settings: dict[str, Any] | None = None,
         user_impersonation_enabled: bool = False,
+        with_secret: bool = True,
     ) -> NewEnvironment:
         environment_id = f"project-{kind}-{uuid.uuid4()}"
         self.store.insert_environment(
@@ -152,7 +160,9 @@ class Tenancy:
             },
         )
         self.store.insert_signing_key(tx, new_signing_key(environment_id, now))
-        secret_id, secret = self.create_secret(tx, environment_id, kind, now)
+        secret_id, secret = (
+            self.create_secret(tx, environment_id, kind, now) if with_secret else ("", "")
+        )
         events.record(
             self.store, tx, environment_id, "system", "environment.create", environment_id
         )

@@ -1,0 +1,231 @@
+"""`/pwa/v3/projects...`: projects, environments, secrets and the RBAC policy (Management API)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gatehouse.api.auth import gatehouse_of, ok, run
+from gatehouse.api.operator_auth import operator_of
+from gatehouse.api.parsing import Body, parse_body, parse_query
+from gatehouse.api.schemas import Empty, Slug
+
+Name = Annotated[str, Field(min_length=1, max_length=256)]
+Url = Annotated[str, Field(max_length=2048)]
+
+
+class ProjectCreate(Body):
+    name: Name
+    vertical: Literal["B2B", "CONSUMER", "ALL", "UNKNOWN"] = "B2B"
+    project_slug: Slug = None  # type: ignore[assignment]
+
+
+class ProjectUpdate(Body):
+    name: Name
+
+
+class _EnvironmentSettings(Body):
+    cross_org_passwords_enabled: bool = False
+    user_impersonation_enabled: bool = False
+    zero_downtime_session_migration_url: Url = ""
+    user_lock_self_serve_enabled: bool = False
+    user_lock_threshold: Annotated[int, Field(ge=1, le=1000)] = 10
+    user_lock_ttl: Annotated[int, Field(ge=1, le=86_400 * 365)] = 3600
+    idp_authorization_url: Url = ""
+    idp_dynamic_client_registration_enabled: bool = False
+    idp_dynamic_client_registration_access_token_template_content: Annotated[
+        str, Field(max_length=10_000)
+    ] = ""
+
+
+class EnvironmentCreate(_EnvironmentSettings):
+    name: Name
+    type: Literal["TEST", "LIVE"] = "TEST"
+    environment_slug: Slug = None  # type: ignore[assignment]
+
+
+class EnvironmentUpdate(_EnvironmentSettings):
+    name: Name = None  # type: ignore[assignment]
+    use_custom_domain_in_magic_link_emails: bool = False
+
+
+class PolicyBody(Body):
+    stytch_member: dict[str, Any] = None  # type: ignore[assignment]
+    stytch_admin: dict[str, Any] = None  # type: ignore[assignment]
+    custom_roles: list[Any] = []
+    custom_resources: list[Any] = []
+    custom_scopes: list[Any] = []
+
+
+def _slugs(request: Request) -> tuple[str, str]:
+    return request.path_params["project_slug"], request.path_params["environment_slug"]
+
+
+async def list_projects(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, Empty)
+    return ok(
+        request, {"projects": await run(gatehouse_of(request).projects.list_projects, operator)}
+    )
+
+
+async def create_project(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    body = (await parse_body(request, ProjectCreate)).given()
+    project = await run(
+        gatehouse_of(request).projects.create_project,
+        operator,
+        body["name"],
+        body.get("project_slug"),
+        body.get("vertical", "B2B"),
+    )
+    return ok(request, {"project": project})
+
+
+async def get_project(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, Empty)
+    slug = request.path_params["project_slug"]
+    return ok(
+        request, {"project": await run(gatehouse_of(request).projects.get_project, operator, slug)}
+    )
+
+
+async def update_project(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    body = await parse_body(request, ProjectUpdate)
+    slug = request.path_params["project_slug"]
+    project = await run(gatehouse_of(request).projects.update_project, operator, slug, body.name)
+    return ok(request, {"project": project})
+
+
+async def delete_project(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    await parse_body(request, Empty)
+    await run(
+        gatehouse_of(request).projects.delete_project, operator, request.path_params["project_slug"]
+    )
+    return ok(request, {})
+
+
+async def list_environments(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, Empty)
+    slug = request.path_params["project_slug"]
+    environments = await run(gatehouse_of(request).projects.list_environments, operator, slug)
+    return ok(request, {"environments": environments})
+
+
+async def create_environment(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    body = await parse_body(request, EnvironmentCreate)
+    slug = request.path_params["project_slug"]
+    environment = await run(
+        gatehouse_of(request).projects.create_environment, operator, slug, body.given()
+    )
+    return ok(request, {"environment": environment})
+
+
+async def get_environment(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, Empty)
+    environment = await run(
+        gatehouse_of(request).projects.get_environment, operator, *_slugs(request)
+    )
+    return ok(request, {"environment": environment})
+
+
+async def update_environment(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    body = await parse_body(request, EnvironmentUpdate)
+    environment = await run(
+        gatehouse_of(request).projects.update_environment, operator, *_slugs(request), body.given()
+    )
+    return ok(request, {"environment": environment})
+
+
+async def delete_environment(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    await parse_body(request, Empty)
+    await run(gatehouse_of(request).projects.delete_environment, operator, *_slugs(request))
+    return ok(request, {})
+
+
+async def list_secrets(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, Empty)
+    secrets = await run(gatehouse_of(request).projects.list_secrets, operator, *_slugs(request))
+    return ok(request, {"secrets": secrets})
+
+
+async def create_secret(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    await parse_body(request, Empty)
+    secret = await run(gatehouse_of(request).projects.create_secret, operator, *_slugs(request))
+    return ok(request, {"secret": secret})
+
+
+async def get_secret(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, Empty)
+    secret = await run(
+        gatehouse_of(request).projects.get_secret,
+        operator,
+        *_slugs(request),
+        request.path_params["secret_id"],
+    )
+    return ok(request, {"secret": secret})
+
+
+async def delete_secret(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    await parse_body(request, Empty)
+    await run(
+        gatehouse_of(request).projects.delete_secret,
+        operator,
+        *_slugs(request),
+        request.path_params["secret_id"],
+    )
+    return ok(request, {})
+
+
+async def get_policy(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, Empty)
+    policy = await run(gatehouse_of(request).projects.get_policy, operator, *_slugs(request))
+    return ok(request, {"policy": policy})
+
+
+async def set_policy(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    body = await parse_body(request, PolicyBody)
+    policy = await run(
+        gatehouse_of(request).projects.set_policy, operator, *_slugs(request), body.given()
+    )
+    return ok(request, {"policy": policy})
+
+
+P = "/pwa/v3/projects"
+E = P + "/{project_slug}/environments/{environment_slug}"
+routes = [
+    Route(P, list_projects, methods=["GET"]),
+    Route(P, create_project, methods=["POST"]),
+    Route(P + "/{project_slug}", get_project, methods=["GET"]),
+    Route(P + "/{project_slug}", update_project, methods=["PATCH"]),
+    Route(P + "/{project_slug}", delete_project, methods=["DELETE"]),
+    Route(P + "/{project_slug}/environments", list_environments, methods=["GET"]),
+    Route(P + "/{project_slug}/environments", create_environment, methods=["POST"]),
+    Route(E, get_environment, methods=["GET"]),
+    Route(E, update_environment, methods=["PATCH"]),
+    Route(E, delete_environment, methods=["DELETE"]),
+    Route(E + "/secrets", list_secrets, methods=["GET"]),
+    Route(E + "/secrets", create_secret, methods=["POST"]),
+    Route(E + "/secrets/{secret_id}", get_secret, methods=["GET"]),
+    Route(E + "/secrets/{secret_id}", delete_secret, methods=["DELETE"]),
+    Route(E + "/rbac_policy", get_policy, methods=["GET"]),
+    Route(E + "/rbac_policy", set_policy, methods=["PUT"]),
+]

@@ -1,0 +1,328 @@
+"""Projects, environments, API secrets and the RBAC policy as the Management API sees them, each
+call gated by the dashboard matrix.
+
+An environment is addressed by (project_slug, environment_slug); its `project_id` is the id B2B API
+callers use. A project has exactly one live environment, created with it, which cannot be deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.policy import Policy, PolicyProblems, Problem, policy_from_file, policy_to_file
+from gatehouse.policy.document import file_path
+from gatehouse.services import clock
+from gatehouse.services.operators import Operator
+from gatehouse.services.rbac import Rbac
+from gatehouse.services.runtime import Caller
+from gatehouse.services.tenancy import Tenancy, slugify
+from gatehouse.services.workspace import Workspace
+from gatehouse.storage import Row
+
+ENVIRONMENT_SETTING_DEFAULTS: dict[str, Any] = {
+    "oauth_callback_id": "",
+    "cross_org_passwords_enabled": False,
+    "zero_downtime_session_migration_url": "",
+    "use_custom_domain_in_magic_link_emails": False,
+    "user_lock_self_serve_enabled": False,
+    "user_lock_threshold": 10,
+    "user_lock_ttl": 3600,
+    "idp_authorization_url": "",
+    "idp_dynamic_client_registration_enabled": False,
+    "idp_dynamic_client_registration_access_token_template_content": "",
+}
+
+
+def project_to_wire(project: Row) -> dict[str, Any]:
+    return {
+        "project_slug": project["slug"],
+        "name": project["name"],
+        "vertical": project["vertical"],
+        "created_at": clock.iso(project["created_at"]),
+    }
+
+
+def environment_to_wire(project: Row, environment: Row) -> dict[str, Any]:
+    return {
+        **ENVIRONMENT_SETTING_DEFAULTS,
+        **environment["settings"],
+        "environment_slug": environment["slug"],
+        "project_slug": project["slug"],
+        "name": environment["name"],
+        "type": environment["kind"].upper(),
+        "project_id": environment["id"],
+        "user_impersonation_enabled": environment["user_impersonation_enabled"],
+        "created_at": clock.iso(environment["created_at"]),
+    }
+
+
+class Projects:
+    def __init__(self, workspace: Workspace, tenancy: Tenancy, rbac: Rbac) -> None:
+        self.workspace = workspace
+        self.tenancy = tenancy
+        self.rbac = rbac
+        self.runtime = workspace.runtime
+        self.store = workspace.store
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    def project(self, tx: Any, operator: Operator, slug: str) -> Row:
+        project = self.store.get_project_by_slug(tx, operator.workspace_id, slug)
+        if project is None:
+            raise not_found("project", slug)
+        return project
+
+    def environment(
+        self, tx: Any, operator: Operator, project_slug: str, slug: str
+    ) -> tuple[Row, Row]:
+        project = self.project(tx, operator, project_slug)
+        environment = self.store.get_environment_by_slug(tx, project["id"], slug)
+        if environment is None:
+            raise not_found("environment", slug)
+        return project, environment
+
+    # -- projects ----------------------------------------------------------------------------
+
+    def list_projects(self, operator: Operator) -> list[dict[str, Any]]:
+        operator.require("projects.view_names")
+        with self.store.read() as tx:
+            return [project_to_wire(p) for p in self.store.list_projects(tx, operator.workspace_id)]
+
+    def get_project(self, operator: Operator, slug: str) -> dict[str, Any]:
+        operator.require("projects.view_names")
+        with self.store.read() as tx:
+            return project_to_wire(self.project(tx, operator, slug))
+
+    def create_project(
+        self, operator: Operator, name: str, slug: str | None, vertical: str
+    ) -> dict[str, Any]:
+        operator.require("projects.create")
+        if vertical not in ("B2B",):
+            raise InvalidInput(
+                f"vertical `{vertical}` is not supported; Gatehouse projects are `B2B`"
+            )
+        now = clock.now()
+        with self.store.transaction() as tx:
+            if slug is not None and self.store.get_project_by_slug(tx, operator.workspace_id, slug):
+                raise GatehouseError(
+                    "duplicate_project_slug", f"project slug `{slug}` is already in use"
+                )
+            project = self.tenancy.insert_project(
+                tx, operator.workspace_id, name, slug, vertical, now
+            )
+            for kind in ("live", "test"):
+                self.tenancy.create_environment(tx, project["id"], kind, now, with_secret=False)
+            self.workspace.record(
+                tx,
+                operator,
+                "project.create",
+                project["id"],
+                {"name": name, "slug": project["slug"]},
+            )
+        return project_to_wire(project)
+
+    def update_project(self, operator: Operator, slug: str, name: str) -> dict[str, Any]:
+        operator.require("project_config.manage")
+        with self.store.transaction() as tx:
+            project = self.project(tx, operator, slug)
+            self.store.update_project(tx, project["id"], {"name": name})
+            self.workspace.record(tx, operator, "project.update", project["id"], {"name": name})
+        return project_to_wire({**project, "name": name})
+
+    def delete_project(self, operator: Operator, slug: str) -> None:
+        operator.require("projects.delete")
+        with self.store.transaction() as tx:
+            project = self.project(tx, operator, slug)
+            self.store.delete_project(tx, project["id"])
+            self.workspace.record(tx, operator, "project.delete", project["id"], {"slug": slug})
+
+    # -- environments ------------------------------------------------------------------------
+
+    def list_environments(self, operator: Operator, project_slug: str) -> list[dict[str, Any]]:
+        operator.require("project_config.view")
+        with self.store.read() as tx:
+            project = self.project(tx, operator, project_slug)
+            return [
+                environment_to_wire(project, e)
+                for e in self.store.environments_of(tx, project["id"])
+            ]
+
+    def get_environment(self, operator: Operator, project_slug: str, slug: str) -> dict[str, Any]:
+        operator.require("project_config.view")
+        with self.store.read() as tx:
+            return environment_to_wire(*self.environment(tx, operator, project_slug, slug))
+
+    def create_environment(
+        self, operator: Operator, project_slug: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        kind = fields.pop("type", "TEST")
+        if kind != "TEST":
+            raise InvalidInput(
+                "a project has exactly one live environment; create `TEST` environments only"
+            )
+        operator.require("environments.test.create")
+        impersonation = fields.pop("user_impersonation_enabled", None)
+        if impersonation is not None:
+            operator.require("impersonation_config.manage")
+        name = fields.pop("name")
+        slug = fields.pop("environment_slug", None)
+        now = clock.now()
+        with self.store.transaction() as tx:
+            project = self.project(tx, operator, project_slug)
+            taken = {e["slug"] for e in self.store.environments_of(tx, project["id"])}
+            if slug is None:
+                base = slugify(name, "environment")
+                slug, n = base, 1
+                while slug in taken:
+                    n += 1
+                    slug = f"{base}-{n}"
+            elif slug in taken:
+                raise GatehouseError(
+                    "duplicate_environment_slug", f"environment slug `{slug}` is already in use"
+                )
+            created = self.tenancy.create_environment(
+                tx,
+                project["id"],
+                "test",
+                now,
+                slug=slug,
+                name=name,
+                settings=fields,
+                user_impersonation_enabled=bool(impersonation),
+                with_secret=False,
+            )
+            environment = self.store.get_environment_by_slug(tx, project["id"], slug)
+            assert environment is not None
+            self.workspace.record(
+                tx, operator, "environment.create", created.project_id, {"slug": slug, "name": name}
+            )
+            return environment_to_wire(project, environment)
+
+    def update_environment(
+        self, operator: Operator, project_slug: str, slug: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        if "user_impersonation_enabled" in fields:
+            operator.require("impersonation_config.manage")
+        if set(fields) - {"user_impersonation_enabled"}:
+            operator.require("project_config.manage")
+        with self.store.transaction() as tx:
+            project, environment = self.environment(tx, operator, project_slug, slug)
+            values: Row = {}
+            if "name" in fields:
+                values["name"] = fields.pop("name")
+            if "user_impersonation_enabled" in fields:
+                values["user_impersonation_enabled"] = fields.pop("user_impersonation_enabled")
+            if fields:
+                values["settings"] = {**environment["settings"], **fields}
+            self.store.update_environment(tx, environment["id"], values)
+            changes = {k: v for k, v in values.items() if k != "settings"} | fields
+            self.workspace.record(
+                tx,
+                operator,
+                "environment.update",
+                environment["id"],
+                changes,
+                scope=environment["id"],
+            )
+            return environment_to_wire(project, {**environment, **values})
+
+    def delete_environment(self, operator: Operator, project_slug: str, slug: str) -> None:
+        with self.store.transaction() as tx:
+            _, environment = self.environment(tx, operator, project_slug, slug)
+            if environment["kind"] == "live":
+                raise InvalidInput(
+                    "the live environment cannot be deleted; delete the project instead",
+                    code="live_environment_protected",
+                )
+            operator.require("environments.test.delete")
+            self.store.delete_environment(tx, environment["id"])
+            self.workspace.record(
+                tx, operator, "environment.delete", environment["id"], {"slug": slug}
+            )
+
+    # -- secrets -----------------------------------------------------------------------------
+
+    def _secrets_permission(self, environment: Row) -> str:
+        return "api_keys.live.manage" if environment["kind"] == "live" else "api_keys.test.manage"
+
+    def create_secret(self, operator: Operator, project_slug: str, slug: str) -> dict[str, Any]:
+        with self.store.transaction() as tx:
+            _, environment = self.environment(tx, operator, project_slug, slug)
+            operator.require(self._secrets_permission(environment))
+            now = clock.now()
+            secret_id, secret = self.tenancy.create_secret(
+                tx, environment["id"], environment["kind"], now
+            )
+            self.workspace.record(tx, operator, "secret.create", secret_id, scope=environment["id"])
+        return {"secret_id": secret_id, "secret": secret, "created_at": clock.iso(now)}
+
+    def list_secrets(
+        self, operator: Operator, project_slug: str, slug: str
+    ) -> list[dict[str, Any]]:
+        with self.store.read() as tx:
+            _, environment = self.environment(tx, operator, project_slug, slug)
+            operator.require(self._secrets_permission(environment))
+            return [_masked(s) for s in self.store.secrets(tx, environment["id"])]
+
+    def get_secret(
+        self, operator: Operator, project_slug: str, slug: str, secret_id: str
+    ) -> dict[str, Any]:
+        with self.store.read() as tx:
+            _, environment = self.environment(tx, operator, project_slug, slug)
+            operator.require(self._secrets_permission(environment))
+            secret = self.store.get_secret(tx, environment["id"], secret_id)
+            if secret is None:
+                raise not_found("secret", secret_id)
+            return _masked(secret)
+
+    def delete_secret(
+        self, operator: Operator, project_slug: str, slug: str, secret_id: str
+    ) -> None:
+        with self.store.transaction() as tx:
+            _, environment = self.environment(tx, operator, project_slug, slug)
+            operator.require(self._secrets_permission(environment))
+            if not self.store.delete_secret(tx, environment["id"], secret_id):
+                raise not_found("secret", secret_id)
+            self.workspace.record(tx, operator, "secret.delete", secret_id, scope=environment["id"])
+
+    # -- RBAC policy -------------------------------------------------------------------------
+
+    def get_policy(self, operator: Operator, project_slug: str, slug: str) -> dict[str, Any]:
+        operator.require("project_config.view")
+        with self.store.read() as tx:
+            _, environment = self.environment(tx, operator, project_slug, slug)
+            loaded = self.runtime.load_environment(tx, environment["id"])
+        assert loaded is not None
+        return policy_to_file(loaded.policy)
+
+    def set_policy(
+        self, operator: Operator, project_slug: str, slug: str, document: dict[str, Any]
+    ) -> dict[str, Any]:
+        operator.require("project_config.manage")
+        with self.store.read() as tx:
+            _, environment = self.environment(tx, operator, project_slug, slug)
+            loaded = self.runtime.load_environment(tx, environment["id"])
+        assert loaded is not None
+        try:
+            policy: Policy = policy_from_file(document)
+        except PolicyProblems as error:
+            raise InvalidInput(
+                "the policy is invalid", error.problems, code="invalid_policy"
+            ) from None
+        caller = Caller(loaded, operator.actor)
+        try:
+            new, _ = self.rbac.set_policy(caller, policy, actor_role=operator.role)
+        except InvalidInput as error:
+            mapped = [Problem(file_path(p.path), p.reason) for p in error.problems]
+            raise InvalidInput("the policy is invalid", mapped, code="invalid_policy") from None
+        return policy_to_file(new)
+
+
+def _masked(secret: Row) -> dict[str, Any]:
+    return {
+        "secret_id": secret["id"],
+        "last_four": secret["last_four"],
+        "created_at": clock.iso(secret["created_at"]),
+        "used_at": None,
+    }

@@ -15,7 +15,9 @@ from gatehouse.api.routes import (
     b2b_passwords,
     b2b_rbac,
     b2b_sessions,
+    pwa_auth,
     pwa_projects,
+    pwa_support,
     pwa_workspace,
 )
 from gatehouse.errors import GatehouseError
@@ -36,6 +38,8 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *b2b_passwords.routes,
         *pwa_projects.routes,
         *pwa_workspace.routes,
+        *pwa_auth.routes,
+        *pwa_support.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatehouse.services.dashboard_auth import DashboardAuth
+from gatehouse.services.mail import Mailer
 from gatehouse.services.members import Members
 from gatehouse.services.organizations import Organizations
 from gatehouse.services.passwords import Passwords
@@ -12,6 +14,7 @@ from gatehouse.services.rbac import Rbac
 from gatehouse.services.runtime import Runtime, Settings
 from gatehouse.services.sessions import Sessions
 from gatehouse.services.signing import SigningKeys
+from gatehouse.services.support import Support
 from gatehouse.services.tenancy import Tenancy
 from gatehouse.services.workspace import Workspace
 from gatehouse.storage import Store
@@ -30,6 +33,9 @@ class Gatehouse:
         self.passwords = Passwords(self.members, self.sessions)
         self.workspace = Workspace(self.runtime)
         self.projects = Projects(self.workspace, self.tenancy, self.rbac)
+        self.mailer = Mailer(self.runtime.settings)
+        self.dashboard_auth = DashboardAuth(self.workspace, self.mailer)
+        self.support = Support(self.workspace, self, self.mailer)
 
     def initialise(
         self, admin_email: str, workspace_name: str, project_name: str

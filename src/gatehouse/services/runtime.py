@@ -31,6 +31,17 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65_536
     argon2_parallelism: int = 4
+    # Outgoing email (sign-in links, invitations, password resets); no host: written to the log.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_from: str = "gatehouse@localhost"
+    # Dashboard sign-in.
+    dashboard_session_minutes: int = 720
+    email_link_minutes: int = 15
+    impersonation_minutes: int = 30
 
 
 @dataclass(frozen=True, slots=True)

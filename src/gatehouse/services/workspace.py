@@ -9,6 +9,7 @@ member with a verified email at that domain.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -108,6 +109,24 @@ class Workspace:
                 role,
                 member_id=member["id"],
             )
+
+    # -- dashboard sessions ----------------------------------------------------------------
+
+    def start_session(self, tx: Any, member: Row) -> dict[str, Any]:
+        """A dashboard session for a signed-in person; the token is shown once, stored hashed."""
+        token = credentials.new_token()
+        now = clock.now()
+        row = {
+            "id": f"dashboard-session-{uuid.uuid4()}",
+            "member_id": member["id"],
+            "token_hash": credentials.token_digest(token),
+            "created_at": now,
+            "expires_at": now
+            + dt.timedelta(minutes=self.runtime.settings.dashboard_session_minutes),
+            "revoked_at": None,
+        }
+        self.store.insert_dashboard_session(tx, row)
+        return {"session_token": token, "expires_at": clock.iso(row["expires_at"])}
 
     # -- people ----------------------------------------------------------------------------
 

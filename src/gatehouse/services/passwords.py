@@ -15,6 +15,7 @@ from gatehouse.services import clock, credentials, events, ids, password_hashes,
 from gatehouse.services.members import Members
 from gatehouse.services.runtime import Caller
 from gatehouse.services.sessions import ActiveSession, Sessions, check_custom_claims
+from gatehouse.services.throttle import FailureThrottle
 from gatehouse.storage import Row
 
 _MIGRATED = "migrated:"
@@ -52,6 +53,7 @@ class Passwords:
         self.sessions = sessions
         self.runtime = members.runtime
         self.store = members.store
+        self.throttle = FailureThrottle()
 
     def migrate(self, caller: Caller, fields: dict[str, Any]) -> tuple[bool, Row, dict[str, Any]]:
         hash_type = fields["hash_type"]
@@ -125,12 +127,20 @@ class Passwords:
         )
         with self.store.transaction() as tx:
             org = self.members.organizations.find(tx, environment, fields["organization_id"])
+            throttle_key = (environment.id, org["id"], fields["email_address"].lower())
+            if self.throttle.blocked(throttle_key):
+                raise GatehouseError(
+                    "too_many_requests",
+                    "too many failed sign-ins for this email address; wait a few minutes and retry",
+                )
             member = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
             stored = member["password_hash"] if member else None
             # Verified even when there is no such member, so timing does not reveal which exist.
             ok = verify(self.runtime.passwords, stored, fields["password"])
             if member is None or stored is None or not ok:
+                self.throttle.failed(throttle_key)
                 raise _bad_credentials()
+            self.throttle.succeeded(throttle_key)
             values: Row = {"updated_at": clock.now()}
             if stored.startswith(_MIGRATED) or self.runtime.passwords.needs_rehash(stored):
                 values["password_hash"] = self.runtime.passwords.hash(fields["password"])

@@ -1,0 +1,1 @@
+"""Benchmarks, run as `gatehouse bench` (printing numbers, never asserted in tests)."""

@@ -64,6 +64,19 @@ def serve(
     tls_key: Annotated[
         Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")
     ] = None,
+    smtp_host: Annotated[
+        str,
+        typer.Option(
+            envvar="GATEHOUSE_SMTP_HOST", help="SMTP server for outgoing email; none: log it."
+        ),
+    ] = "",
+    smtp_port: Annotated[int, typer.Option(envvar="GATEHOUSE_SMTP_PORT")] = 25,
+    smtp_username: Annotated[str, typer.Option(envvar="GATEHOUSE_SMTP_USERNAME")] = "",
+    smtp_password: Annotated[
+        str, typer.Option(envvar="GATEHOUSE_SMTP_PASSWORD", show_default=False)
+    ] = "",
+    smtp_starttls: Annotated[bool, typer.Option(envvar="GATEHOUSE_SMTP_STARTTLS")] = False,
+    smtp_from: Annotated[str, typer.Option(envvar="GATEHOUSE_SMTP_FROM")] = "gatehouse@localhost",
 ) -> None:
     """Apply migrations and serve the API."""
     import uvicorn
@@ -73,7 +86,15 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         _fail("pass both --tls-cert and --tls-key, or neither")
     scheme = "https" if tls_cert else "http"
-    settings = Settings(public_url=(public_url or f"{scheme}://{host}:{port}").rstrip("/"))
+    settings = Settings(
+        public_url=(public_url or f"{scheme}://{host}:{port}").rstrip("/"),
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_username=smtp_username,
+        smtp_password=smtp_password,
+        smtp_starttls=smtp_starttls,
+        smtp_from=smtp_from,
+    )
     gatehouse = _gatehouse(database_url, settings)
     uvicorn.run(
         create_app(gatehouse),

@@ -28,10 +28,15 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_feature": 400,
     "session_member_mismatch": 400,
     "live_environment_protected": 400,
+    "weak_password": 400,
     "unauthorized_credentials": 401,
     "invalid_jwt": 401,
+    "invalid_password_reset_token": 401,
+    "email_link_used": 401,
+    "email_link_expired": 401,
     "session_authorization_error": 403,
     "forbidden": 403,
+    "impersonation_disabled": 403,
     "session_authorization_tenancy_error": 403,
     "organization_not_found": 404,
     "member_not_found": 404,
@@ -44,6 +49,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "workspace_member_not_found": 404,
     "workspace_domain_not_found": 404,
     "workspace_key_not_found": 404,
+    "email_link_not_found": 404,
     "route_not_found": 404,
     "method_not_allowed": 405,
     "duplicate_organization_slug": 409,
@@ -61,6 +67,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_media_type": 415,
     "too_many_requests": 429,
     "internal_server_error": 500,
+    "email_delivery_failed": 502,
 }
 
 

@@ -120,7 +120,14 @@ class Members:
             self.store.insert_member(tx, member)
             self.store.set_direct_roles(tx, environment.id, member["id"], role_ids)
             events.record(
-                self.store, tx, environment.id, caller.actor, "member.create", member["id"], fields
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "member.create",
+                member["id"],
+                fields,
+                actor_role=caller.actor_role,
             )
             return member, org, self.wire(tx, member, org)
 
@@ -223,7 +230,14 @@ class Members:
             if "roles" in fields:
                 self.store.set_direct_roles(tx, environment.id, member["id"], fields["roles"])
             events.record(
-                self.store, tx, environment.id, caller.actor, "member.update", member["id"], fields
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "member.update",
+                member["id"],
+                fields,
+                actor_role=caller.actor_role,
             )
             updated = {**member, **values}
             return org, self.wire(tx, updated, org)
@@ -240,7 +254,13 @@ class Members:
             self.store.update_member(tx, member["id"], {"status": "deleted", "updated_at": now})
             self.store.revoke_member_sessions(tx, member["id"], now)
             events.record(
-                self.store, tx, environment.id, caller.actor, "member.delete", member["id"]
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "member.delete",
+                member["id"],
+                actor_role=caller.actor_role,
             )
         return str(member["id"])
 
@@ -268,6 +288,7 @@ class Members:
                 "member.reactivate",
                 member["id"],
                 {"status": [member["status"], "active"]},
+                actor_role=caller.actor_role,
             )
             return org, self.wire(tx, {**member, **values}, org)
 
@@ -294,6 +315,7 @@ class Members:
                 caller.actor,
                 "member.delete_mfa_phone_number",
                 member["id"],
+                actor_role=caller.actor_role,
             )
             return org, self.wire(tx, {**member, **values}, org)
 
@@ -312,7 +334,13 @@ class Members:
             values = {"password_id": None, "password_hash": None, "updated_at": clock.now()}
             self.store.update_member(tx, member["id"], values)
             events.record(
-                self.store, tx, environment.id, caller.actor, "member.delete_password", member["id"]
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "member.delete_password",
+                member["id"],
+                actor_role=caller.actor_role,
             )
             updated = {**member, **values}
             return updated, org, self.wire(tx, updated, org)

@@ -141,6 +141,7 @@ class Organizations:
                 "organization.create",
                 org["id"],
                 fields,
+                actor_role=caller.actor_role,
             )
         return org
 
@@ -185,6 +186,7 @@ class Organizations:
                 "organization.update",
                 org["id"],
                 fields,
+                actor_role=caller.actor_role,
             )
             return {**org, **values}
 
@@ -195,7 +197,13 @@ class Organizations:
             enforcement.require_organization(self.runtime, caller, org, (), delete=True)
             self.store.delete_organization(tx, org["id"])
             events.record(
-                self.store, tx, environment.id, caller.actor, "organization.delete", org["id"]
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "organization.delete",
+                org["id"],
+                actor_role=caller.actor_role,
             )
         return str(org["id"])
 

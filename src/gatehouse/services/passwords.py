@@ -111,6 +111,7 @@ class Passwords:
                 "member.password_migrate",
                 member["id"],
                 {"hash_type": hash_type, "member_created": created},
+                actor_role=caller.actor_role,
             )
             return created, org, self.members.wire(tx, member, org)
 
@@ -192,6 +193,7 @@ class Passwords:
                 caller.actor,
                 "member.password_authenticate",
                 member["id"],
+                actor_role=caller.actor_role,
             )
             member_wire = self.members.wire(tx, member, org)
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]

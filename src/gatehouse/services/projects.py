@@ -204,7 +204,7 @@ class Projects:
     ) -> dict[str, Any]:
         if "user_impersonation_enabled" in fields:
             operator.require("impersonation_config.manage")
-        if set(fields) - {"user_impersonation_enabled"}:
+        if set(fields) - {"user_impersonation_enabled"} or not fields:
             operator.require("project_config.manage")
         with self.store.transaction() as tx:
             project, environment = self.environment(tx, operator, project_slug, slug)

@@ -177,7 +177,7 @@ class Rbac:
                 "rbac_policy.update",
                 current.id,
                 {"version": current.policy_version + 1, "cascade": bool(uses)},
-                actor_role=actor_role,
+                actor_role=actor_role or caller.actor_role,
             )
             return new, current.policy_version + 1
 
@@ -252,6 +252,7 @@ class Rbac:
                 "org_policy.update",
                 org["id"],
                 {"roles": [r.role_id for r in org_policy.roles]},
+                actor_role=caller.actor_role,
             )
         return {**org, "custom_roles": wire, "updated_at": now}
 

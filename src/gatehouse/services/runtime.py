@@ -65,6 +65,7 @@ class Caller:
     environment: Environment
     actor: str
     session: Any = None  # services.sessions.ActiveSession
+    actor_role: str | None = None  # the dashboard role, when a person or management key acts
 
 
 @dataclass

@@ -155,6 +155,7 @@ class Sessions:
             "session.start",
             row["id"],
             {"member_id": member["id"]},
+            actor_role=caller.actor_role,
         )
         return row, token
 
@@ -242,7 +243,11 @@ class Sessions:
         if now - row["last_accessed_at"] >= LAST_ACCESS_RESOLUTION:
             values["last_accessed_at"] = now
         if duration_minutes is not None:
-            values["expires_at"] = now + dt.timedelta(minutes=duration_minutes)
+            expires_at = now + dt.timedelta(minutes=duration_minutes)
+            if any(f.get("type") == "impersonated" for f in row["authentication_factors"]):
+                # An impersonation stays as short as it was granted; it cannot be extended.
+                expires_at = min(expires_at, row["expires_at"])
+            values["expires_at"] = expires_at
         if custom_claims:
             merged = {**row["custom_claims"], **custom_claims}
             values["custom_claims"] = {k: v for k, v in merged.items() if v is not None}
@@ -331,7 +336,14 @@ class Sessions:
                 self.store.update_session(tx, row["id"], {"revoked_at": now})
                 target = row["id"]
             events.record(
-                self.store, tx, environment.id, caller.actor, "session.revoke", target, {"by": kind}
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "session.revoke",
+                target,
+                {"by": kind},
+                actor_role=caller.actor_role,
             )
 
     @staticmethod

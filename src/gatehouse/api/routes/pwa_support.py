@@ -1,5 +1,329 @@
-"""Support and directory actions under `/pwa/v3/projects/.../environments/...` (placeholder)."""
+"""Directory and support actions of the Management API (Gatehouse extension), under
+`/pwa/v3/projects/{project_slug}/environments/{environment_slug}`, and the B2B call that completes
+a password reset, `POST /v1/b2b/passwords/email/reset`.
 
+Each Management API call is gated by its row of the dashboard matrix (see services/support.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-routes: list[Route] = []
+from gatehouse.api import schemas
+from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
+from gatehouse.api.operator_auth import operator_of
+from gatehouse.api.parsing import Body, parse_body, parse_query
+from gatehouse.api.routes.pwa_projects import E
+from gatehouse.errors import InvalidInput
+from gatehouse.services import ids
+from gatehouse.services.organizations import org_to_wire
+from gatehouse.services.support import check_redirect_url
+
+# Query strings carry text: numbers in them are parsed leniently.
+Limit = Annotated[int, Field(ge=1, le=1000, strict=False)]
+Cursor = Annotated[str, Field(max_length=512)]
+Text = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _instant(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"`{value[:64]}` is not an iso-8601 time, like `2025-01-31T09:30:00Z`"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"`{value[:64]}` must name its time zone, like `Z` or `+02:00`")
+    return parsed.astimezone(dt.UTC)
+
+
+Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
+
+
+def _redirect_url(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            check_redirect_url(value)
+        except InvalidInput:
+            raise ValueError("must be an absolute http(s) url") from None
+    return value
+
+
+class OrganizationList(Body):
+    limit: Limit = 100
+    cursor: Cursor = ""
+    name: Text = None  # type: ignore[assignment]
+    slug: Text = None  # type: ignore[assignment]
+
+
+class MemberList(Body):
+    limit: Limit = 100
+    cursor: Cursor = ""
+    email: Text = None  # type: ignore[assignment]
+    status: Literal["active", "pending", "deleted"] = None  # type: ignore[assignment]
+
+
+class PasswordResetStart(Body):
+    reset_password_redirect_url: Annotated[
+        str, Field(max_length=2048), BeforeValidator(_redirect_url)
+    ] = None  # type: ignore[assignment]
+    reset_password_expiration_minutes: Annotated[int, Field(ge=5, le=10_080)] = None  # type: ignore[assignment]
+
+
+class EventQuery(Body):
+    actor: Text = None  # type: ignore[assignment]
+    target: Text = None  # type: ignore[assignment]
+    action: Annotated[str, Field(min_length=1, max_length=128)] = None  # type: ignore[assignment]
+    since: Instant = None  # type: ignore[assignment]
+    until: Instant = None  # type: ignore[assignment]
+    limit: Limit = 100
+
+
+class PasswordEmailReset(Body):
+    password_reset_token: schemas.Token
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    session_token: schemas.Token = None  # type: ignore[assignment]
+    session_duration_minutes: schemas.SessionMinutes = None  # type: ignore[assignment]
+    session_jwt: schemas.Token = None  # type: ignore[assignment]
+    code_verifier: Annotated[str, Field(max_length=256)] = None  # type: ignore[assignment]
+    session_custom_claims: schemas.Metadata = {}
+    locale: Annotated[str, Field(max_length=16)] = "en"
+    intermediate_session_token: schemas.Token = None  # type: ignore[assignment]
+    telemetry_id: Annotated[str, Field(max_length=256)] = ""
+
+
+def _where(request: Request) -> tuple[str, str]:
+    return request.path_params["project_slug"], request.path_params["environment_slug"]
+
+
+def _member_path(request: Request) -> tuple[str, str, str, str]:
+    p = request.path_params
+    return p["project_slug"], p["environment_slug"], p["organization_id"], p["member_id"]
+
+
+def _member_payload(org: Any, member: dict[str, Any]) -> dict[str, Any]:
+    return {"member_id": member["member_id"], "member": member, "organization": org_to_wire(org)}
+
+
+def _session_payload(request: Request, result: dict[str, Any]) -> dict[str, Any]:
+    member = result["member"]
+    return {
+        "member_id": member["member_id"],
+        "organization_id": member["organization_id"],
+        "member": member,
+        "organization": org_to_wire(result["org"]),
+        "session_token": result["session_token"],
+        "session_jwt": result["session_jwt"],
+        "member_session": gatehouse_of(request).sessions.wire(result["session"]),
+    }
+
+
+# -- directory.view / directory.manage -------------------------------------------------------
+
+
+async def list_organizations(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    query = parse_query(request, OrganizationList)
+    rows, total, next_cursor = await run(
+        gatehouse_of(request).support.list_organizations,
+        operator,
+        *_where(request),
+        query.given(),
+        query.cursor or None,
+        query.limit,
+    )
+    return ok(
+        request,
+        {
+            "organizations": [org_to_wire(r) for r in rows],
+            "results_metadata": {"total": total, "next_cursor": next_cursor},
+        },
+    )
+
+
+async def get_organization(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, schemas.Empty)
+    org = await run(
+        gatehouse_of(request).support.get_organization,
+        operator,
+        *_where(request),
+        request.path_params["organization_id"],
+    )
+    return ok(request, {"organization": org_to_wire(org)})
+
+
+async def update_organization(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    body = await parse_body(request, schemas.OrganizationUpdate)
+    org = await run(
+        gatehouse_of(request).support.update_organization,
+        operator,
+        *_where(request),
+        request.path_params["organization_id"],
+        body.given(),
+    )
+    return ok(request, {"organization": org_to_wire(org)})
+
+
+async def list_members(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    query = parse_query(request, MemberList)
+    members, total, next_cursor, org = await run(
+        gatehouse_of(request).support.list_members,
+        operator,
+        *_where(request),
+        request.path_params["organization_id"],
+        query.given(),
+        query.cursor or None,
+        query.limit,
+    )
+    return ok(
+        request,
+        {
+            "members": members,
+            "results_metadata": {"total": total, "next_cursor": next_cursor},
+            "organization": org_to_wire(org),
+        },
+    )
+
+
+async def get_member(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, schemas.Empty)
+    org, member = await run(
+        gatehouse_of(request).support.get_member, operator, *_member_path(request)
+    )
+    return ok(request, _member_payload(org, member))
+
+
+async def update_member(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    fields = (await parse_body(request, schemas.MemberUpdate)).given()
+    # The same refusals as `PUT /v1/b2b/organizations/{organization_id}/members/{member_id}`.
+    if fields.get("unlink_email"):
+        raise InvalidInput(
+            "`unlink_email` is not supported: Gatehouse keeps one email per member",
+            code="unsupported_feature",
+        )
+    if fields.get("default_mfa_method") == "totp":
+        raise InvalidInput(
+            "`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet",
+            code="unsupported_feature",
+        )
+    org, member = await run(
+        gatehouse_of(request).support.update_member, operator, *_member_path(request), fields
+    )
+    return ok(request, _member_payload(org, member))
+
+
+# -- support.* ---------------------------------------------------------------------------------
+
+
+async def send_password_reset(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    body = (await parse_body(request, PasswordResetStart)).given()
+    org, member, expires_at = await run(
+        gatehouse_of(request).support.send_password_reset,
+        operator,
+        *_member_path(request),
+        body.get("reset_password_redirect_url"),
+        body.get("reset_password_expiration_minutes"),
+    )
+    return ok(
+        request,
+        {
+            **_member_payload(org, member),
+            "email_address": member["email_address"],
+            "expires_at": expires_at,
+        },
+    )
+
+
+async def revoke_sessions(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    await parse_body(request, schemas.Empty)
+    org, member = await run(
+        gatehouse_of(request).support.revoke_sessions, operator, *_member_path(request)
+    )
+    return ok(request, _member_payload(org, member))
+
+
+async def reactivate(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    await parse_body(request, schemas.Empty)
+    org, member = await run(
+        gatehouse_of(request).support.reactivate, operator, *_member_path(request)
+    )
+    return ok(request, _member_payload(org, member))
+
+
+async def impersonate(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    await parse_body(request, schemas.Empty)
+    result = await run(gatehouse_of(request).support.impersonate, operator, *_member_path(request))
+    return ok(request, _session_payload(request, result))
+
+
+# -- event_logs.view ---------------------------------------------------------------------------
+
+
+async def list_events(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    query = parse_query(request, EventQuery)
+    found = await run(
+        gatehouse_of(request).support.events,
+        operator,
+        *_where(request),
+        query.given(),
+        query.limit,
+    )
+    return ok(request, {"events": found})
+
+
+# -- B2B: completing a password reset (authenticated with the project secret) ------------------
+
+
+async def reset_password(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    body = await parse_body(request, PasswordEmailReset)
+    result = await run(gatehouse_of(request).support.reset_password, caller, body.given())
+    member = result["member"]
+    return ok(
+        request,
+        {
+            **_session_payload(request, result),
+            "member_email_id": ids.email_id(member["member_id"]),
+            "intermediate_session_token": "",
+            "member_authenticated": True,
+            "mfa_required": None,
+            "primary_required": None,
+        },
+    )
+
+
+ORGS = E + "/organizations"
+MEMBER = ORGS + "/{organization_id}/members/{member_id}"
+routes = [
+    Route(ORGS, list_organizations, methods=["GET"]),
+    Route(ORGS + "/{organization_id}", get_organization, methods=["GET"]),
+    Route(ORGS + "/{organization_id}", update_organization, methods=["PATCH"]),
+    Route(ORGS + "/{organization_id}/members", list_members, methods=["GET"]),
+    Route(MEMBER, get_member, methods=["GET"]),
+    Route(MEMBER, update_member, methods=["PATCH"]),
+    Route(MEMBER + "/password_reset", send_password_reset, methods=["POST"]),
+    Route(MEMBER + "/sessions/revoke", revoke_sessions, methods=["POST"]),
+    Route(MEMBER + "/reactivate", reactivate, methods=["POST"]),
+    Route(MEMBER + "/impersonate", impersonate, methods=["POST"]),
+    Route(E + "/events", list_events, methods=["GET"]),
+    # B2B API
+    Route("/v1/b2b/passwords/email/reset", reset_password, methods=["POST"]),
+]

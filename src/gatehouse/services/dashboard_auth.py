@@ -1,12 +1,394 @@
-"""Signing in to the dashboard (placeholder: being built)."""
+"""Signing in to the dashboard: passwords, emailed one-time links, invitations and JIT joining.
+
+A one-time link proves its holder owns the address it was sent to, so redeeming one verifies the
+email; that is what activates an invited person, lets someone join through a JIT domain rule, and
+makes a domain's automatic role apply (spec/dashboard-permissions.md).
+
+Nothing here tells a caller whether an address belongs to someone: a password sign-in fails the
+same way (and takes as long) for every reason, and asking for a sign-in link always succeeds; the
+link is mailed after the response, so neither timing nor a mail server's failure shows.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.policy import Problem, dashboard
+from gatehouse.services import clock, credentials, events, password_hashes
 from gatehouse.services.mail import Mailer
-from gatehouse.services.workspace import Workspace
+from gatehouse.services.operators import Operator, domain_of, effective_role, member_to_wire
+from gatehouse.services.throttle import FailureThrottle
+from gatehouse.services.workspace import Workspace, _check_role
+from gatehouse.storage import Conflict, Row
+
+log = logging.getLogger("gatehouse.mail")
+
+LOGIN, INVITE = "login", "invite"
+# Stytch's default lifetime for invitation links; sign-in links follow `email_link_minutes`.
+INVITATION_MINUTES = 7 * 24 * 60
+MIN_PASSWORD_CHARS = 12
+JIT_DEFAULT_ROLE = "support_agent"
+
+
+def _bad_credentials() -> GatehouseError:
+    return GatehouseError(
+        "unauthorized_credentials",
+        "the email address and password do not match a workspace member; "
+        "ask for a sign-in link instead",
+    )
 
 
 class DashboardAuth:
     def __init__(self, workspace: Workspace, mailer: Mailer) -> None:
         self.workspace = workspace
         self.mailer = mailer
+        self.runtime = workspace.runtime
+        self.store = workspace.store
+        self.throttle = FailureThrottle()
+
+    # -- passwords -------------------------------------------------------------------------
+
+    def sign_in_with_password(self, email: str, password: str) -> dict[str, Any]:
+        email = email.lower()
+        key = ("dashboard", email)
+        if self.throttle.blocked(key):
+            raise GatehouseError(
+                "too_many_requests",
+                "too many failed sign-ins for this email address; wait a few minutes and retry",
+            )
+        with self.store.read() as tx:
+            workspace_id = self.workspace.workspace(tx)["id"]
+            member = self.store.find_workspace_member_by_email(tx, workspace_id, email)
+        stored = member["password_hash"] if member and member["status"] == "active" else None
+        # Verified against a decoy when there is no hash, so a miss costs what a hit costs.
+        if not self.runtime.passwords.verify(stored, password) or member is None:
+            self.throttle.failed(key)
+            raise _bad_credentials()
+        self.throttle.succeeded(key)
+        with self.store.transaction() as tx:
+            current = self.store.get_workspace_member(tx, member["id"])
+            if (
+                current is None
+                or current["status"] != "active"
+                or current["password_hash"] != stored
+            ):
+                raise _bad_credentials()  # removed or changed while we were hashing
+            assert stored is not None
+            if self.runtime.passwords.needs_rehash(stored):
+                rehashed = self.runtime.passwords.hash(password)
+                self.store.update_workspace_member(tx, member["id"], {"password_hash": rehashed})
+            return self._signed_in(tx, current, "password")
+
+    def set_password(self, operator: Operator, password: str) -> None:
+        if operator.member_id is None:
+            raise GatehouseError(
+                "forbidden", "a management key has no password; sign in as a person to set one"
+            )
+        with self.store.read() as tx:
+            member = self.store.get_workspace_member(tx, operator.member_id)
+        if member is None:
+            raise not_found("workspace_member", operator.member_id)
+        _check_strength(password, member["email"])
+        hashed = self.runtime.passwords.hash(password)  # slow on purpose: outside the transaction
+        with self.store.transaction() as tx:
+            if self.store.get_workspace_member(tx, member["id"]) is None:
+                raise not_found("workspace_member", member["id"])
+            self.store.update_workspace_member(tx, member["id"], {"password_hash": hashed})
+            self.workspace.record(tx, operator, "workspace_member.password_set", member["id"])
+
+    # -- one-time email links --------------------------------------------------------------
+
+    def send_sign_in_link(self, email: str) -> Callable[[], None] | None:
+        """Store a sign-in link for a member or a JIT-eligible address, and return what mails
+        it (to be called after the response); None when the address may not sign in."""
+        email = email.lower()
+        # Decide in a read: anyone may ask, and most who are refused should cost no write lock.
+        with self.store.read() as tx:
+            workspace = self.workspace.workspace(tx)
+            member = self.store.find_workspace_member_by_email(tx, workspace["id"], email)
+            domains = self.store.list_domains(tx, workspace["id"])
+        if member is None and not _jit_rule(domains, email):
+            return None
+        with self.store.transaction() as tx:
+            token = self._store_token(
+                tx, LOGIN, email, workspace["id"], member["id"] if member else None
+            )
+            if member is not None:
+                self.workspace.record(
+                    tx,
+                    self._operator(member, domains),
+                    "workspace_member.sign_in_link_send",
+                    member["id"],
+                )
+            else:
+                events.record(
+                    self.store,
+                    tx,
+                    workspace["id"],
+                    f"email:{email}",
+                    "workspace.join_link_send",
+                    email,
+                )
+        minutes = self.runtime.settings.email_link_minutes
+        subject = f"Sign in to {workspace['name']} on Gatehouse"
+        body = (
+            f"Someone (hopefully you) asked to sign in to the {workspace['name']} workspace on "
+            f"Gatehouse as {email}.\n\n"
+            f"Open this link within {minutes} minutes to sign in:\n\n{self._link(token)}\n\n"
+            f"The link works once. Your sign-in token is: {token}\n\n"
+            "If you did not ask for this, ignore this email."
+        )
+        return lambda: self._send_quietly(email, subject, body)
+
+    def redeem(self, token: str) -> dict[str, Any]:
+        """Redeem a sign-in or invitation link: the email is proven, so the person is verified,
+        an invited person becomes active, and an address at a JIT domain joins."""
+        now = clock.now()
+        with self.store.transaction() as tx:
+            row = self.store.find_email_token(tx, credentials.token_digest(token))
+            if (
+                row is None
+                or row["purpose"] not in (LOGIN, INVITE)
+                or not credentials.digest_matches(token, row["token_hash"])
+            ):
+                raise GatehouseError(
+                    "email_link_not_found",
+                    "the sign-in link is not valid; copy the whole link or ask for a new one",
+                )
+            if row["used_at"] is not None:
+                raise GatehouseError(
+                    "email_link_used", "the sign-in link was already used; ask for a new one"
+                )
+            if row["expires_at"] <= now:
+                raise GatehouseError(
+                    "email_link_expired", "the sign-in link has expired; ask for a new one"
+                )
+            workspace_id = row["workspace_id"]
+            domains = self.store.list_domains(tx, workspace_id)
+            if row["purpose"] == INVITE:
+                member = self.store.get_workspace_member(tx, row["subject_id"])
+                if member is None or member["email"] != row["email"]:
+                    raise GatehouseError(
+                        "email_link_not_found",
+                        "the invitation was withdrawn; ask a workspace Admin to invite you again",
+                    )
+            else:
+                member = self.store.find_workspace_member_by_email(tx, workspace_id, row["email"])
+            if not self.store.use_email_token(tx, row["id"], now):
+                raise GatehouseError(
+                    "email_link_used", "the sign-in link was already used; ask for a new one"
+                )
+            if member is None:
+                member = self._join(tx, workspace_id, row["email"], domains)
+            elif member["status"] != "active" or not member["email_verified"]:
+                before = {k: member[k] for k in ("status", "email_verified")}
+                after = {"status": "active", "email_verified": True}
+                self.store.update_workspace_member(tx, member["id"], after)
+                member = {**member, **after}
+                action = (
+                    "workspace_member.invitation_accept"
+                    if before["status"] == "invited"
+                    else "workspace_member.email_verify"
+                )
+                self.workspace.record(
+                    tx,
+                    self._operator(member, domains),
+                    action,
+                    member["id"],
+                    {k: [before[k], after[k]] for k in after if before[k] != after[k]},
+                )
+            method = "invitation" if row["purpose"] == INVITE else "email_link"
+            return self._signed_in(tx, member, method)
+
+    def _join(self, tx: Any, workspace_id: str, email: str, domains: list[Row]) -> Row:
+        rule = _jit_rule(domains, email)
+        if rule is None:
+            # The rule was switched off or removed after the link was sent.
+            raise GatehouseError(
+                "forbidden",
+                f"`{domain_of(email)}` addresses may no longer join this workspace by "
+                "themselves; ask a workspace Admin for an invitation",
+            )
+        role = rule["auto_role"] or JIT_DEFAULT_ROLE
+        try:
+            member = self.workspace.add_member(
+                tx, workspace_id, email, role, status="active", verified=True
+            )
+        except Conflict:
+            raise GatehouseError(
+                "duplicate_workspace_member",
+                f"`{email}` joined the workspace at this very moment; open the link again",
+            ) from None
+        self.workspace.record(
+            tx,
+            self._operator(member, domains),
+            "workspace_member.join",
+            member["id"],
+            {"email": email, "role": role, "via": "jit", "domain": rule["domain"]},
+        )
+        return member
+
+    # -- invitations -----------------------------------------------------------------------
+
+    def invite(self, operator: Operator, email: str, role: str) -> dict[str, Any]:
+        """Add `email` as an invited member with `role` and mail them a link. The mail is sent
+        inside the transaction: if the mail server refuses it, nobody is invited."""
+        operator.require("workspace.members.manage")
+        _check_role(role)
+        email = email.lower()
+        with self.store.transaction() as tx:
+            workspace = self.workspace.workspace(tx)
+            duplicate = GatehouseError(
+                "duplicate_workspace_member",
+                f"`{email}` is already a member of the workspace (or invited)",
+            )
+            if self.store.find_workspace_member_by_email(tx, operator.workspace_id, email):
+                raise duplicate
+            try:
+                member = self.workspace.add_member(
+                    tx, operator.workspace_id, email, role, status="invited", verified=False
+                )
+            except Conflict:  # invited by someone else at the same moment
+                raise duplicate from None
+            token = self._store_token(
+                tx, INVITE, email, operator.workspace_id, member["id"], INVITATION_MINUTES
+            )
+            self.workspace.record(
+                tx,
+                operator,
+                "workspace_member.invite",
+                member["id"],
+                {"email": email, "role": role},
+            )
+            role_name = dashboard.ROLE_NAMES[role]
+            body = (
+                f"You are invited to the {workspace['name']} workspace on Gatehouse, with the "
+                f"{role_name} dashboard role.\n\n"
+                f"Open this link within {INVITATION_MINUTES // (24 * 60)} days to accept:\n\n"
+                f"{self._link(token)}\n\n"
+                f"The link works once. Your invitation token is: {token}\n\n"
+                "If it has expired, ask for a sign-in link with this email address instead."
+            )
+            try:
+                self.mailer.send(email, f"Join {workspace['name']} on Gatehouse", body)
+            except OSError as error:  # smtplib's errors are OSErrors too
+                log.warning("could not send the invitation to %s: %s", email, error)
+                raise GatehouseError(
+                    "email_delivery_failed",
+                    f"the invitation email to `{email}` could not be sent ({error}); "
+                    "nobody was invited; check the SMTP settings and retry",
+                ) from None
+            domains = self.store.list_domains(tx, operator.workspace_id)
+            return member_to_wire(member, domains)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def sign_out(self, token: str) -> None:
+        operator = self.workspace.operator_from_session(token)  # refuses an ended session
+        with self.store.transaction() as tx:
+            session = self.store.find_dashboard_session(tx, credentials.token_digest(token))
+            assert session is not None
+            self.store.update_dashboard_session(tx, session["id"], {"revoked_at": clock.now()})
+            self.workspace.record(tx, operator, "workspace_member.sign_out", session["member_id"])
+
+    def me(self, operator: Operator) -> dict[str, Any]:
+        if operator.member_id is None:
+            raise GatehouseError(
+                "forbidden", "a management key is not a person; sign in to see your own profile"
+            )
+        with self.store.read() as tx:
+            member = self.store.get_workspace_member(tx, operator.member_id)
+            if member is None:
+                raise not_found("workspace_member", operator.member_id)
+            return member_to_wire(member, self.store.list_domains(tx, member["workspace_id"]))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _signed_in(self, tx: Any, member: Row, method: str) -> dict[str, Any]:
+        domains = self.store.list_domains(tx, member["workspace_id"])
+        session = self.workspace.start_session(tx, member)
+        self.workspace.record(
+            tx,
+            self._operator(member, domains),
+            "workspace_member.sign_in",
+            member["id"],
+            {"method": method},
+        )
+        return {**session, "member": member_to_wire(member, domains)}
+
+    @staticmethod
+    def _operator(member: Row, domains: list[Row]) -> Operator:
+        role, _ = effective_role(member, domains)
+        return Operator(
+            member["workspace_id"], f"workspace_member:{member['id']}", role, member_id=member["id"]
+        )
+
+    def _store_token(
+        self,
+        tx: Any,
+        purpose: str,
+        email: str,
+        workspace_id: str,
+        subject_id: str | None,
+        minutes: int | None = None,
+    ) -> str:
+        token = credentials.new_token()
+        now = clock.now()
+        lifetime = self.runtime.settings.email_link_minutes if minutes is None else minutes
+        self.store.insert_email_token(
+            tx,
+            {
+                "id": f"email-token-{uuid.uuid4()}",
+                "purpose": purpose,
+                "token_hash": credentials.token_digest(token),
+                "email": email,
+                "workspace_id": workspace_id,
+                "environment_id": None,
+                "subject_id": subject_id,
+                "created_at": now,
+                "expires_at": now + dt.timedelta(minutes=lifetime),
+                "used_at": None,
+            },
+        )
+        return token
+
+    def _link(self, token: str) -> str:
+        base = self.runtime.settings.public_url.rstrip("/")
+        return f"{base}/dashboard/authenticate?{urlencode({'token': token})}"
+
+    def _send_quietly(self, to: str, subject: str, body: str) -> None:
+        # After the response: a failure is the operator's to see in the log, never the caller's.
+        try:
+            self.mailer.send(to, subject, body)
+        except OSError as error:
+            log.error("could not send the sign-in link to %s: %s", to, error)
+
+
+def _check_strength(password: str, email: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidInput(
+            "the password is too short",
+            [Problem("password", f"must be at least {MIN_PASSWORD_CHARS} characters")],
+            code="weak_password",
+        )
+    strength = password_hashes.strength_check(password, email)
+    if not strength["valid_password"]:
+        feedback = strength["zxcvbn_feedback"]
+        advice = " ".join([feedback["warning"], *feedback["suggestions"]]).strip()
+        raise GatehouseError(
+            "weak_password",
+            f"the password is too easy to guess (strength {strength['score']} of 4, 3 needed)"
+            + (f": {advice.lower()}" if advice else "")
+            + "; try a longer passphrase",
+        )
+
+
+def _jit_rule(domains: list[Row], email: str) -> Row | None:
+    domain = domain_of(email)
+    return next((d for d in domains if d["domain"] == domain and d["jit_enabled"]), None)

@@ -127,7 +127,12 @@ def running_server(
     initialised = gatehouse.initialise("admin@example.com", "Tests", "Test project")
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(gatehouse), log_level="warning", access_log=False, lifespan="off", **tls
+            create_app(gatehouse),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            **tls,
         )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

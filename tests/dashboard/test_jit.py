@@ -38,7 +38,8 @@ def test_jit_joins_as_support_agent_by_default(dash):
         "active",
         True,
     )
-    assert _roles(member) == ("support_agent", "support_agent", None, "explicit")
+    # No explicit role: they follow the domain rule, whose default is Support Agent.
+    assert _roles(member) == ("support_agent", None, None, "jit_default")
     assert dash.me(signed_in["session_token"])["role"] == "support_agent"
     assert _roles(dash.members()["sam@jit.example"]) == _roles(member)
     actor = f"workspace_member:{member['member_id']}"
@@ -59,7 +60,7 @@ def test_jit_joins_as_support_agent_by_default(dash):
 def test_jit_joins_with_the_domains_automatic_role(dash):
     dash.put_domain("jit-dev.example", jit_enabled=True, auto_role="developer")
     member = dash.sign_in_by_link("tia@jit-dev.example")["member"]
-    assert _roles(member) == ("developer", "developer", "developer", "explicit")
+    assert _roles(member) == ("developer", None, "developer", "domain")
 
 
 @pytest.mark.parametrize("rule", [None, {"jit_enabled": False, "auto_role": "developer"}])

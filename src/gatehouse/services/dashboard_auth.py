@@ -215,10 +215,12 @@ class DashboardAuth:
                 f"`{domain_of(email)}` addresses may no longer join this workspace by "
                 "themselves; ask a workspace Admin for an invitation",
             )
+        # No explicit role: the member follows the domain rule (its automatic role, or the JIT
+        # default), and a later change to the rule changes their role at once.
         role = rule["auto_role"] or JIT_DEFAULT_ROLE
         try:
             member = self.workspace.add_member(
-                tx, workspace_id, email, role, status="active", verified=True
+                tx, workspace_id, email, None, status="active", verified=True
             )
         except Conflict:
             raise GatehouseError(

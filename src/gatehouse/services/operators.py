@@ -42,15 +42,27 @@ def domain_of(email: str) -> str:
     return email.rpartition("@")[2].lower()
 
 
+# Someone who joined through a domain rule without an automatic role acts as this.
+JIT_DEFAULT_ROLE = "support_agent"
+
+
 def effective_role(member: Row, domains: list[Row]) -> tuple[str, str | None]:
-    """(effective role, the domain's automatic role if one applies)."""
+    """(effective role, the domain's automatic role if one applies).
+
+    A member with an explicit role gets the more privileged of it and the domain's automatic role
+    (verified emails only). A member who joined through a domain rule has no explicit role and
+    follows the rule: its automatic role, or Support Agent when it names none.
+    """
     auto = None
     if member["email_verified"]:
         domain = domain_of(member["email"])
         for rule in domains:
             if rule["domain"] == domain and rule["auto_role"]:
                 auto = rule["auto_role"]
-    role = member["role"] if auto is None else dashboard.more_privileged(member["role"], auto)
+    explicit = member["role"]
+    if explicit is None:
+        return (auto or JIT_DEFAULT_ROLE), auto
+    role = explicit if auto is None else dashboard.more_privileged(explicit, auto)
     return role, auto
 
 
@@ -65,6 +77,12 @@ def member_to_wire(member: Row, domains: list[Row]) -> dict[str, Any]:
         "role": role,
         "explicit_role": member["role"],
         "domain_role": auto,
-        "role_source": "domain" if auto is not None and role != member["role"] else "explicit",
+        "role_source": (
+            "domain"
+            if auto is not None and role != member["role"]
+            else "explicit"
+            if member["role"] is not None
+            else "jit_default"
+        ),
         "created_at": member["created_at"].isoformat().replace("+00:00", "Z"),
     }

@@ -170,6 +170,7 @@ class Workspace:
                 "forbidden", "nobody changes their own dashboard role; ask another Admin"
             )
         with self.store.transaction() as tx:
+            self.store.lock_workspace(tx, operator.workspace_id)
             member = self._member(tx, operator, member_id)
             if self._admins_after(tx, operator.workspace_id, {member_id: role}) == 0:
                 raise GatehouseError(
@@ -190,6 +191,7 @@ class Workspace:
     def remove_member(self, operator: Operator, member_id: str) -> None:
         operator.require("workspace.members.manage")
         with self.store.transaction() as tx:
+            self.store.lock_workspace(tx, operator.workspace_id)
             member = self._member(tx, operator, member_id)
             if self._admins_after(tx, operator.workspace_id, {member_id: None}) == 0:
                 raise GatehouseError(
@@ -206,7 +208,7 @@ class Workspace:
         tx: Any,
         workspace_id: str,
         email: str,
-        role: str,
+        role: str | None,
         *,
         status: str,
         verified: bool,
@@ -250,6 +252,7 @@ class Workspace:
             _check_role(auto_role)
         domain = domain.lower()
         with self.store.transaction() as tx:
+            self.store.lock_workspace(tx, operator.workspace_id)
             rows = [
                 d
                 for d in self.store.list_domains(tx, operator.workspace_id)
@@ -279,6 +282,7 @@ class Workspace:
         operator.require("workspace.members.manage")
         domain = domain.lower()
         with self.store.transaction() as tx:
+            self.store.lock_workspace(tx, operator.workspace_id)
             rows = [
                 d
                 for d in self.store.list_domains(tx, operator.workspace_id)

@@ -73,8 +73,9 @@ workspace_members = Table(
     Column("id", ID, primary_key=True),
     Column("workspace_id", ID, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
     Column("email", String(320), nullable=False),  # stored lowercased
-    # The explicitly set dashboard role; the effective role also weighs the domain's rule.
-    Column("role", String(32), nullable=False),
+    # The explicitly set dashboard role (null for someone who joined through a domain rule and
+    # was never given one); the effective role also weighs the domain's automatic role.
+    Column("role", String(32), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("name", String(256), nullable=False, server_default=""),
     Column("status", String(16), nullable=False, server_default="active"),

@@ -39,6 +39,12 @@ class WorkspaceStore:
         """The database's workspace (Gatehouse runs one workspace per database)."""
         return _one(tx.execute(select(t.workspaces).order_by(t.workspaces.c.created_at).limit(1)))
 
+    def lock_workspace(self, tx: Connection, workspace_id: str) -> None:
+        """Serialise changes that must see every member (last-Admin rules): PostgreSQL locks the
+        row until the transaction ends; SQLite's write transactions are already serial."""
+        w = t.workspaces
+        tx.execute(select(w.c.id).where(w.c.id == workspace_id).with_for_update())
+
     def update_workspace(self, tx: Connection, workspace_id: str, values: Row) -> None:
         self._update(tx, t.workspaces, workspace_id, values)
 

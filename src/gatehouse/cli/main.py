@@ -102,6 +102,7 @@ def serve(
         port=port,
         log_level=log_level,
         access_log=False,
+        timeout_graceful_shutdown=5,
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
     )

@@ -1,0 +1,127 @@
+"""The operator's CLI for the Management API: init's Admin key, `key create`, `dev-cert`, and
+`serve --tls-cert/--tls-key` answering the official `stytch-management` client over HTTPS."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from stytch_management import Client
+from stytch_management.errors import StytchError
+
+from tests.cli.test_cli import GATEHOUSE, assert_clean_failure, gatehouse
+
+SESSIONS: list[requests.Session] = []
+
+
+def _client(port: int, cert: Path, key_id: str, secret: str) -> Client:
+    session = requests.Session()
+    SESSIONS.append(session)
+    session.trust_env = False
+    session.verify = str(cert)
+    return Client(key_id, secret, base_url=f"https://127.0.0.1:{port}/", session=session)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_keys_from_init_and_key_create_drive_the_management_api_over_https(database_url, tmp_path):
+    init = gatehouse(
+        "init",
+        "--admin-email",
+        "ops@example.com",
+        "--json",
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert init.returncode == 0, init.stderr
+    admin = json.loads(init.stdout)["management_key"]
+    assert admin["key_id"].startswith("workspace-key-") and admin["secret"]
+
+    created = gatehouse(
+        "key",
+        "create",
+        "--role",
+        "support_agent",
+        "--json",
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert created.returncode == 0, created.stderr
+    agent = json.loads(created.stdout)
+    assert set(agent) == {"key_id", "secret"}
+    assert_clean_failure(
+        gatehouse(
+            "key", "create", "--role", "owner", "--json", database_url=database_url, cwd=tmp_path
+        ),
+        "owner",
+    )
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = gatehouse(
+        "dev-cert", "--cert", str(cert), "--key", str(key), database_url=None, cwd=tmp_path
+    )
+    assert made.returncode == 0, made.stderr
+    assert cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            str(GATEHOUSE),
+            "serve",
+            "--port",
+            str(port),
+            "--database-url",
+            database_url,
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--log-level",
+            "warning",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # wait for the port before speaking TLS to it
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("gatehouse serve --tls-cert did not come up")
+                time.sleep(0.2)
+        admin_client = _client(port, cert, admin["key_id"], admin["secret"])
+        projects = admin_client.projects.get_all().projects
+        assert len(projects) == 1
+        slug = projects[0].project_slug
+        assert admin_client.secrets.get_all(project_slug=slug, environment_slug="live").secrets
+
+        agent_client = _client(port, cert, agent["key_id"], agent["secret"])
+        assert [p.project_slug for p in agent_client.projects.get_all().projects] == [slug]
+        with pytest.raises(StytchError) as denied:
+            agent_client.secrets.get_all(project_slug=slug, environment_slug="live")
+        assert (denied.value.details.status_code, denied.value.details.error_type) == (
+            403,
+            "forbidden",
+        )
+    finally:
+        for session in SESSIONS:
+            session.close()
+        server.terminate()
+        try:
+            server.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate(timeout=10)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
@@ -11,6 +10,7 @@ from gatehouse.policy import Problem
 from gatehouse.services import clock, enforcement, events, ids
 from gatehouse.services.rbac import role_exists
 from gatehouse.services.runtime import Caller, Environment, Runtime
+from gatehouse.services.slugs import slugify
 from gatehouse.storage import Conflict, Row
 from gatehouse.storage.sql.search import ORGANIZATION_FILTERS, decode_cursor
 
@@ -45,7 +45,6 @@ _COLUMNS = {
     "organization_external_id": "external_id",
     "trusted_metadata": "trusted_metadata",
 }
-_SLUG_CHARS = re.compile(r"[^a-z0-9._~-]+")
 
 
 def org_to_wire(org: Row) -> dict[str, Any]:
@@ -63,11 +62,6 @@ def org_to_wire(org: Row) -> dict[str, Any]:
         "created_at": clock.iso(org["created_at"]),
         "updated_at": clock.iso(org["updated_at"]),
     }
-
-
-def _slug_from(name: str) -> str:
-    base = _SLUG_CHARS.sub("-", name.lower()).strip("-.~_")[:100] or "organization"
-    return base if len(base) >= 2 else f"{base}-org"
 
 
 class Organizations:
@@ -115,7 +109,7 @@ class Organizations:
             "id": ids.new_id("organization", environment.kind),
             "environment_id": environment.id,
             "name": columns["name"],
-            "slug": columns.get("slug") or _slug_from(columns["name"]),
+            "slug": columns.get("slug") or slugify(columns["name"], "organization", "org"),
             "external_id": columns.get("external_id"),
             "trusted_metadata": columns.get("trusted_metadata") or {},
             "settings": settings,

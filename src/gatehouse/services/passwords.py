@@ -197,7 +197,9 @@ class Passwords:
             )
             member_wire = self.members.wire(tx, member, org)
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        active = ActiveSession(row, member, org, roles.effective_role_ids(member, direct, org))
+        active = ActiveSession(
+            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
+        )
         return {
             "member": member_wire,
             "org": org,

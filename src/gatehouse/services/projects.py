@@ -16,7 +16,8 @@ from gatehouse.services import clock
 from gatehouse.services.operators import Operator
 from gatehouse.services.rbac import Rbac
 from gatehouse.services.runtime import Caller
-from gatehouse.services.tenancy import Tenancy, slugify
+from gatehouse.services.slugs import slugify
+from gatehouse.services.tenancy import Tenancy
 from gatehouse.services.workspace import Workspace
 from gatehouse.storage import Row
 

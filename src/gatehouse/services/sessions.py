@@ -16,6 +16,7 @@ import jwt
 from gatehouse.errors import GatehouseError, InvalidInput, not_found
 from gatehouse.policy import Decision
 from gatehouse.services import clock, credentials, events, ids, roles
+from gatehouse.services.members import member_to_wire
 from gatehouse.services.runtime import Caller, Environment, Runtime
 from gatehouse.services.signing import SigningKeys
 from gatehouse.storage import Row
@@ -33,6 +34,7 @@ class ActiveSession:
     member: Row
     org: Row
     roles: frozenset[str]  # the member's roles now
+    direct_roles: tuple[str, ...] = ()  # the member's direct assignments, for the wire Member
 
     @property
     def member_id(self) -> str:
@@ -211,7 +213,9 @@ class Sessions:
         org = self.store.find_organization(tx, environment.id, row["organization_id"])
         assert org is not None
         direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        return ActiveSession(row, member, org, roles.effective_role_ids(member, direct, org))
+        return ActiveSession(
+            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
+        )
 
     def from_headers(
         self, environment: Environment, token: str | None, jwt_token: str | None
@@ -255,7 +259,9 @@ class Sessions:
             with self.store.transaction() as tx:
                 self.store.update_session(tx, row["id"], values)
             row.update(values)
-            active = ActiveSession(row, active.member, active.org, active.roles)
+            active = ActiveSession(
+                row, active.member, active.org, active.roles, active.direct_roles
+            )
         session_jwt = self.mint_jwt(environment, row, active.org, active.roles)
         return active, token or "", session_jwt, decision
 
@@ -278,6 +284,10 @@ class Sessions:
                 + decision.reason,
             )
         return decision
+
+    def member_wire(self, active: ActiveSession) -> dict[str, Any]:
+        """The session's Member, from what resolving the session already read."""
+        return member_to_wire(active.member, list(active.direct_roles), active.org)
 
     def wire(self, active: ActiveSession) -> dict[str, Any]:
         return session_to_wire(active.row, active.org, active.roles)

@@ -415,7 +415,9 @@ class Support:
             )
             member_wire = self.gatehouse.members.wire(tx, member, org)
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        active = ActiveSession(row, member, org, roles.effective_role_ids(member, direct, org))
+        active = ActiveSession(
+            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
+        )
         return {
             "member": member_wire,
             "org": org,
@@ -484,7 +486,9 @@ class Support:
             )
             member_wire = self.gatehouse.members.wire(tx, member, org)
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        active = ActiveSession(row, member, org, roles.effective_role_ids(member, direct, org))
+        active = ActiveSession(
+            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
+        )
         sessions = self.gatehouse.sessions
         return {
             "member": member_wire,

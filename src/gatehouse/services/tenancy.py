@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from gatehouse.policy import default_policy, policy_to_wire
 from gatehouse.services import addresses, clock, credentials, events
 from gatehouse.services.runtime import Environment, Runtime
 from gatehouse.services.signing import new_signing_key
+from gatehouse.services.slugs import slugify
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,14 +22,6 @@ class NewEnvironment:
     kind: str
     secret_id: str
     secret: str  # shown once, never stored
-
-
-_SLUG_CHARS = re.compile(r"[^a-z0-9._~-]+")
-
-
-def slugify(name: str, fallback: str) -> str:
-    base = _SLUG_CHARS.sub("-", name.lower()).strip("-.~_")[:100] or fallback
-    return base if len(base) >= 2 else f"{base}-{fallback}"
 
 
 def _unauthorized() -> GatehouseError:

@@ -30,23 +30,16 @@ async def authenticate(request: Request) -> JSONResponse:
         given.get("session_custom_claims"),
         given.get("authorization_check"),
     )
-    member = await run(_member_wire, request, active)
     payload = {
         "member_session": gatehouse.sessions.wire(active),
         "session_token": token,
         "session_jwt": session_jwt,
-        "member": member,
+        "member": gatehouse.sessions.member_wire(active),
         "organization": org_to_wire(active.org),
     }
     if decision is not None:
         payload["verdict"] = {"authorized": True, "granting_roles": list(decision.granting_roles)}
     return ok(request, payload)
-
-
-def _member_wire(request: Request, active: object) -> dict[str, object]:
-    gatehouse = gatehouse_of(request)
-    with gatehouse.store.read() as tx:
-        return gatehouse.members.wire(tx, active.member, active.org)  # type: ignore[attr-defined]
 
 
 async def get(request: Request) -> JSONResponse:

@@ -10,7 +10,7 @@ import time
 import bcrypt
 import pytest
 from argon2 import PasswordHasher, low_level
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gatehouse.errors import InvalidInput
@@ -250,6 +250,9 @@ def test_unsupported_hash_types_are_refused() -> None:
 @settings(max_examples=40, deadline=None, database=None)
 @given(password=st.text(max_size=40), other=st.text(max_size=40))
 def test_random_passwords_round_trip_through_scrypt_and_pbkdf2(password: str, other: str) -> None:
+    # Both KDFs key an HMAC with the password, and HMAC pads keys with NUL bytes, so passwords
+    # that differ only in trailing NULs are the same key (the API refuses NUL in input anyway).
+    assume(other == password or other.rstrip("\x00") != password.rstrip("\x00"))
     secret = password.encode("utf-8")
     key = hashlib.scrypt(secret, salt=b"s", n=2, r=1, p=1, dklen=16)
     config = {"salt": b64(b"s"), "n_parameter": 2, "r_parameter": 1, "p_parameter": 1,

@@ -36,7 +36,6 @@ class RunningServer:
     url: str
     gatehouse: Gatehouse
     credentials: dict[str, Any]
-    _thread: threading.Thread | None = field(default=None, repr=False)
     management_key: dict[str, str] = field(default_factory=dict)
     project_slug: str = ""
     tls_cert: Path | None = None  # the server's self-signed certificate, when it serves HTTPS
@@ -107,6 +106,34 @@ def _free_socket() -> socket.socket:
 
 
 @contextmanager
+def _serving(gatehouse: Gatehouse, sock: socket.socket, tls: dict[str, Any]) -> Iterator[None]:
+    """uvicorn in a thread, with the lifespan on: the node follows the change feed, as served."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(gatehouse),
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+            **tls,
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not (server.started and gatehouse.runtime.cache.live):
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@contextmanager
 def running_server(
     database_url: str, *, tls_dir: Path | None = None, **settings: Any
 ) -> Iterator[RunningServer]:
@@ -125,35 +152,40 @@ def running_server(
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     gatehouse = Gatehouse(SqlStore(engine), Settings(public_url=url, **settings))
     initialised = gatehouse.initialise("admin@example.com", "Tests", "Test project")
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(gatehouse),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            **tls,
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
     try:
-        yield RunningServer(
-            url,
-            gatehouse,
-            initialised["project"]["environments"],
-            thread,
-            initialised["management_key"],
-            initialised["project"]["project_slug"],
-            cert,
-        )
+        with _serving(gatehouse, sock, tls):
+            yield RunningServer(
+                url,
+                gatehouse,
+                initialised["project"]["environments"],
+                initialised["management_key"],
+                initialised["project"]["project_slug"],
+                cert,
+            )
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+        engine.dispose()
+
+
+@contextmanager
+def another_node(first: RunningServer, **settings: Any) -> Iterator[RunningServer]:
+    """A second server process-alike over the same database, as behind a load balancer: its own
+    engine, caches and change feed; the same public URL (so the same JWT issuer)."""
+    engine = make_engine(first.store.engine.url.render_as_string(hide_password=False))
+    sock = _free_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    base = first.gatehouse.settings
+    gatehouse = Gatehouse(
+        SqlStore(engine),
+        Settings(
+            public_url=base.public_url,
+            argon2_time_cost=base.argon2_time_cost,
+            argon2_memory_kib=base.argon2_memory_kib,
+            argon2_parallelism=base.argon2_parallelism,
+            **settings,
+        ),
+    )
+    try:
+        with _serving(gatehouse, sock, {}):
+            yield RunningServer(url, gatehouse, first.credentials, first.management_key)
+    finally:
         engine.dispose()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -10,6 +13,8 @@ from starlette.routing import Route
 
 from gatehouse.api import errors
 from gatehouse.api.routes import (
+    b2b_changes,
+    b2b_gatehouse,
     b2b_members,
     b2b_organizations,
     b2b_passwords,
@@ -28,14 +33,27 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    # Serving: follow the change feed so the node's caches stay fresh (services/cache.py).
+    runtime = app.state.gatehouse.runtime
+    runtime.start()
+    try:
+        yield
+    finally:
+        runtime.stop()
+
+
 def create_app(gatehouse: Gatehouse) -> Starlette:
     routes = [
         Route("/healthz", health, methods=["GET"]),
+        *b2b_gatehouse.routes,  # first: the batch check is the hottest path
         *b2b_organizations.routes,
         *b2b_members.routes,
         *b2b_rbac.routes,
         *b2b_sessions.routes,
         *b2b_passwords.routes,
+        *b2b_changes.routes,
         *pwa_projects.routes,
         *pwa_workspace.routes,
         *pwa_auth.routes,
@@ -43,6 +61,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
+        lifespan=_lifespan,
         exception_handlers={
             GatehouseError: errors.gatehouse_error,
             HTTPException: errors.http_error,

@@ -7,13 +7,16 @@ decision; it is only as costly as the subject's own roles.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 
 from gatehouse.policy.model import WILDCARD, Permission, Policy, Role
 
 # How many distinct role sets keep a merged grant table. A B2B app has few distinct role sets;
-# past this the cache is dropped whole rather than tracking recency on the hot path.
+# past this the oldest quarter is dropped (insertion order), so a hit never pays for recency
+# tracking and a miss never empties the whole cache.
 ROLESET_CACHE_LIMIT = 4096
 
 _Grants = dict[str, frozenset[str]]  # resource_id -> actions granted (may contain "*")
@@ -45,6 +48,17 @@ class CompiledPolicy:
     __slots__ = ("policy", "extra_roles", "_role_grants", "_declared", "_rolesets")
 
     def __init__(self, policy: Policy, extra_roles: tuple[Role, ...] = ()) -> None:
+        # Compiling allocates many small containers that all survive; the cyclic collector would
+        # scan them again and again (about two thirds of the time at 10,000 roles).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._compile(policy, extra_roles)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _compile(self, policy: Policy, extra_roles: tuple[Role, ...]) -> None:
         self.policy = policy
         self.extra_roles = extra_roles
         self._declared: dict[str, frozenset[str]] = {
@@ -81,13 +95,17 @@ class CompiledPolicy:
                     acc.setdefault(rid, set()).update(actions)
             merged = {rid: frozenset(a) for rid, a in acc.items()}
             if len(self._rolesets) >= ROLESET_CACHE_LIMIT:
-                self._rolesets.clear()
+                for stale in list(islice(self._rolesets, ROLESET_CACHE_LIMIT // 4)):
+                    self._rolesets.pop(stale, None)
             self._rolesets[roles] = merged
         return merged
 
     def check(self, roles: frozenset[str], resource_id: str, action: str) -> bool:
         """True iff one of `roles` grants `action` (or `*`) on `resource_id`."""
-        actions = self._merged(roles).get(resource_id)
+        merged = self._rolesets.get(roles)  # one call per check when warm: the hot path
+        if merged is None:
+            merged = self._merged(roles)
+        actions = merged.get(resource_id)
         return actions is not None and (action in actions or WILDCARD in actions)
 
     def permissions(self, roles: frozenset[str]) -> dict[str, frozenset[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatehouse.services.checks import Checks
 from gatehouse.services.dashboard_auth import DashboardAuth
 from gatehouse.services.mail import Mailer
 from gatehouse.services.members import Members
@@ -30,6 +31,7 @@ class Gatehouse:
         self.organizations = Organizations(self.runtime)
         self.members = Members(self.runtime, self.organizations)
         self.sessions = Sessions(self.runtime, self.keys)
+        self.checks = Checks(self.runtime, self.sessions)
         self.passwords = Passwords(self.members, self.sessions)
         self.workspace = Workspace(self.runtime)
         self.projects = Projects(self.workspace, self.tenancy, self.rbac)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 
@@ -14,7 +15,11 @@ def environment_kind(environment_id: str) -> str:
 
 
 def request_id() -> str:
-    return f"request-id-{uuid.uuid4()}"
+    # A version-4 UUID's text built from 16 random bytes directly: one per request, and
+    # uuid.uuid4() costs several times more on the hot path.
+    h = os.urandom(16).hex()
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"request-id-{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
 def email_id(member_id: str) -> str:

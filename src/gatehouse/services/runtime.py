@@ -1,12 +1,15 @@
 """The running Gatehouse: settings, the store, and the in-memory caches every service shares.
 
-Environments are read per request (one indexed row); a policy is parsed and compiled only when its
-version changes, so checks never re-read or re-compile an unchanged policy.
+A policy is parsed and compiled only when its version changes. On a serving node (`start()`),
+the change feed keeps `cache` (services/cache.py) fresh, so warm requests never read the database;
+without a running feed (CLI commands, library use) every request reads what it needs.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +21,11 @@ from gatehouse.policy import (
     policy_from_wire,
 )
 from gatehouse.services import credentials
-from gatehouse.storage import Row, Store
+from gatehouse.services.cache import NodeCache
+from gatehouse.storage import Change, Row, Store
+
+log = logging.getLogger("gatehouse.runtime")
+RESET = Change("", "reset", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,12 @@ class Settings:
     dashboard_session_minutes: int = 720
     email_link_minutes: int = 15
     impersonation_minutes: int = 30
+    # Node caches (docs/PERFORMANCE.md): resolved sessions kept in memory, a safety-net expiry for
+    # every entry, and how long authenticate may hand out the same session JWT while nothing in it
+    # changed (signing one costs more than the rest of a check).
+    cache_max_sessions: int = 100_000
+    cache_ttl_seconds: float = 300.0
+    jwt_reuse_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,51 @@ class Runtime:
             self.settings.argon2_parallelism,
         )
         self._cache = _PolicyCache()
+        self.cache = NodeCache(self.settings.cache_max_sessions, self.settings.cache_ttl_seconds)
+        store.on_commit(self.cache.apply)
+        self._subscribers: list[Callable[[Change], None]] = []
+        self._feed_stop = threading.Event()
+        self._feed: threading.Thread | None = None
+
+    # -- the change feed ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Follow the change feed in a background thread, which makes `cache` live."""
+        if self._feed is not None:
+            return
+        self._feed_stop.clear()
+        self._feed = threading.Thread(target=self._follow, name="gatehouse-feed", daemon=True)
+        self._feed.start()
+
+    def stop(self) -> None:
+        self._feed_stop.set()
+        if self._feed is not None:
+            self._feed.join(timeout=5)
+            self._feed = None
+        self.cache.reset()
+
+    def _follow(self) -> None:
+        self.store.listen_changes(self._changed, self._reset, self.cache.feed_ready, self._feed_stop)
+
+    def _changed(self, change: Change) -> None:
+        self.cache.apply([change])
+        self._publish(change)
+
+    def _reset(self) -> None:
+        self.cache.reset()
+        self._publish(RESET)
+
+    def _publish(self, change: Change) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(change)
+            except Exception:  # one broken subscriber must not stop the feed
+                log.exception("change subscriber failed")
+
+    def subscribe(self, subscriber: Callable[[Change], None]) -> Callable[[], None]:
+        """Call `subscriber` (from the feed thread) with every change; returns the unsubscribe."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
 
     def environment_from_row(self, row: Row) -> Environment:
         """An environment from a full row (policy document included)."""

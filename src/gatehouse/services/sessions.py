@@ -8,6 +8,8 @@ carries the roles of the moment it was minted; server-side checks always use the
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +18,9 @@ import jwt
 from gatehouse.errors import GatehouseError, InvalidInput, not_found
 from gatehouse.policy import Decision
 from gatehouse.services import clock, credentials, events, ids, roles
+from gatehouse.services.cache import CachedSession
 from gatehouse.services.members import member_to_wire
+from gatehouse.services.organizations import org_to_wire
 from gatehouse.services.runtime import Caller, Environment, Runtime
 from gatehouse.services.signing import SigningKeys
 from gatehouse.storage import Row
@@ -217,11 +221,47 @@ class Sessions:
             row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
         )
 
+    def cached(
+        self, environment: Environment, token: str | None, jwt_token: str | None
+    ) -> CachedSession | None:
+        """The live session from this node's memory, or None (then ask `active`). Never
+        answers for a session that has expired or that the node knows was revoked."""
+        cache = self.runtime.cache
+        entry: CachedSession | None = None
+        if token:
+            entry = cache.session_by_token(credentials.token_digest(token))
+        elif jwt_token:
+            known = cache.jwt_session(environment.id, jwt_token)
+            if known is not None:
+                entry = cache.session(known[0])
+                if entry is not None and entry.active.member_id != known[1]:
+                    return None
+        if entry is None or entry.environment_id != environment.id:
+            return None
+        row = entry.active.row
+        if row["revoked_at"] is not None or row["expires_at"] <= clock.now():
+            return None
+        return entry
+
+    def active(
+        self, environment: Environment, token: str | None, jwt_token: str | None
+    ) -> CachedSession:
+        """The live session a token or JWT names: from memory when warm, else the database."""
+        entry = self.cached(environment, token, jwt_token)
+        if entry is not None:
+            return entry
+        cache = self.runtime.cache
+        generation = cache.generation
+        with self.store.read() as tx:
+            active = self.resolve(tx, environment, token=token, jwt_token=jwt_token)
+        if jwt_token and not token:
+            cache.put_jwt(environment.id, jwt_token, active.row["id"], active.member_id)
+        return cache.put_session(generation, active, environment.id)
+
     def from_headers(
         self, environment: Environment, token: str | None, jwt_token: str | None
     ) -> ActiveSession:
-        with self.store.read() as tx:
-            return self.resolve(tx, environment, token=token, jwt_token=jwt_token)
+        return self.active(environment, token, jwt_token).active
 
     # -- API operations ----------------------------------------------------------------------
 
@@ -236,11 +276,61 @@ class Sessions:
     ) -> tuple[ActiveSession, str, str, Decision | None]:
         check_custom_claims(custom_claims)
         environment = caller.environment
-        with self.store.read() as tx:
-            active = self.resolve(tx, environment, token=token, jwt_token=jwt_token)
+        entry = self.active(environment, token, jwt_token)
+        active = entry.active
         decision = self.check(environment, active, check) if check is not None else None
         row = dict(active.row)
-        now = clock.now()
+        values = self._updates(row, clock.now(), duration_minutes, custom_claims)
+        if not values:
+            return active, token or "", self._jwt(environment, entry), decision
+        with self.store.transaction() as tx:
+            self.store.update_session(tx, row["id"], values)
+        row.update(values)
+        active = ActiveSession(row, active.member, active.org, active.roles, active.direct_roles)
+        session_jwt = self.mint_jwt(environment, row, active.org, active.roles)
+        return active, token or "", session_jwt, decision
+
+    def authenticate_warm(
+        self,
+        caller: Caller,
+        token: str | None,
+        jwt_token: str | None,
+        check: dict[str, str] | None,
+    ) -> tuple[CachedSession, Decision | None] | None:
+        """`authenticate` without a duration or claims, answered from memory alone; None when
+        it would need the database or a fresh signature (then call `authenticate`). The entry
+        carries the session JWT to return and the response's encoded wire objects."""
+        environment = caller.environment
+        entry = self.cached(environment, token, jwt_token)
+        if entry is None or not self._jwt_reusable(entry):
+            return None
+        active = entry.active
+        if self._updates(active.row, clock.now(), None, None):
+            return None
+        decision = self.check(environment, active, check) if check is not None else None
+        return entry, decision
+
+    def wire_fragment(self, entry: CachedSession) -> bytes:
+        """`"member_session":…,"member":…,"organization":…` encoded once per cache entry: every
+        change to what they show drops the entry."""
+        if entry.wire is None:
+            active = entry.active
+            objects = {
+                "member_session": self.wire(active),
+                "member": self.member_wire(active),
+                "organization": org_to_wire(active.org),
+            }
+            entry.wire = json.dumps(objects, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
+        return entry.wire
+
+    @staticmethod
+    def _updates(
+        row: Row,
+        now: dt.datetime,
+        duration_minutes: int | None,
+        custom_claims: dict[str, Any] | None,
+    ) -> Row:
+        """What authenticating changes on the session row (often nothing)."""
         values: Row = {}
         # last_accessed_at moves at most once a minute, so a stream of checks is not a stream
         # of writes.
@@ -255,15 +345,22 @@ class Sessions:
         if custom_claims:
             merged = {**row["custom_claims"], **custom_claims}
             values["custom_claims"] = {k: v for k, v in merged.items() if v is not None}
-        if values:
-            with self.store.transaction() as tx:
-                self.store.update_session(tx, row["id"], values)
-            row.update(values)
-            active = ActiveSession(
-                row, active.member, active.org, active.roles, active.direct_roles
-            )
-        session_jwt = self.mint_jwt(environment, row, active.org, active.roles)
-        return active, token or "", session_jwt, decision
+        return values
+
+    def _jwt_reusable(self, entry: CachedSession) -> bool:
+        # Everything a JWT says comes from the session, member and organization rows; any change
+        # to them drops the cache entry, so within one entry only the age of the JWT matters.
+        age = time.monotonic() - entry.jwt_minted_at
+        return bool(entry.jwt) and age < self.runtime.settings.jwt_reuse_seconds
+
+    def _jwt(self, environment: Environment, entry: CachedSession) -> str:
+        if not self._jwt_reusable(entry):
+            active = entry.active
+            entry.jwt = self.mint_jwt(environment, active.row, active.org, active.roles)
+            entry.jwt_minted_at = time.monotonic()
+            # Signed here, so verified: the app sending it back skips the signature check.
+            self.runtime.cache.put_jwt(environment.id, entry.jwt, active.row["id"], active.member_id)
+        return str(entry.jwt)
 
     def check(
         self, environment: Environment, active: ActiveSession, check: dict[str, str]

@@ -175,8 +175,11 @@ class Tenancy:
         )
         return secret_id, secret
 
-    def authenticate(self, tx: Any, project_id: str, secret: str) -> tuple[Environment, str]:
-        """The environment a (project_id, secret) pair opens, and the secret's id for the event log."""
+    def authenticate(
+        self, tx: Any, project_id: str, secret: str, generation: int | None = None
+    ) -> tuple[Environment, str]:
+        """The environment a (project_id, secret) pair opens, and the secret's id for the event log.
+        With the cache `generation` read before `tx` began, the node remembers both."""
         environment = self.runtime.load_environment(tx, project_id)
         if environment is None:
             # Hash anyway so an unknown project costs the same as a wrong secret.
@@ -188,4 +191,17 @@ class Tenancy:
                 matched = candidate["id"]
         if matched is None:
             raise _unauthorized()
+        if generation is not None:
+            digest = credentials.token_digest(secret)
+            self.runtime.cache.put_environment(generation, environment, (digest, matched))
         return environment, matched
+
+    def authenticate_cached(self, project_id: str, secret: str) -> tuple[Environment, str] | None:
+        """`authenticate` from this node's memory, or None. Only pairs that verified before are
+        remembered, keyed by the secret's SHA-256, so a wrong secret always goes to the database."""
+        cache = self.runtime.cache
+        environment = cache.environment(project_id)
+        if environment is None:
+            return None
+        secret_id = cache.secret_id(project_id, credentials.token_digest(secret))
+        return (environment, secret_id) if secret_id is not None else None

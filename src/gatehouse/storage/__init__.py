@@ -1,7 +1,7 @@
 """Storage: the Store protocol and its SQL implementation (SQLite and PostgreSQL)."""
 
 from gatehouse.storage.database import default_database_url, make_engine, migrate
-from gatehouse.storage.interface import Conflict, Row, StorageError, Store
+from gatehouse.storage.interface import Change, Conflict, Row, StorageError, Store
 from gatehouse.storage.sql.store import SqlStore
 
 
@@ -13,6 +13,7 @@ def open_store(url: str | None = None, *, apply_migrations: bool = True) -> SqlS
 
 
 __all__ = [
+    "Change",
     "Conflict",
     "Row",
     "SqlStore",

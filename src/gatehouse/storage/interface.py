@@ -10,11 +10,24 @@ Errors raised here (the storage layer's edge):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A committed write that may make cached answers stale. `kind` is one of `policy`,
+    `environment` (secrets, settings, deletion), `organization`, `member`, `session`; `key` is
+    the id of the changed thing."""
+
+    environment_id: str
+    kind: str
+    key: str
 
 
 class StorageError(Exception):
@@ -83,6 +96,17 @@ class Store(WorkspaceStore, Protocol):
 
     def transaction(self) -> AbstractContextManager[Any]: ...
     def read(self) -> AbstractContextManager[Any]: ...
+
+    # the change feed (writes below record their own changes)
+    def record_change(self, tx: Any, change: Change) -> None: ...
+    def on_commit(self, subscriber: Callable[[list[Change]], None]) -> None: ...
+    def listen_changes(
+        self,
+        on_change: Callable[[Change], None],
+        on_reset: Callable[[], None],
+        on_ready: Callable[[], None],
+        stop: threading.Event,
+    ) -> None: ...
 
     # tenancy
     def workspace_exists(self, tx: Any) -> bool: ...

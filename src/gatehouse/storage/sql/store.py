@@ -7,15 +7,16 @@ so a service decides what is atomic.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gatehouse.storage.interface import Conflict, Row
-from gatehouse.storage.sql import search
+from gatehouse.storage.interface import Change, Conflict, Row
+from gatehouse.storage.sql import changes, search
 from gatehouse.storage.sql import tables as t
 from gatehouse.storage.sql.workspace_store import WorkspaceStore
 
@@ -27,6 +28,7 @@ def _row(result: Any) -> Row | None:
 class SqlStore(WorkspaceStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._on_commit: list[Callable[[list[Change]], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -34,9 +36,21 @@ class SqlStore(WorkspaceStore):
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A read-write transaction (on SQLite it takes the write lock up front)."""
+        """A read-write transaction (on SQLite it takes the write lock up front). The changes it
+        recorded go to `on_commit` subscribers once it has committed."""
         with self.engine.begin() as tx:
-            yield tx
+            try:
+                yield tx
+            finally:
+                # Connection.info outlives the transaction (it belongs to the pooled connection).
+                recorded = tx.info.pop(changes.PENDING, None)
+        if recorded:
+            for subscriber in self._on_commit:
+                subscriber(recorded)
+
+    def on_commit(self, subscriber: Callable[[list[Change]], None]) -> None:
+        """Call `subscriber` with the changes of each transaction this store commits."""
+        self._on_commit.append(subscriber)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -44,6 +58,27 @@ class SqlStore(WorkspaceStore):
         with self.engine.connect().execution_options(gatehouse_read_only=True) as conn:
             with conn.begin():
                 yield conn
+
+    # -- the change feed (storage/sql/changes.py) ------------------------------------------
+
+    def record_change(self, tx: Connection, change: Change) -> None:
+        changes.record(tx, change)
+
+    def listen_changes(
+        self,
+        on_change: Callable[[Change], None],
+        on_reset: Callable[[], None],
+        on_ready: Callable[[], None],
+        stop: threading.Event,
+    ) -> None:
+        changes.listen(self.engine, on_change, on_reset, on_ready, stop)
+
+    def _org_changed(self, tx: Connection, organization_id: str) -> None:
+        environment_id = tx.execute(
+            select(t.organizations.c.environment_id).where(t.organizations.c.id == organization_id)
+        ).scalar()
+        if environment_id is not None:
+            changes.record(tx, Change(environment_id, "organization", organization_id))
 
     def _insert(self, tx: Connection, table: Any, row: Row) -> None:
         try:
@@ -110,7 +145,10 @@ class SqlStore(WorkspaceStore):
             )
             .values(policy=policy, policy_version=expected_version + 1)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        changes.record(tx, Change(environment_id, "policy", environment_id))
+        return True
 
     def insert_secret(self, tx: Connection, row: Row) -> None:
         self._insert(tx, t.api_secrets, row)
@@ -139,10 +177,13 @@ class SqlStore(WorkspaceStore):
 
     def update_organization(self, tx: Connection, organization_id: str, values: Row) -> None:
         self._update(tx, t.organizations, organization_id, values)
+        if values:
+            self._org_changed(tx, organization_id)
 
     def delete_organization(self, tx: Connection, organization_id: str) -> None:
         # Children first: SQLite enforces ON DELETE CASCADE only with the pragma, and being
         # explicit keeps both backends identical.
+        self._org_changed(tx, organization_id)
         member_ids = select(t.members.c.id).where(t.members.c.organization_id == organization_id)
         tx.execute(delete(t.member_roles).where(t.member_roles.c.member_id.in_(member_ids)))
         tx.execute(
@@ -208,6 +249,9 @@ class SqlStore(WorkspaceStore):
 
     def update_member(self, tx: Connection, member_id: str, values: Row) -> None:
         self._update(tx, t.members, member_id, values)
+        if values:
+            # Member and session changes only drop node caches, which key them by id alone.
+            changes.record(tx, Change("", "member", member_id))
 
     def get_member(self, tx: Connection, organization_id: str, member_id: str) -> Row | None:
         return _row(
@@ -319,6 +363,7 @@ class SqlStore(WorkspaceStore):
         ]
         if rows:
             tx.execute(insert(t.member_roles), rows)
+        changes.record(tx, Change(environment_id, "member", member_id))
 
     def members_with_direct_role(
         self, tx: Connection, environment_id: str, role_id: str
@@ -338,6 +383,8 @@ class SqlStore(WorkspaceStore):
                 t.member_roles.c.role_id == role_id,
             )
         )
+        # Many members at once: the environment's cached sessions all go.
+        changes.record(tx, Change(environment_id, "policy", environment_id))
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -364,6 +411,8 @@ class SqlStore(WorkspaceStore):
 
     def update_session(self, tx: Connection, session_id: str, values: Row) -> None:
         self._update(tx, t.member_sessions, session_id, values)
+        if values:
+            changes.record(tx, Change("", "session", session_id))
 
     def active_sessions(self, tx: Connection, member_id: str, now: dt.datetime) -> list[Row]:
         s = t.member_sessions
@@ -381,6 +430,7 @@ class SqlStore(WorkspaceStore):
             .where(s.c.member_id == member_id, s.c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        changes.record(tx, Change("", "member", member_id))
         return result.rowcount
 
     # -- events ----------------------------------------------------------------------------

@@ -278,3 +278,17 @@ events = Table(
     Column("actor_role", String(32), nullable=True),
     Index(None, "environment_id", "created_at"),
 )
+
+# The change feed SQLite nodes poll to drop stale cache entries (PostgreSQL nodes use NOTIFY, so
+# the table stays empty there). Written in the transaction of the change it names; rows older than
+# the poll horizon are pruned. AUTOINCREMENT: a sequence number is never reused, even after pruning.
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("environment_id", ID, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("key", ID, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)

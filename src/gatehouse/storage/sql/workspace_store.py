@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from gatehouse.storage.interface import Row
+from gatehouse.storage.interface import Change, Row
+from gatehouse.storage.sql import changes
 from gatehouse.storage.sql import tables as t
 
 
@@ -201,9 +202,11 @@ class WorkspaceStore:
 
     def update_environment(self, tx: Connection, environment_id: str, values: Row) -> None:
         self._update(tx, t.environments, environment_id, values)
+        changes.record(tx, Change(environment_id, "environment", environment_id))
 
     def delete_environment(self, tx: Connection, environment_id: str) -> None:
         """The environment and everything in it."""
+        changes.record(tx, Change(environment_id, "environment", environment_id))
         org_ids = select(t.organizations.c.id).where(
             t.organizations.c.environment_id == environment_id
         )
@@ -229,6 +232,7 @@ class WorkspaceStore:
         result = tx.execute(
             delete(s).where(s.c.environment_id == environment_id, s.c.id == secret_id)
         )
+        changes.record(tx, Change(environment_id, "environment", environment_id))
         return result.rowcount == 1
 
     # -- event log queries -----------------------------------------------------------------

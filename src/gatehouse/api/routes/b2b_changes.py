@@ -1,0 +1,98 @@
+"""`GET /v1/b2b/gatehouse/changes`: policy changes pushed to SDKs as server-sent events (a
+Gatehouse extension; docs/CLIENT.md).
+
+    event: ready                 on connect, with the project's policy version
+    event: policy                the project policy changed: {"policy_version": N}
+    event: organization_policy   an organization changed (its custom roles may have): {"organization_id": ...}
+    event: reset                 the server may have missed changes: drop every cached policy
+    : ping                       every 15 s, so proxies and clients see a live connection
+
+Events come from this node's change feed, so a change committed on any node reaches every stream
+within the feed's bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from gatehouse.api.auth import caller_of, gatehouse_of, run
+from gatehouse.api.parsing import parse_query
+from gatehouse.api.schemas import Empty
+from gatehouse.storage import Change
+
+PING_SECONDS = 15.0
+# A stream that falls this far behind is told to reset instead of queueing without bound.
+QUEUE_LIMIT = 1_000
+
+
+def _event(name: str, data: dict[str, object]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def changes(request: Request) -> StreamingResponse:
+    caller = await caller_of(request)
+    parse_query(request, Empty)
+    gatehouse = gatehouse_of(request)
+    environment_id = caller.environment.id
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Change | None] = asyncio.Queue()
+
+    def deliver(change: Change) -> None:  # called on the feed thread
+        if change.kind == "reset" or change.environment_id == environment_id:
+            loop.call_soon_threadsafe(_enqueue, change)
+
+    def _enqueue(change: Change) -> None:
+        if queue.qsize() >= QUEUE_LIMIT:
+            while not queue.empty():
+                queue.get_nowait()
+            change = Change("", "reset", "")
+        queue.put_nowait(change)
+
+    unsubscribe = gatehouse.runtime.subscribe(deliver)
+
+    def version() -> int:
+        with gatehouse.store.read() as tx:
+            head = gatehouse.store.environment_head(tx, environment_id)
+        return int(head["policy_version"]) if head is not None else 0
+
+    try:
+        # Subscribed first, then read: a change in between is both in `ready` and sent again.
+        current = await run(version)
+    except BaseException:
+        unsubscribe()
+        raise
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield _event("ready", {"policy_version": current})
+            while True:
+                try:
+                    change = await asyncio.wait_for(queue.get(), PING_SECONDS)
+                except TimeoutError:
+                    yield b": ping\n\n"
+                    continue
+                if change is None:
+                    return
+                if change.kind == "reset":
+                    yield _event("reset", {})
+                elif change.kind == "policy":
+                    yield _event("policy", {"policy_version": await run(version)})
+                elif change.kind == "organization":
+                    yield _event("organization_policy", {"organization_id": change.key})
+        finally:
+            unsubscribe()
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
+routes = [Route("/v1/b2b/gatehouse/changes", changes, methods=["GET"])]

@@ -1,0 +1,201 @@
+"""The node's memory of what checks need: project credentials, environments and resolved sessions.
+
+A warm node answers `sessions.authenticate`, the JWT path and session-header enforcement without
+touching the database. Staleness is bounded by change, not only by time:
+
+- the writing node drops the entries a write touched as soon as it commits;
+- every other node drops them when the change feed delivers the change (PostgreSQL NOTIFY: a few
+  milliseconds; SQLite: the next 100 ms poll);
+- while the change feed is down the cache is bypassed and emptied, so a node that may have missed
+  a change never answers from memory;
+- entries also expire after `cache_ttl_seconds`, and the session table is a bounded LRU
+  (`cache_max_sessions`), so memory per node is set by settings, not by the number of members.
+
+A reader that loaded from the database may only store what it read if no invalidation happened
+since it began (`generation`); otherwise a write that committed mid-read could be cached over.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gatehouse.storage import Change
+
+if TYPE_CHECKING:
+    from gatehouse.services.sessions import ActiveSession
+
+
+@dataclass(slots=True)
+class CachedSession:
+    active: ActiveSession
+    environment_id: str
+    token_hash: str
+    loaded_at: float
+    # The last JWT minted for it and what it was minted from, for reuse (sessions.py).
+    jwt: str = ""
+    jwt_minted_at: float = 0.0
+    # The response's member_session, member and organization objects, encoded (sessions.py).
+    wire: bytes | None = None
+
+
+class NodeCache:
+    def __init__(self, max_sessions: int = 100_000, ttl_seconds: float = 300.0) -> None:
+        self.max_sessions = max_sessions
+        self.ttl_seconds = ttl_seconds
+        self._lock = threading.Lock()
+        self._live = False  # set while the change feed is connected
+        self.generation = 0
+        self._sessions: OrderedDict[str, CachedSession] = OrderedDict()
+        self._by_token: dict[str, str] = {}
+        # (environment, jwt) -> (session, member), for JWTs whose signature this node verified
+        self._jwts: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+        self._by_member: dict[str, set[str]] = {}
+        self._by_org: dict[str, set[str]] = {}
+        self._by_environment: dict[str, set[str]] = {}
+        self._credentials: dict[tuple[str, str], str] = {}  # (project, secret digest) -> secret id
+        self._environments: dict[str, Any] = {}  # environment id -> runtime.Environment
+
+    # -- the change feed ---------------------------------------------------------------------
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    def feed_ready(self) -> None:
+        with self._lock:
+            self._live = True
+
+    def reset(self, *, live: bool = False) -> None:
+        """Forget everything (the feed may have missed changes); bypass until it is back."""
+        with self._lock:
+            self._live = live
+            self.generation += 1
+            self._sessions.clear()
+            self._by_token.clear()
+            self._jwts.clear()
+            self._by_member.clear()
+            self._by_org.clear()
+            self._by_environment.clear()
+            self._credentials.clear()
+            self._environments.clear()
+
+    def apply(self, changes: list[Change]) -> None:
+        with self._lock:
+            self.generation += 1
+            for change in changes:
+                kind, key = change.kind, change.key
+                if kind == "session":
+                    self._drop_session(key)
+                elif kind == "member":
+                    self._drop_all(self._by_member.get(key, ()))
+                elif kind == "organization":
+                    self._drop_all(self._by_org.get(key, ()))
+                elif kind in ("policy", "environment"):
+                    self._environments.pop(key, None)
+                    self._drop_all(self._by_environment.get(key, ()))
+                    if kind == "environment":
+                        for cred in [c for c in self._credentials if c[0] == key]:
+                            del self._credentials[cred]
+
+    def _drop_all(self, session_ids: Any) -> None:
+        for session_id in list(session_ids):
+            self._drop_session(session_id)
+
+    def _drop_session(self, session_id: str) -> None:
+        entry = self._sessions.pop(session_id, None)
+        if entry is None:
+            return
+        self._by_token.pop(entry.token_hash, None)
+        for index, key in (
+            (self._by_member, entry.active.member_id),
+            (self._by_org, entry.active.organization_id),
+            (self._by_environment, entry.environment_id),
+        ):
+            ids = index.get(key)
+            if ids is not None:
+                ids.discard(session_id)
+                if not ids:
+                    del index[key]
+
+    # -- environments and credentials --------------------------------------------------------
+
+    def environment(self, environment_id: str) -> Any | None:
+        return self._environments.get(environment_id) if self._live else None
+
+    def secret_id(self, project_id: str, secret_hash: str) -> str | None:
+        return self._credentials.get((project_id, secret_hash)) if self._live else None
+
+    def put_environment(
+        self, generation: int, environment: Any, secret: tuple[str, str] | None = None
+    ) -> None:
+        """`secret` = (secret digest, secret id) that opened it, remembered for the next call."""
+        with self._lock:
+            if not self._live or generation != self.generation:
+                return
+            self._environments[environment.id] = environment
+            if secret is not None:
+                self._credentials[(environment.id, secret[0])] = secret[1]
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def session(self, session_id: str) -> CachedSession | None:
+        if not self._live:
+            return None
+        with self._lock:
+            entry = self._sessions.get(session_id)
+            if entry is None:
+                return None
+            if time.monotonic() - entry.loaded_at > self.ttl_seconds:
+                self._drop_session(session_id)
+                return None
+            self._sessions.move_to_end(session_id)
+            return entry
+
+    def session_by_token(self, token_hash: str) -> CachedSession | None:
+        session_id = self._by_token.get(token_hash) if self._live else None
+        return self.session(session_id) if session_id is not None else None
+
+    def jwt_session(self, environment_id: str, session_jwt: str) -> tuple[str, str] | None:
+        """(session id, member id) of a JWT whose signature this node already verified."""
+        return self._jwts.get((environment_id, session_jwt)) if self._live else None
+
+    def put_jwt(
+        self, environment_id: str, session_jwt: str, session_id: str, member_id: str
+    ) -> None:
+        with self._lock:
+            if not self._live:
+                return
+            self._jwts[(environment_id, session_jwt)] = (session_id, member_id)
+            if len(self._jwts) > self.max_sessions:
+                self._jwts.popitem(last=False)
+
+    def put_session(
+        self, generation: int, active: ActiveSession, environment_id: str
+    ) -> CachedSession:
+        """Remember a session resolved from the database (if nothing changed meanwhile)."""
+        entry = CachedSession(active, environment_id, active.row["token_hash"], time.monotonic())
+        with self._lock:
+            if not self._live or generation != self.generation:
+                return entry
+            session_id = active.row["id"]
+            self._drop_session(session_id)
+            self._sessions[session_id] = entry
+            self._by_token[entry.token_hash] = session_id
+            self._by_member.setdefault(active.member_id, set()).add(session_id)
+            self._by_org.setdefault(active.organization_id, set()).add(session_id)
+            self._by_environment.setdefault(environment_id, set()).add(session_id)
+            while len(self._sessions) > self.max_sessions:
+                self._drop_session(next(iter(self._sessions)))
+        return entry
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "sessions": len(self._sessions),
+            "jwts": len(self._jwts),
+            "environments": len(self._environments),
+            "credentials": len(self._credentials),
+        }

@@ -20,6 +20,7 @@ import uvicorn
 from sqlalchemy import select
 
 from gatehouse.api.app import create_app
+from gatehouse.api.protocol import PROTOCOL
 from gatehouse.services.gatehouse import Gatehouse
 from gatehouse.services.runtime import Settings
 from gatehouse.storage import SqlStore, make_engine, migrate
@@ -111,6 +112,7 @@ def _serving(gatehouse: Gatehouse, sock: socket.socket, tls: dict[str, Any]) -> 
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(gatehouse),
+            http=PROTOCOL,
             log_level="warning",
             access_log=False,
             lifespan="on",

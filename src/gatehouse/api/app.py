@@ -46,12 +46,13 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 def create_app(gatehouse: Gatehouse) -> Starlette:
     routes = [
+        # Starlette matches routes in order: the hot paths (checks) come first.
+        *b2b_sessions.routes,
+        *b2b_gatehouse.routes,
         Route("/healthz", health, methods=["GET"]),
-        *b2b_gatehouse.routes,  # first: the batch check is the hottest path
         *b2b_organizations.routes,
         *b2b_members.routes,
         *b2b_rbac.routes,
-        *b2b_sessions.routes,
         *b2b_passwords.routes,
         *b2b_changes.routes,
         *pwa_projects.routes,

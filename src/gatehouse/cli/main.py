@@ -57,6 +57,9 @@ def serve(
         typer.Option(help="URL clients use to reach this server; the session JWT issuer."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (each a node with its own caches).")
+    ] = 1,
     tls_cert: Annotated[
         Path | None,
         typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (needs --tls-key)."),
@@ -82,6 +85,7 @@ def serve(
     import uvicorn
 
     from gatehouse.api.app import create_app
+    from gatehouse.api.protocol import PROTOCOL
 
     if (tls_cert is None) != (tls_key is None):
         _fail("pass both --tls-cert and --tls-key, or neither")
@@ -95,9 +99,19 @@ def serve(
         smtp_starttls=smtp_starttls,
         smtp_from=smtp_from,
     )
-    gatehouse = _gatehouse(database_url, settings)
+    url = database_url or default_database_url()
+    gatehouse = _gatehouse(url, settings)  # applies migrations once, before any worker starts
+    app: Any = create_app(gatehouse)
+    if workers > 1:
+        from gatehouse.api import worker
+
+        worker.prepare(url, settings)
+        app = "gatehouse.api.worker:create_from_environment"
     uvicorn.run(
-        create_app(gatehouse),
+        app,
+        http=PROTOCOL,
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         log_level=log_level,
@@ -277,24 +291,52 @@ def policy_apply(
 @app.command()
 def bench(
     quick: Annotated[
-        bool, typer.Option("--quick", help="A smaller run (well under a minute).")
+        bool, typer.Option("--quick", help="Smaller samples: each section in seconds.")
     ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only",
+            metavar="SECTIONS",
+            help="Comma-separated sections to run (default all): engine,http,scale,propagation.",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="A PostgreSQL server URL sections may create throwaway databases on; "
+            "default: SQLite only.",
+        ),
+    ] = None,
+    markdown: Annotated[
+        Path | None,
+        typer.Option("--markdown", metavar="FILE", help="Also write the tables as markdown."),
+    ] = None,
 ) -> None:
-    """Benchmark the authorization engine against the official Stytch SDK's evaluator."""
-    from rich.console import Console
-    from rich.table import Table
+    """Benchmark Gatehouse: the engine against its peers, and the server (figures as ratios)."""
 
-    from gatehouse.bench import engine
+    from gatehouse.bench.report import print_tables, to_markdown, wide_console
+    from gatehouse.bench.suite import SECTIONS, BenchOptions, machine_facts, run_sections
 
-    checks = 20_000 if quick else 200_000
-    rows = engine.run(checks=checks)
-    baseline = rows[0][1]
-    table = Table(title=f"engine: 204 resources, 52 roles, {checks:,} checks (single thread)")
-    for column in ("engine", "checks/s", "vs baseline", "disagreements"):
-        table.add_column(column, justify="left" if column == "engine" else "right")
-    for name, rate, disagreements in rows:
-        table.add_row(name, f"{rate:,.0f}", f"{rate / baseline:.3f}×", str(disagreements))
-    Console().print(table)
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else list(SECTIONS)
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown or not names:
+        _fail(
+            f"unknown section(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(SECTIONS)}"
+        )
+    console = wide_console()
+    header = machine_facts()
+    console.print(header, markup=False, highlight=False)
+    tables = run_sections(
+        names,
+        BenchOptions(quick=quick, database_url=database_url),
+        each=lambda section: print_tables(section, console),
+    )
+    if markdown is not None:
+        markdown.write_text(to_markdown(tables, header=header), encoding="utf-8")
+        typer.echo(f"wrote {markdown}")
 
 
 def main() -> None:  # pragma: no cover

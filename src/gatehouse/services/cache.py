@@ -40,6 +40,7 @@ class CachedSession:
     jwt_minted_at: float = 0.0
     # The response's member_session, member and organization objects, encoded (sessions.py).
     wire: bytes | None = None
+    wire_jwt: str = ""  # the JWT `wire` holds
 
 
 class NodeCache:

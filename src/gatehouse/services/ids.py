@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import uuid
 
 
@@ -14,10 +15,13 @@ def environment_kind(environment_id: str) -> str:
     return "live" if environment_id.startswith("project-live-") else "test"
 
 
+# Request ids need to be unique, not secret: a PRNG seeded once from the OS serves them without
+# a system call per request (uuid4() and os.urandom() cost more than a warm check).
+_REQUEST_IDS = random.Random(os.urandom(32))
+
+
 def request_id() -> str:
-    # A version-4 UUID's text built from 16 random bytes directly: one per request, and
-    # uuid.uuid4() costs several times more on the hot path.
-    h = os.urandom(16).hex()
+    h = f"{_REQUEST_IDS.getrandbits(128):032x}"
     variant = "89ab"[int(h[16], 16) & 3]
     return f"request-id-{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 

@@ -311,16 +311,18 @@ class Sessions:
         return entry, decision
 
     def wire_fragment(self, entry: CachedSession) -> bytes:
-        """`"member_session":…,"member":…,"organization":…` encoded once per cache entry: every
-        change to what they show drops the entry."""
-        if entry.wire is None:
+        """`"session_jwt":…,"member_session":…,"member":…,"organization":…` encoded once per
+        cache entry and JWT: every change to what they show drops the entry."""
+        if entry.wire is None or entry.wire_jwt != entry.jwt:
             active = entry.active
             objects = {
+                "session_jwt": entry.jwt,
                 "member_session": self.wire(active),
                 "member": self.member_wire(active),
                 "organization": org_to_wire(active.org),
             }
-            entry.wire = json.dumps(objects, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
+            encoded = json.dumps(objects, ensure_ascii=False, separators=(",", ":"))
+            entry.wire, entry.wire_jwt = encoded[1:-1].encode(), entry.jwt
         return entry.wire
 
     @staticmethod

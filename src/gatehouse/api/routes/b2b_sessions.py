@@ -39,7 +39,6 @@ async def authenticate(request: Request) -> Response:
                 request,
                 gatehouse.sessions.wire_fragment(entry),
                 session_token=token or "",
-                session_jwt=entry.jwt,
                 **_verdict(decision),
             )
     active, token, session_jwt, decision = await run(

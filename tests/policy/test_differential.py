@@ -125,10 +125,12 @@ def assert_all_agree(
     checks: Sequence[tuple[str, str]],
 ) -> None:
     sdk_policy = stytch_policy(resources, roles)
+    batch = compiled.checker(frozenset(subject))
     for resource_id, action in checks:
         expected = reference(roles, subject, resource_id, action)
         assert stytch_says(sdk_policy, subject, resource_id, action) == expected
         assert compiled.check(frozenset(subject), resource_id, action) == expected
+        assert batch(resource_id, action) == expected
         decision = compiled.authorize(subject, resource_id, action)
         assert decision.allowed == expected
         assert bool(decision) == expected

@@ -105,6 +105,6 @@ class Checks:
             return BatchVerdict(
                 active, environment.policy_version, [d.allowed for d in decisions], decisions
             )
-        check = compiled.check
-        results = [check(roles, c["resource_id"], c["action"]) for c in checks]
+        allowed = compiled.checker(roles)
+        results = [allowed(c["resource_id"], c["action"]) for c in checks]
         return BatchVerdict(active, environment.policy_version, results, None)

@@ -35,3 +35,12 @@ class InvalidInput(GatehouseError):
 
 def not_found(kind: str, ident: str) -> GatehouseError:
     return GatehouseError(f"{kind}_not_found", f"{kind.replace('_', ' ')} `{ident}` was not found")
+
+
+def tenancy_error(session_org_id: str, asked_org_id: str) -> GatehouseError:
+    """A member session used for another organization than its own."""
+    return GatehouseError(
+        "session_authorization_tenancy_error",
+        f"the session's member belongs to organization `{session_org_id}`, "
+        f"not `{asked_org_id}`",
+    )

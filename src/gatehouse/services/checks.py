@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import tenancy_error
 from gatehouse.policy import Decision
 from gatehouse.services.runtime import Environment, Runtime
 from gatehouse.services.sessions import ActiveSession, Sessions
@@ -30,15 +30,6 @@ class BatchVerdict:
     policy_version: int
     results: list[bool]
     decisions: list[Decision] | None  # only when explanations were asked for
-
-
-def tenancy_error(session_org_id: str, asked_org_id: str) -> GatehouseError:
-    """The single check's tenancy refusal, word for word."""
-    return GatehouseError(
-        "session_authorization_tenancy_error",
-        f"the session's member belongs to organization `{session_org_id}`, "
-        f"not `{asked_org_id}`",
-    )
 
 
 def decision_to_wire(decision: Decision) -> dict[str, Any]:

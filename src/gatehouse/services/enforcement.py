@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import GatehouseError, tenancy_error
 from gatehouse.policy.defaults import MEMBER, ORGANIZATION, SELF
 from gatehouse.services.runtime import Caller, Runtime
 from gatehouse.storage import Row
@@ -77,11 +77,7 @@ SESSION_FORBIDDEN_FIELDS = frozenset({"trusted_metadata"})
 
 def _tenancy(caller: Caller, organization_id: str) -> None:
     if caller.session.organization_id != organization_id:
-        raise GatehouseError(
-            "session_authorization_tenancy_error",
-            f"the session's member belongs to organization `{caller.session.organization_id}`, "
-            f"not `{organization_id}`",
-        )
+        raise tenancy_error(caller.session.organization_id, organization_id)
 
 
 def require_tenancy(caller: Caller, org: Row) -> None:

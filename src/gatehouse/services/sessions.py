@@ -15,7 +15,7 @@ from typing import Any
 
 import jwt
 
-from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.errors import GatehouseError, InvalidInput, not_found, tenancy_error
 from gatehouse.policy import Decision
 from gatehouse.services import clock, credentials, events, ids, roles
 from gatehouse.services.cache import CachedSession
@@ -369,11 +369,7 @@ class Sessions:
     ) -> Decision:
         """Raise the tenancy or denial error, or return the allowing decision."""
         if check["organization_id"] != active.organization_id:
-            raise GatehouseError(
-                "session_authorization_tenancy_error",
-                f"the session's member belongs to organization `{active.organization_id}`, "
-                f"not `{check['organization_id']}`",
-            )
+            raise tenancy_error(active.organization_id, check["organization_id"])
         compiled = self.runtime.compiled_for_org(environment, active.org)
         decision = compiled.authorize(active.roles, check["resource_id"], check["action"])
         if not decision.allowed:

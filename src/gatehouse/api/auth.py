@@ -40,9 +40,12 @@ def _credentials(request: Request) -> tuple[str, str]:
     return project_id, secret
 
 
-def _authenticate(
+def resolve_caller(
     gatehouse: Gatehouse, project_id: str, secret: str, token: str | None, jwt: str | None
 ) -> Caller:
+    """Who calls with these credentials (and session), reading the database where the node's
+    memory does not know; blocking, so the server runs it in a thread (the benchmarks call it
+    directly, to measure exactly what the server does)."""
     generation = gatehouse.runtime.cache.generation
     with gatehouse.store.read() as tx:
         environment, secret_id = gatehouse.tenancy.authenticate(tx, project_id, secret, generation)
@@ -77,7 +80,7 @@ async def caller_of(request: Request) -> Caller:
     caller = _warm_caller(gatehouse, project_id, secret, token, jwt)
     if caller is not None:
         return caller
-    return await run_in_threadpool(_authenticate, gatehouse, project_id, secret, token, jwt)
+    return await run_in_threadpool(resolve_caller, gatehouse, project_id, secret, token, jwt)
 
 
 async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -1,0 +1,267 @@
+"""HTTP section: a real `gatehouse serve` subprocess under wrk on loopback, over SQLite.
+
+Three rows share one run so they can be compared: `GET /healthz` (the same stack doing nothing)
+is the baseline; the session authenticate call with an authorization check is the endpoint apps
+call per request; the batch endpoint answers 1,000 checks per request. Every row is first asked
+once and its answer checked (status and verdicts), and wrk's error counts are reported, because a
+load test of failing requests measures nothing but the error path.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gatehouse.bench import load
+from gatehouse.bench.report import SectionSkipped, Table, rate, ratio
+from gatehouse.bench.suite import BenchOptions
+
+THREADS = 2
+CONNECTIONS = 50
+WORKERS = 2
+BATCH_SIZE = 1_000
+GOAL_CHECK_SHARE = 0.60  # of the no-op's throughput
+GOAL_CHECK_P99_MS = 10.0
+GOAL_BATCH_CHECKS = 1_000_000
+COLUMNS = ["endpoint", "req/s", "vs no-op", "p50 ms", "p99 ms", "checks/s", "errors"]
+
+HEALTHZ = "GET /healthz (no-op)"
+AUTHENTICATE = "POST sessions/authenticate (1 check)"
+BATCH = f"POST gatehouse/authorize ({BATCH_SIZE:,} checks)"
+
+# The member is stytch_admin: allowed on stytch.member, denied stytch.self deletion (no role of
+# the default policy grants it), so a batch mixes both verdicts.
+ALLOWED = ("stytch.member", "create")
+DENIED = ("stytch.self", "delete")
+
+
+@dataclass
+class Row:
+    """One endpoint: what to send, and, once measured, what wrk saw (or why it was not run)."""
+
+    name: str
+    path: str
+    checks_per_request: int
+    body: dict[str, Any] | None = None
+    result: load.WrkResult | None = None
+    not_measured: str = ""
+
+
+def run(options: BenchOptions) -> list[Table]:
+    wrk = load.find_wrk()
+    if wrk is None:
+        raise SectionSkipped("wrk not found; apt-get install wrk")
+    return measure(wrk, duration_s=3 if options.quick else 10, scaling=not options.quick)
+
+
+def measure(wrk: str, *, duration_s: float, scaling: bool, workers: int = WORKERS) -> list[Table]:
+    """The tables: one at `workers` worker processes, and with `scaling` one more at 1 worker."""
+    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-http-") as tmp:
+        database_url = f"sqlite:///{Path(tmp) / 'gatehouse.db'}"
+        credentials = load.init_database(database_url)
+        auth = load.basic_auth(credentials["project_id"], credentials["secret"])
+        notes: list[str] = []
+        counts = [workers]
+        if workers != 1 and not load.serve_supports_workers():
+            counts = [1]
+            notes.append(
+                f"`gatehouse serve` has no --workers option in this build: measured with 1 worker "
+                f"instead of {workers}"
+            )
+        elif scaling and workers != 1:
+            counts.append(1)
+        session: load.MemberSession | None = None
+        tables = []
+        for count in counts:
+            with load.running_server(database_url, Path(tmp), count) as server:
+                if session is None:
+                    session = load.signed_in_member(server.url, auth, ["stytch_admin"])
+                rows = _rows(session)
+                for row in rows:
+                    row.not_measured = _verify(server.url, auth, row, session)
+                for row in rows:
+                    if not row.not_measured:
+                        row.result = _load(wrk, server.url, auth, row, duration_s)
+            tables.append(_table(rows, count, duration_s, notes))
+        return tables
+
+
+def _rows(session: load.MemberSession) -> list[Row]:
+    check = {"organization_id": session.organization_id}
+    checks = [
+        {"resource_id": resource, "action": action}
+        for resource, action in (ALLOWED if i % 2 == 0 else DENIED for i in range(BATCH_SIZE))
+    ]
+    return [
+        Row(HEALTHZ, "/healthz", 0),
+        Row(
+            AUTHENTICATE,
+            "/v1/b2b/sessions/authenticate",
+            1,
+            {
+                "session_token": session.session_token,
+                "authorization_check": {
+                    **check,
+                    "resource_id": ALLOWED[0],
+                    "action": ALLOWED[1],
+                },
+            },
+        ),
+        Row(
+            BATCH,
+            "/v1/b2b/gatehouse/authorize",
+            BATCH_SIZE,
+            {"session_token": session.session_token, **check, "checks": checks},
+        ),
+    ]
+
+
+def _verdict(result: Any) -> bool | None:
+    """A batch result's verdict, whether the endpoint answers booleans or objects."""
+    if isinstance(result, bool):
+        return result
+    if isinstance(result, dict):
+        for key in ("authorized", "allowed"):
+            if isinstance(result.get(key), bool):
+                return bool(result[key])
+    return None
+
+
+def _verify(url: str, auth: str, row: Row, session: load.MemberSession) -> str:
+    """Ask once and check the answer: empty when right, else why the row is not measured."""
+    if row.body is None:
+        status, answer = load.http_json("GET", url + row.path)
+        return "" if status == 200 and answer == {"status": "ok"} else f"answered {status}"
+    if row.name == AUTHENTICATE:
+        return _verify_authenticate(url, auth, row, session)
+    return _verify_batch(url, auth, row)
+
+
+def _post(url: str, auth: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    status, answer = load.http_json("POST", url, body, {"Authorization": auth})
+    return status, answer if isinstance(answer, dict) else {"body": answer}
+
+
+def _verify_authenticate(url: str, auth: str, row: Row, session: load.MemberSession) -> str:
+    assert row.body is not None
+    status, answer = _post(url + row.path, auth, row.body)
+    if status != 200 or not (answer.get("verdict") or {}).get("authorized"):
+        return f"WRONG ANSWER: {status} {str(answer)[:200]}"
+    check = {"organization_id": session.organization_id}
+    denied = {
+        **row.body,
+        "authorization_check": {**check, "resource_id": DENIED[0], "action": DENIED[1]},
+    }
+    status, answer = _post(url + row.path, auth, denied)
+    if status != 403 or answer.get("error_type") != "session_authorization_error":
+        return f"WRONG ANSWER to a denied check: {status} {str(answer)[:200]}"
+    return ""
+
+
+def _verify_batch(url: str, auth: str, row: Row) -> str:
+    assert row.body is not None
+    status, answer = _post(url + row.path, auth, row.body)
+    if status == 404 and answer.get("error_type") == "route_not_found":
+        return "skipped: the endpoint is not there yet (404)"
+    results = answer.get("results")
+    if status != 200 or not isinstance(results, list):
+        return f"WRONG ANSWER: {status} {str(answer)[:200]}"
+    expected = [c["resource_id"] == ALLOWED[0] for c in row.body["checks"]]
+    got = [_verdict(r) for r in results]
+    if got != expected:
+        wrong = sum(g != e for g, e in zip(got, expected, strict=False))
+        return (
+            f"WRONG ANSWER: {len(results)} results, {wrong} verdicts differ "
+            f"(first result: {str(results[:1])[:120]})"
+        )
+    return ""
+
+
+def _load(wrk: str, url: str, auth: str, row: Row, duration_s: float) -> load.WrkResult:
+    headers: dict[str, str] = {}
+    body = None
+    if row.body is not None:
+        headers = {"Authorization": auth, "Content-Type": "application/json"}
+        body = json.dumps(row.body).encode()
+    result, _ = load.run_wrk(
+        url + row.path,
+        duration_s=duration_s,
+        threads=THREADS,
+        connections=CONNECTIONS,
+        headers=headers,
+        body=body,
+        wrk=wrk,
+    )
+    return result
+
+
+def _table(rows: list[Row], workers: int, duration_s: float, notes: list[str]) -> Table:
+    baseline = rows[0].result.requests_per_second if rows[0].result else 0.0
+    cells = []
+    warnings = []
+    for row in rows:
+        result = row.result
+        if result is None:
+            cells.append([row.name, row.not_measured, "", "", "", "", ""])
+            if row.not_measured.startswith("WRONG"):
+                warnings.append(f"WARNING: {row.name} was not measured: {row.not_measured}")
+            continue
+        name, errors = row.name, "0"
+        if result.errors:
+            name = f"{row.name}  ⚠ ERRORS"
+            errors = f"⚠ {result.non_2xx:,} non-2xx, {result.socket_errors:,} socket"
+            warnings.append(
+                f"WARNING: {result.errors:,} of {result.requests:,} {row.name} requests failed; "
+                "its figures measure errors, not the endpoint"
+            )
+        cells.append(
+            [
+                name,
+                rate(result.requests_per_second),
+                ratio(result.requests_per_second, baseline),
+                f"{result.p50_ms:.2f}",
+                f"{result.p99_ms:.2f}",
+                rate(result.requests_per_second * row.checks_per_request)
+                if row.checks_per_request
+                else "—",
+                errors,
+            ]
+        )
+    title = (
+        f"http: gatehouse serve, {workers} worker{'s' if workers != 1 else ''}, SQLite; "
+        f"wrk {THREADS} threads × {CONNECTIONS} connections, {duration_s:g} s per row"
+    )
+    return Table(title, COLUMNS, cells, warnings + _goal_notes(rows, baseline) + notes)
+
+
+def _goal_notes(rows: list[Row], baseline: float) -> list[str]:
+    notes = [
+        f"goals: the authorization check ≥ {GOAL_CHECK_SHARE:.0%} of the no-op's req/s with "
+        f"p99 ≤ {GOAL_CHECK_P99_MS:g} ms; the batch ≥ {GOAL_BATCH_CHECKS:,} checks/s",
+    ]
+    check, batch = rows[1].result, rows[2].result
+    if check is not None and baseline and not check.errors:
+        share = check.requests_per_second / baseline
+        met = share >= GOAL_CHECK_SHARE and check.p99_ms <= GOAL_CHECK_P99_MS
+        notes.append(
+            f"authorization check: {share:.0%} of no-op, p99 {check.p99_ms:.2f} ms: "
+            + ("goal met" if met else "goal NOT met")
+        )
+    if batch is not None and not batch.errors:
+        checks = batch.requests_per_second * BATCH_SIZE
+        notes.append(
+            f"batch: {rate(checks)} checks/s: "
+            + ("goal met" if checks >= GOAL_BATCH_CHECKS else "goal NOT met")
+        )
+    notes.append(
+        "paths: /v1/b2b/sessions/authenticate with `authorization_check` (allowed), "
+        "/v1/b2b/gatehouse/authorize (half allowed, half denied); one stytch_admin member session"
+    )
+    notes.append(
+        "server and wrk share this machine's CPUs on loopback; req/s are compared within the "
+        "table, not read absolutely"
+    )
+    return notes

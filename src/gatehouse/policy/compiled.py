@@ -18,6 +18,8 @@ from gatehouse.policy.model import WILDCARD, Permission, Policy, Role
 # past this the oldest quarter is dropped (insertion order), so a hit never pays for recency
 # tracking and a miss never empties the whole cache.
 ROLESET_CACHE_LIMIT = 4096
+# Explained decisions kept per compiled policy (the single check's verdict names its roles).
+DECISION_CACHE_LIMIT = 65_536
 
 _Grants = dict[str, frozenset[str]]  # resource_id -> actions granted (may contain "*")
 
@@ -45,7 +47,7 @@ def _grants_of(permissions: Iterable[Permission]) -> _Grants:
 
 
 class CompiledPolicy:
-    __slots__ = ("policy", "extra_roles", "_role_grants", "_declared", "_rolesets")
+    __slots__ = ("policy", "extra_roles", "_role_grants", "_declared", "_rolesets", "_decisions")
 
     def __init__(self, policy: Policy, extra_roles: tuple[Role, ...] = ()) -> None:
         # Compiling allocates many small containers that all survive; the cyclic collector would
@@ -73,6 +75,8 @@ class CompiledPolicy:
             role_id: _grants_of(perms) for role_id, perms in by_role.items()
         }
         self._rolesets: dict[frozenset[str], _Grants] = {}
+        # A compiled policy never changes, so neither does a decision it made.
+        self._decisions: dict[tuple[frozenset[str], str, str], Decision] = {}
 
     def with_roles(self, extra_roles: tuple[Role, ...]) -> CompiledPolicy:
         """This policy with an organization's custom roles layered on top."""
@@ -132,7 +136,18 @@ class CompiledPolicy:
 
     def authorize(self, roles: Iterable[str], resource_id: str, action: str) -> Decision:
         """Decide and explain: which roles grant it, or why none does."""
-        role_set = frozenset(roles)
+        role_set = roles if isinstance(roles, frozenset) else frozenset(roles)
+        key = (role_set, resource_id, action)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._explain(role_set, resource_id, action)
+            if len(self._decisions) >= DECISION_CACHE_LIMIT:
+                for stale in list(islice(self._decisions, DECISION_CACHE_LIMIT // 4)):
+                    self._decisions.pop(stale, None)
+            self._decisions[key] = decision
+        return decision
+
+    def _explain(self, role_set: frozenset[str], resource_id: str, action: str) -> Decision:
         granting: list[str] = []
         by_wildcard_only = True
         for role_id in sorted(role_set):

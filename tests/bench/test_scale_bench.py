@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gatehouse.api.auth import resolve_caller
-from gatehouse.bench import load, scale
+from gatehouse.bench import scale, seed
 from gatehouse.bench.suite import BenchOptions
 from gatehouse.errors import GatehouseError
 from gatehouse.services.gatehouse import Gatehouse
@@ -21,13 +21,13 @@ MEMBERS, ORGANIZATIONS, SAMPLE = 250, 7, 40
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, load.Seeded]]:
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, seed.Seeded]]:
     with throwaway_database(tmp_path_factory.mktemp("scale")) as url:
-        yield url, load.seed(url, MEMBERS, ORGANIZATIONS, SAMPLE)
+        yield url, seed.seed(url, MEMBERS, ORGANIZATIONS, SAMPLE)
 
 
 @pytest.fixture(scope="module")
-def node(seeded: tuple[str, load.Seeded]) -> Iterator[tuple[Gatehouse, Caller]]:
+def node(seeded: tuple[str, seed.Seeded]) -> Iterator[tuple[Gatehouse, Caller]]:
     url, data = seeded
     gatehouse = Gatehouse(open_store(url, apply_migrations=False))
     yield gatehouse, resolve_caller(gatehouse, data.project_id, data.secret, None, None)
@@ -54,11 +54,11 @@ def test_every_seeded_member_is_visible_through_the_members_service(
     # Round-robin: organization k holds members k, k + 7, k + 14, ...
     assert sorted(per_org) == sorted(len(range(k, MEMBERS, ORGANIZATIONS)) for k in range(7))
     admins = [m for m in members if any(r["role_id"] == "stytch_admin" for r in m["roles"])]
-    assert len(admins) == len(range(0, MEMBERS, load.ADMIN_EVERY))
+    assert len(admins) == len(range(0, MEMBERS, seed.ADMIN_EVERY))
 
 
 def test_seeded_sessions_authenticate_with_the_verdicts_of_their_roles(
-    seeded: tuple[str, load.Seeded], node: tuple[Gatehouse, Caller]
+    seeded: tuple[str, seed.Seeded], node: tuple[Gatehouse, Caller]
 ) -> None:
     gatehouse, caller = node
     sessions = seeded[1].sessions
@@ -66,7 +66,7 @@ def test_seeded_sessions_authenticate_with_the_verdicts_of_their_roles(
     assert any(s.admin for s in sessions) and not all(s.admin for s in sessions)
     other_org = next(o for o in _org_ids(gatehouse, caller) if o != sessions[0].organization_id)
 
-    def check(session: load.SampleSession, resource_id: str, action: str, org: str = "") -> str:
+    def check(session: seed.SampleSession, resource_id: str, action: str, org: str = "") -> str:
         try:
             active, token, _, decision = gatehouse.sessions.authenticate(
                 caller,

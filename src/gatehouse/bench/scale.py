@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gatehouse.bench import load
+from gatehouse.bench import seed
 from gatehouse.bench.report import Table, ratio
 from gatehouse.bench.suite import BenchOptions
 
@@ -82,7 +82,7 @@ def _backend_table(
     measured = []
     for size in grid:
         with throwaway_database(backend, server_url) as url:
-            seeded = load.seed(url, size.members, size.organizations, sample)
+            seeded = seed.seed(url, size.members, size.organizations, sample)
             measured.append((size, seeded, measure_in_child(url, seeded)))
     return _table(backend, measured, sample)
 
@@ -116,7 +116,7 @@ def throwaway_database(backend: str, server_url: str | None) -> Iterator[str]:
 # -- the measuring node (a child process) ----------------------------------------------------
 
 
-def measure_in_child(database_url: str, seeded: load.Seeded) -> dict[str, Any]:
+def measure_in_child(database_url: str, seeded: seed.Seeded) -> dict[str, Any]:
     """Run `child_main` in a fresh interpreter over the seeded database; its JSON result."""
     request = {"database_url": database_url, **asdict(seeded)}
     done = subprocess.run(
@@ -162,10 +162,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     start_rss = rss_mib()
     # The caller exactly as the HTTP layer builds it for a request with the project secret.
     caller = resolve_caller(gatehouse, request["project_id"], request["secret"], None, None)
-    sessions = [load.SampleSession(*s) for s in request["sessions"]]
+    sessions = [seed.SampleSession(*s) for s in request["sessions"]]
     primer, sample = sessions[0], sessions[1:]
 
-    def authenticate(session: load.SampleSession, check: tuple[str, str]) -> None:
+    def authenticate(session: seed.SampleSession, check: tuple[str, str]) -> None:
         gatehouse.sessions.authenticate(
             caller,
             session.token,
@@ -181,7 +181,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
 
     reference: list[float] = []
 
-    def timed(session: load.SampleSession) -> float:
+    def timed(session: seed.SampleSession) -> float:
         start = time.perf_counter_ns()
         authenticate(session, CHECK)
         took = (time.perf_counter_ns() - start) / 1000
@@ -263,7 +263,7 @@ def _scaled(result: dict[str, Any], phase: str) -> float:
 
 
 def _table(
-    backend: str, measured: list[tuple[Size, load.Seeded, dict[str, Any]]], sample: int
+    backend: str, measured: list[tuple[Size, seed.Seeded, dict[str, Any]]], sample: int
 ) -> Table:
     base = next((m for s, _, m in measured if s.members == 1_000), None)
     rows = []

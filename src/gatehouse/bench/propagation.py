@@ -231,7 +231,7 @@ def run(options: BenchOptions) -> list[Table]:
             rows=rows,
             notes=[
                 GOAL,
-                "SQLite nodes poll the change feed every 100 ms; PostgreSQL nodes get NOTIFY.",
+                "SQLite nodes look for commits every 10 ms (PRAGMA data_version); PostgreSQL nodes get NOTIFY.",
                 f"missed = not visible within {BOUND_SECONDS:.0f} s (must be 0).",
             ],
         )

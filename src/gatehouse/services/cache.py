@@ -5,7 +5,7 @@ touching the database. Staleness is bounded by change, not only by time:
 
 - the writing node drops the entries a write touched as soon as it commits;
 - every other node drops them when the change feed delivers the change (PostgreSQL NOTIFY: a few
-  milliseconds; SQLite: the next 100 ms poll);
+  milliseconds; SQLite: the next 10 ms poll);
 - while the change feed is down the cache is bypassed and emptied, so a node that may have missed
   a change never answers from memory;
 - entries also expire after `cache_ttl_seconds`, and the session table is a bounded LRU

@@ -7,7 +7,8 @@ change is announced exactly when, and only if, it commits:
 - PostgreSQL: `pg_notify` on one channel. Notifications are delivered at commit, in commit order,
   to every listening connection; a node that loses its listening connection may have missed some,
   so it is told to reset (drop every cached entry) when it reconnects.
-- SQLite: a row in the `changes` table, polled by sequence number. SQLite has one writer at a time,
+- SQLite: a row in the `changes` table, read by sequence number whenever the database's
+  `data_version` shows a commit (checked every 10 ms). SQLite has one writer at a time,
   so sequence numbers commit in order and a poller that has read up to N has seen every change
   numbered below N.
 """
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text
+from sqlalchemy import Connection, Engine, delete, insert, text
 
 from gatehouse.storage.interface import Change
 from gatehouse.storage.sql import tables as t
@@ -30,7 +31,8 @@ from gatehouse.storage.sql import tables as t
 log = logging.getLogger("gatehouse.changes")
 
 CHANNEL = "gatehouse_changes"
-POLL_SECONDS = 0.1
+# SQLite: how often a node asks whether anything committed (a cheap pragma, see _poll_sqlite).
+POLL_SECONDS = 0.01
 # Rows this old are pruned from the SQLite feed: far beyond any poll interval.
 HORIZON = dt.timedelta(minutes=10)
 PRUNE_EVERY_SECONDS = 60.0
@@ -113,26 +115,34 @@ def _poll_sqlite(
     on_ready: Callable[[], None],
     stop: threading.Event,
 ) -> None:
-    c = t.changes
-    with engine.connect().execution_options(gatehouse_read_only=True) as conn:
-        with conn.begin():
-            last = conn.execute(select(func.coalesce(func.max(c.c.seq), 0))).scalar_one()
-    on_ready()
-    pruned_at = 0.0
-    while not stop.wait(POLL_SECONDS):
-        with engine.connect().execution_options(gatehouse_read_only=True) as conn:
-            with conn.begin():
-                rows = conn.execute(
-                    select(c.c.seq, c.c.environment_id, c.c.kind, c.c.key)
-                    .where(c.c.seq > last)
-                    .order_by(c.c.seq)
-                    .limit(1000)
-                ).all()
-        for seq, environment_id, kind, key in rows:
-            on_change(Change(environment_id, kind, key))
-            last = seq
-        now = time.monotonic()
-        if now - pruned_at >= PRUNE_EVERY_SECONDS:
-            pruned_at = now
-            with engine.begin() as conn:
-                conn.execute(delete(c).where(c.c.created_at < dt.datetime.now(dt.UTC) - HORIZON))
+    # One connection of its own, outside any transaction: `PRAGMA data_version` on it moves when
+    # any other connection (this process or another) commits, so the feed table is read only
+    # after a commit and the poll itself costs a few microseconds.
+    raw = engine.raw_connection()
+    try:
+        db: Any = raw.driver_connection
+        last = db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+        seen = db.execute("PRAGMA data_version").fetchone()[0]
+        on_ready()
+        pruned_at = time.monotonic()
+        while not stop.wait(POLL_SECONDS):
+            version = db.execute("PRAGMA data_version").fetchone()[0]
+            if version == seen:
+                continue
+            rows = db.execute(
+                "SELECT seq, environment_id, kind, key FROM changes"
+                " WHERE seq > ? ORDER BY seq LIMIT 1000",
+                (last,),
+            ).fetchall()
+            if len(rows) < 1000:
+                seen = version  # else: read on at the next poll
+            for seq, environment_id, kind, key in rows:
+                on_change(Change(environment_id, kind, key))
+                last = seq
+            if time.monotonic() - pruned_at >= PRUNE_EVERY_SECONDS:
+                pruned_at = time.monotonic()
+                with engine.begin() as conn:
+                    horizon = dt.datetime.now(dt.UTC) - HORIZON
+                    conn.execute(delete(t.changes).where(t.changes.c.created_at < horizon))
+    finally:
+        raw.invalidate()

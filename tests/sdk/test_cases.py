@@ -1,10 +1,13 @@
-"""One case, three layers: every check in tests/cases/*.yaml must get the same answer from
+"""One case, every layer: every check in tests/cases/*.yaml must get the same answer from
 
 1. the engine: `gatehouse.policy` compiled from the case, asked directly;
 2. the HTTP API: `sessions.authenticate` with an `authorization_check`, through the SDK (403 =
    denied);
-3. the SDK's local path: `sessions.authenticate_jwt` with an `authorization_check`, which decides
-   in-process from the cached policy and the roles in the session JWT.
+3. the official SDK's local path: `sessions.authenticate_jwt` with an `authorization_check`, which
+   decides in-process from the cached policy and the roles in the session JWT;
+4. the Gatehouse SDK (`gatehouse.client`) locally, from its cached compiled policy and the JWT's
+   roles, naming the same granting roles;
+5. the batch endpoint (`POST /v1/b2b/gatehouse/authorize`), through the Gatehouse SDK.
 
 A case file holds a project policy (policy-file shape, custom resources and roles only), optional
 organization custom roles (`org_roles`) and email-domain rules (`email_implicit_roles`), named
@@ -26,6 +29,7 @@ from stytch.b2b.models.sessions import AuthorizationCheck
 from stytch.core.response_base import StytchError
 from stytch.shared.rbac_local import RBACPermissionError
 
+from gatehouse.client import Client
 from gatehouse.policy import (
     CompiledPolicy,
     compile_policy,
@@ -96,6 +100,7 @@ class World:
     client: Any  # for server-side checks
     local: Any  # a client of its own, so its policy cache is filled only by local checks
     sessions: dict[str, Any]  # member name -> passwords.authenticate response
+    gatehouse: Client  # the Gatehouse SDK, polling only (push is tested in tests/client)
 
 
 @contextmanager
@@ -114,7 +119,10 @@ def open_world(case: Case, tmp_dir: Path) -> Iterator[World]:
             name: sign_in(client, org_id, member["email"], member.get("roles", []))
             for name, member in case.members.items()
         }
-        yield World(case, org_id, client, sdk_client(server), sessions)
+        with Client(
+            server.project_id, server.secret, server.url, push=False, poll_seconds=3600
+        ) as gatehouse:
+            yield World(case, org_id, client, sdk_client(server), sessions, gatehouse)
 
 
 @pytest.fixture(scope="module")
@@ -182,13 +190,23 @@ def test_engine_http_api_and_sdk_agree(worlds: Any, name: str, check: dict[str, 
     world = worlds(name)
     decision = engine_decision(world.case, check)
     http_allowed, granting = http_verdict(world, check)
+    session_jwt = world.sessions[check["member"]].session_jwt
+    gatehouse_local = world.gatehouse.authorize(
+        session_jwt, world.org_id, check["resource_id"], check["action"]
+    )
+    (batch_allowed,) = world.gatehouse.remote_check_batch(
+        world.org_id, [(check["resource_id"], check["action"])], session_jwt=session_jwt
+    )
     verdicts = {
         "engine": decision.allowed,
         "http api": http_allowed,
         "sdk local": local_allows(world, check),
+        "gatehouse sdk local": gatehouse_local.allowed,
+        "gatehouse batch endpoint": batch_allowed,
     }
     assert verdicts == dict.fromkeys(verdicts, check["allowed"]), decision.reason
     assert granting == sorted(decision.granting_roles)
+    assert sorted(gatehouse_local.granting_roles) == granting
 
 
 @pytest.mark.parametrize("name", list(CASES))

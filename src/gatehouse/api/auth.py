@@ -95,5 +95,9 @@ def ok(request: Request, payload: dict[str, Any]) -> JSONResponse:
 def ok_encoded(request: Request, encoded: bytes, **fields: Any) -> Response:
     """Like `ok`, with part of the payload already encoded (`"name":value,...`, no braces)."""
     head = {"status_code": 200, "request_id": request_id_of(request), **fields}
-    body = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode()
+    body = _ENCODER.encode(head).encode()
     return Response(body[:-1] + b"," + encoded + b"}", media_type="application/json")
+
+
+# Starlette's JSONResponse encoding, built once (json.dumps with options builds one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))

@@ -72,10 +72,12 @@ STATUS_BY_CODE: dict[str, int] = {
 
 
 def request_id_of(request: Request) -> str:
-    rid = getattr(request.state, "request_id", None)
+    """The request's id, made on first use and kept in the ASGI scope (a plain dict: Starlette's
+    `request.state` raises and catches an exception for every missing attribute)."""
+    scope = request.scope
+    rid = scope.get("gatehouse.request_id")
     if rid is None:
-        rid = request_id()
-        request.state.request_id = rid
+        rid = scope["gatehouse.request_id"] = request_id()
     return str(rid)
 
 

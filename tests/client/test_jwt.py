@@ -178,11 +178,9 @@ def test_a_rotated_key_is_fetched_once_the_refetch_interval_passed(
         server.store.insert_signing_key(tx, row)
     rotated = jwt.encode(claims_of(admin.session_jwt), row["private_key_pem"], algorithm="RS256",
                          headers={"kid": row["kid"]})
-    started = time.monotonic()
     try:
         client.verify_jwt(rotated)
-    except InvalidSessionJWT:  # asked within the interval: refused, no second fetch
-        assert time.monotonic() - started < 0.3
+    except InvalidSessionJWT:  # asked within the interval: refused, with no second fetch
         assert len(recorded.paths(JWKS)) == 1
     deadline = time.monotonic() + 10
     while True:

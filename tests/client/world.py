@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from stytch.core.response_base import StytchError
 
-from tests.sdk.support import check, email, new_org, sdk_client, sign_in
+from tests.sdk.support import AUDITOR, check, email, new_org, sdk_client, sign_in
 from tests.server import RunningServer
 
 POLICY = {
@@ -34,15 +34,6 @@ POLICY = {
     ],
 }
 
-# An organization's own role (org policy), over a custom and a default resource.
-AUDITOR = {
-    "role_id": "auditor",
-    "description": "Reads documents and searches members",
-    "permissions": [
-        {"resource_id": "documents", "actions": ["read"]},
-        {"resource_id": "stytch.member", "actions": ["search"]},
-    ],
-}
 IMPLICIT_DOMAIN = "implicit.test"  # the organization grants `viewer` to every address here
 
 # Every member is asked every one of these: declared and undeclared actions, wildcard grants

@@ -138,8 +138,8 @@ class AsyncClient:
         checks: Iterable[tuple[str, str]],
     ) -> list[bool]:
         verified, compiled = await self._policy_for(session, organization_id)
-        check, roles = compiled.check, verified.roles
-        return [check(roles, resource_id, action) for resource_id, action in checks]
+        allowed = compiled.checker(verified.roles)  # the role set is looked up once
+        return [allowed(resource_id, action) for resource_id, action in checks]
 
     async def permissions(
         self, session: str | VerifiedSession, organization_id: str

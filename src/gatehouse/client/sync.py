@@ -139,8 +139,8 @@ class Client:
     ) -> list[bool]:
         """One verdict per (resource_id, action), in order."""
         verified, compiled = self._policy_for(session, organization_id)
-        check, roles = compiled.check, verified.roles
-        return [check(roles, resource_id, action) for resource_id, action in checks]
+        allowed = compiled.checker(verified.roles)  # the role set is looked up once
+        return [allowed(resource_id, action) for resource_id, action in checks]
 
     def permissions(
         self, session: str | VerifiedSession, organization_id: str

@@ -114,10 +114,7 @@ class CompiledPolicy:
 
     def checker(self, roles: frozenset[str]) -> Callable[[str, str], bool]:
         """`check` for one role set, asked many times (a batch): the role set is looked up once."""
-        merged = self._rolesets.get(roles)
-        if merged is None:
-            merged = self._merged(roles)
-        grants = merged.get
+        grants = self._merged(roles).get
 
         def allowed(resource_id: str, action: str) -> bool:
             actions = grants(resource_id)

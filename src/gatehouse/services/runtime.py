@@ -97,7 +97,7 @@ class Runtime:
             self.settings.argon2_memory_kib,
             self.settings.argon2_parallelism,
         )
-        self._cache = _PolicyCache()
+        self._compiled_policies = _PolicyCache()
         self.cache = NodeCache(self.settings.cache_max_sessions, self.settings.cache_ttl_seconds)
         store.on_commit(self.cache.apply)
         self._subscribers: list[Callable[[Change], None]] = []
@@ -150,12 +150,12 @@ class Runtime:
         compiled = self._compiled(row["id"], version)
         if compiled is None:
             compiled = compile_policy(policy_from_wire(row["policy"]))
-            with self._cache.lock:
-                self._cache.by_environment[row["id"]] = (version, compiled)
+            with self._compiled_policies.lock:
+                self._compiled_policies.by_environment[row["id"]] = (version, compiled)
         return Environment(row["id"], row["project_id"], row["kind"], version, compiled)
 
     def _compiled(self, environment_id: str, version: int) -> CompiledPolicy | None:
-        cached = self._cache.by_environment.get(environment_id)
+        cached = self._compiled_policies.by_environment.get(environment_id)
         return cached[1] if cached is not None and cached[0] == version else None
 
     def load_environment(self, tx: Any, environment_id: str) -> Environment | None:
@@ -177,12 +177,12 @@ class Runtime:
         if not org["custom_roles"]:
             return environment.compiled
         key = (environment.id, environment.policy_version, org["id"], org["updated_at"].isoformat())
-        compiled = self._cache.by_organization.get(key)
+        compiled = self._compiled_policies.by_organization.get(key)
         if compiled is None:
             extra = org_policy_from_wire({"roles": org["custom_roles"]}).roles
             compiled = environment.compiled.with_roles(extra)
-            with self._cache.lock:
-                if len(self._cache.by_organization) > 10_000:
-                    self._cache.by_organization.clear()
-                self._cache.by_organization[key] = compiled
+            with self._compiled_policies.lock:
+                if len(self._compiled_policies.by_organization) > 10_000:
+                    self._compiled_policies.by_organization.clear()
+                self._compiled_policies.by_organization[key] = compiled
         return compiled

@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from gatehouse.api.app import create_app
 from gatehouse.api.protocol import PROTOCOL
-from gatehouse.services.gatehouse import Gatehouse
-from gatehouse.services.runtime import Settings
+from gatehouse.config import Settings
+from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import SqlStore, make_engine, migrate
 from gatehouse.storage.sql import tables
 from gatehouse.tls import write_self_signed

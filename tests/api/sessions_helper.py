@@ -18,7 +18,7 @@ import httpx
 
 from gatehouse.policy import Permission, Policy, Role
 from gatehouse.policy.defaults import STYTCH_MEMBER
-from gatehouse.services.runtime import Caller
+from gatehouse.services.context import Caller
 from tests.server import RunningServer
 
 PASSWORD = "plough-orbit-velvet-42"

@@ -12,8 +12,8 @@ from gatehouse.api.auth import resolve_caller
 from gatehouse.bench import scale, seed
 from gatehouse.bench.suite import BenchOptions
 from gatehouse.errors import GatehouseError
-from gatehouse.services.gatehouse import Gatehouse
-from gatehouse.services.runtime import Caller
+from gatehouse.services.context import Caller
+from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import open_store
 from tests.databases import throwaway_database
 

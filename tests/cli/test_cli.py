@@ -26,8 +26,8 @@ import pytest
 import yaml
 from sqlalchemy import MetaData, create_engine, select
 
-from gatehouse.services.gatehouse import Gatehouse
-from gatehouse.services.runtime import Caller
+from gatehouse.services.context import Caller
+from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import open_store
 from gatehouse.storage.sql import tables
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gatehouse.client import Client, InvalidSessionJWT, ServerError, VerifiedSession
 from gatehouse.client import jwks as client_jwks
 from gatehouse.services import clock
-from gatehouse.services.signing import new_signing_key
+from gatehouse.services.security.signing import new_signing_key
 from tests.client.conftest import MakeClient
 from tests.client.world import World
 from tests.server import RunningServer

@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from gatehouse.policy import dashboard
-from gatehouse.services.sessions import SESSION_CLAIM
+from gatehouse.services.b2b.sessions import SESSION_CLAIM
 from tests.sdk.support import email as new_email
 from tests.sdk.support import new_org, sign_in, stytch_error
 from tests.server import RunningServer

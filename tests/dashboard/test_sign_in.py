@@ -26,7 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
-from gatehouse.services import credentials
+from gatehouse.services.security import credentials
 from gatehouse.storage.sql import tables
 from tests.databases import throwaway_database
 from tests.server import FAST_ARGON2, RunningServer, running_server

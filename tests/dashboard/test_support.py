@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from gatehouse.policy import dashboard
-from gatehouse.services import credentials
+from gatehouse.services.security import credentials
 from gatehouse.storage.sql import tables
 from tests.databases import throwaway_database
 from tests.sdk.support import PASSWORD, new_org, sign_in, stytch_error

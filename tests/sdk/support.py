@@ -22,7 +22,7 @@ from stytch.b2b.models.sessions import AuthorizationCheck
 from stytch.core.response_base import StytchError
 
 from gatehouse.policy import policy_from_file
-from gatehouse.services.runtime import Caller
+from gatehouse.services.context import Caller
 from tests.server import RunningServer
 
 PROJECT_POLICY = {

@@ -14,7 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gatehouse.errors import InvalidInput
-from gatehouse.services.password_hashes import (
+from gatehouse.services.security.password_hashes import (
     CONFIG_FIELD,
     HASH_TYPES,
     check_migrated_hash,

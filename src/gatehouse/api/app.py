@@ -26,7 +26,7 @@ from gatehouse.api.routes import (
     pwa_workspace,
 )
 from gatehouse.errors import GatehouseError
-from gatehouse.services.gatehouse import Gatehouse
+from gatehouse.services.wiring import Gatehouse
 
 
 async def health(request: Request) -> JSONResponse:

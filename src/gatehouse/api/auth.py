@@ -14,9 +14,8 @@ from starlette.responses import JSONResponse, Response
 
 from gatehouse.api.errors import request_id_of
 from gatehouse.errors import GatehouseError
-from gatehouse.services.gatehouse import Gatehouse
-from gatehouse.services.runtime import Caller, Environment
-from gatehouse.services.sessions import ActiveSession
+from gatehouse.services.context import ActiveSession, Caller, Environment
+from gatehouse.services.wiring import Gatehouse
 
 
 def gatehouse_of(request: Request) -> Gatehouse:
@@ -48,7 +47,7 @@ def resolve_caller(
     directly, to measure exactly what the server does)."""
     generation = gatehouse.runtime.cache.generation
     with gatehouse.store.read() as tx:
-        environment, secret_id = gatehouse.tenancy.authenticate(tx, project_id, secret, generation)
+        environment, secret_id = gatehouse.provisioning.authenticate(tx, project_id, secret, generation)
     session = gatehouse.sessions.from_headers(environment, token, jwt) if token or jwt else None
     return _caller(environment, secret_id, session)
 
@@ -62,7 +61,7 @@ def _warm_caller(
     gatehouse: Gatehouse, project_id: str, secret: str, token: str | None, jwt: str | None
 ) -> Caller | None:
     """The caller from this node's memory alone (no database, no thread hop), or None."""
-    known = gatehouse.tenancy.authenticate_cached(project_id, secret)
+    known = gatehouse.provisioning.authenticate_cached(project_id, secret)
     if known is None:
         return None
     environment, secret_id = known

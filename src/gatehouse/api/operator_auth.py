@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from gatehouse.api.auth import gatehouse_of, run
 from gatehouse.errors import GatehouseError
-from gatehouse.services.operators import Operator
+from gatehouse.services.workspace.operators import Operator
 
 
 async def operator_of(request: Request) -> Operator:

@@ -14,8 +14,8 @@ import os
 from starlette.applications import Starlette
 
 from gatehouse.api.app import create_app
-from gatehouse.services.gatehouse import Gatehouse
-from gatehouse.services.runtime import Settings
+from gatehouse.config import Settings
+from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import open_store
 
 DATABASE_URL = "GATEHOUSE_WORKER_DATABASE_URL"

@@ -30,8 +30,8 @@ from gatehouse.bench.scale import throwaway_database
 from gatehouse.bench.suite import BenchOptions
 from gatehouse.policy import Permission, Policy, Resource, Role
 from gatehouse.policy.defaults import DEFAULT_RESOURCES, DEFAULT_ROLES
-from gatehouse.services.gatehouse import Gatehouse
-from gatehouse.services.runtime import Caller
+from gatehouse.services.context import Caller
+from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import open_store
 
 BOUND_SECONDS = 10.0  # give up on one round after this long (reported as a failure)

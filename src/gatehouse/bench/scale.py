@@ -153,7 +153,7 @@ def child_main() -> None:
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     from gatehouse.api.auth import resolve_caller
     from gatehouse.errors import GatehouseError
-    from gatehouse.services.gatehouse import Gatehouse
+    from gatehouse.services.wiring import Gatehouse
     from gatehouse.storage import open_store
 
     gatehouse = Gatehouse(open_store(request["database_url"], apply_migrations=False))

@@ -38,7 +38,7 @@ def seed(database_url: str, members: int, organizations: int, sample: int) -> Se
     each for up to `sample` + 1 members spread over the range (the first one primes a node)."""
     from sqlalchemy import text
 
-    from gatehouse.services.gatehouse import Gatehouse
+    from gatehouse.services.wiring import Gatehouse
     from gatehouse.storage import SqlStore, make_engine, migrate
     from gatehouse.storage.sql import tables as t
 
@@ -154,8 +154,8 @@ def _sessions(
     """A live session per sampled member, with a known token. Stamped when written (the last
     step), so a measurement starting soon after finds `last_accessed_at` fresh and a check is a
     pure read, as it is for an active user."""
-    from gatehouse.services.credentials import new_token, token_digest
-    from gatehouse.services.passwords import password_factor
+    from gatehouse.services.b2b.passwords import password_factor
+    from gatehouse.services.security.credentials import new_token, token_digest
 
     now = dt.datetime.now(dt.UTC)
     for i, member_id in sorted(sampled.items()):

@@ -10,13 +10,14 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from gatehouse.config import Settings
 from gatehouse.errors import GatehouseError, InvalidInput
 from gatehouse.policy import PolicyProblems, policy_from_file, policy_to_file
 from gatehouse.policy.diff import describe_changes
 from gatehouse.policy.document import file_path
 from gatehouse.services import addresses
-from gatehouse.services.gatehouse import Gatehouse
-from gatehouse.services.runtime import Caller, Settings
+from gatehouse.services.context import Caller
+from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import default_database_url, open_store
 
 app = typer.Typer(

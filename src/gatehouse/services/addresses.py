@@ -8,6 +8,11 @@ _DOMAIN = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 
 
+def domain_of(email: str) -> str:
+    """The domain of an email address, lowercased."""
+    return email.rpartition("@")[2].lower()
+
+
 def is_domain(value: str) -> bool:
     return _DOMAIN.fullmatch(value.lower()) is not None
 

@@ -8,7 +8,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from gatehouse.services.runtime import Settings
+from gatehouse.config import Settings
 
 log = logging.getLogger("gatehouse.mail")
 

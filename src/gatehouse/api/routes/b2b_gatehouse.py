@@ -22,7 +22,7 @@ from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.gatehouse_schemas import MAX_BATCH_BYTES, parse_batch
 from gatehouse.api.parsing import parse_query
 from gatehouse.errors import GatehouseError
-from gatehouse.services.checks import decision_to_wire
+from gatehouse.services.b2b.checks import decision_to_wire
 
 
 async def _read_body(request: Request) -> bytes:

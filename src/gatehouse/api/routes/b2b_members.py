@@ -12,7 +12,7 @@ from gatehouse.api import schemas
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.parsing import parse_body, parse_query
 from gatehouse.errors import GatehouseError, InvalidInput
-from gatehouse.services.organizations import org_to_wire
+from gatehouse.services.b2b.organizations import org_to_wire
 
 
 def _member_payload(org: Any, member: dict[str, Any]) -> dict[str, Any]:

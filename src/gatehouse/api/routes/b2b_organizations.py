@@ -9,7 +9,7 @@ from starlette.routing import Route
 from gatehouse.api import schemas
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.parsing import parse_body, parse_query
-from gatehouse.services.organizations import org_to_wire
+from gatehouse.services.b2b.organizations import org_to_wire
 
 
 async def create(request: Request) -> JSONResponse:

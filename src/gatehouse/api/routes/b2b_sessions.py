@@ -14,7 +14,7 @@ from gatehouse.api.auth import caller_of, gatehouse_of, ok, ok_encoded, run
 from gatehouse.api.parsing import parse_body, parse_query
 from gatehouse.errors import InvalidInput, not_found
 from gatehouse.policy import Decision
-from gatehouse.services.organizations import org_to_wire
+from gatehouse.services.b2b.organizations import org_to_wire
 
 
 async def authenticate(request: Request) -> Response:

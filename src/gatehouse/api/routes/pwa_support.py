@@ -22,8 +22,8 @@ from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.routes.pwa_projects import E
 from gatehouse.errors import InvalidInput
 from gatehouse.services import ids
-from gatehouse.services.organizations import org_to_wire
-from gatehouse.services.support import check_redirect_url
+from gatehouse.services.b2b.organizations import org_to_wire
+from gatehouse.services.workspace.support import check_redirect_url
 
 # Query strings carry text: numbers in them are parsed leniently.
 Limit = Annotated[int, Field(ge=1, le=1000, strict=False)]

@@ -18,14 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from gatehouse.storage.interface import Change, Conflict, Row
 from gatehouse.storage.sql import changes, search
 from gatehouse.storage.sql import tables as t
-from gatehouse.storage.sql.workspace_store import WorkspaceStore
+from gatehouse.storage.sql.workspace_store import SqlWorkspaceStore
 
 
 def _row(result: Any) -> Row | None:
     return dict(result._mapping) if result is not None else None
 
 
-class SqlStore(WorkspaceStore):
+class SqlStore(SqlWorkspaceStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._on_commit: list[Callable[[list[Change]], None]] = []

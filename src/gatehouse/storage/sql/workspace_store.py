@@ -23,7 +23,7 @@ def _one(result: Any) -> Row | None:
     return dict(found._mapping) if found is not None else None
 
 
-class WorkspaceStore:
+class SqlWorkspaceStore:
     """Mixed into SqlStore; relies on its `_insert` and `_update`."""
 
     def _insert(self, tx: Connection, table: Any, row: Row) -> None:  # pragma: no cover

@@ -12,6 +12,7 @@ from typing import Any
 
 from gatehouse.errors import GatehouseError
 from gatehouse.policy import dashboard
+from gatehouse.services.addresses import domain_of
 from gatehouse.storage import Row
 
 
@@ -36,10 +37,6 @@ class Operator:
                 f"the {dashboard.ROLE_NAMES[self.role]} role may not `{permission}` "
                 f"({description.lower()}); ask a workspace Admin",
             )
-
-
-def domain_of(email: str) -> str:
-    return email.rpartition("@")[2].lower()
 
 
 # Someone who joined through a domain rule without an automatic role acts as this.

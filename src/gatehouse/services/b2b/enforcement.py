@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 from gatehouse.errors import GatehouseError, tenancy_error
 from gatehouse.policy.defaults import MEMBER, ORGANIZATION, SELF
-from gatehouse.services.runtime import Caller, Runtime
+from gatehouse.services.context import ActiveSession, Caller
+from gatehouse.services.node.runtime import Runtime
 from gatehouse.storage import Row
 
 # Organization update fields -> stytch.organization action. The first block is PRODUCT.md's table;
@@ -75,14 +76,14 @@ MEMBER_DELETE_PASSWORD = ("update.info.delete.password", "update.info.delete.pas
 SESSION_FORBIDDEN_FIELDS = frozenset({"trusted_metadata"})
 
 
-def _tenancy(caller: Caller, organization_id: str) -> None:
-    if caller.session.organization_id != organization_id:
-        raise tenancy_error(caller.session.organization_id, organization_id)
+def _tenancy(session: ActiveSession, organization_id: str) -> None:
+    if session.organization_id != organization_id:
+        raise tenancy_error(session.organization_id, organization_id)
 
 
 def require_tenancy(caller: Caller, org: Row) -> None:
     if caller.session is not None:
-        _tenancy(caller, org["id"])
+        _tenancy(caller.session, org["id"])
 
 
 def _forbidden_fields(fields: Iterable[str]) -> None:
@@ -106,10 +107,11 @@ def _deny(missing: list[tuple[str, str]]) -> GatehouseError:
 def require_organization(
     runtime: Runtime, caller: Caller, org: Row, fields: Iterable[str], *, delete: bool = False
 ) -> None:
-    if caller.session is None:
+    session = caller.session
+    if session is None:
         return
     fields = list(fields)
-    _tenancy(caller, org["id"])
+    _tenancy(session, org["id"])
     _forbidden_fields(fields)
     actions = sorted(
         {ORGANIZATION_FIELD_ACTIONS[f] for f in fields if f in ORGANIZATION_FIELD_ACTIONS}
@@ -117,7 +119,7 @@ def require_organization(
     if delete:
         actions.append("delete")
     compiled = runtime.compiled_for_org(caller.environment, org)
-    roles = caller.session.roles
+    roles = session.roles
     missing = [(ORGANIZATION, a) for a in actions if not compiled.check(roles, ORGANIZATION, a)]
     if missing:
         raise _deny(missing)
@@ -132,13 +134,14 @@ def require_member(
     fields: Iterable[str] = (),
 ) -> None:
     """`needs` are (stytch.member action, stytch.self action or None) pairs."""
-    if caller.session is None:
+    session = caller.session
+    if session is None:
         return
-    _tenancy(caller, org["id"])
+    _tenancy(session, org["id"])
     _forbidden_fields(fields)
     compiled = runtime.compiled_for_org(caller.environment, org)
-    roles = caller.session.roles
-    is_self = target_member_id is not None and target_member_id == caller.session.member_id
+    roles = session.roles
+    is_self = target_member_id is not None and target_member_id == session.member_id
     missing: list[tuple[str, str]] = []
     for member_action, self_action in dict.fromkeys(needs):
         if compiled.check(roles, MEMBER, member_action):

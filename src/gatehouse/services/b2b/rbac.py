@@ -24,7 +24,8 @@ from gatehouse.policy import (
 )
 from gatehouse.policy.model import WILDCARD, Role
 from gatehouse.services import clock, events
-from gatehouse.services.runtime import Caller, Environment, Runtime
+from gatehouse.services.context import Caller, Environment
+from gatehouse.services.node.runtime import Runtime
 from gatehouse.storage import Row
 
 

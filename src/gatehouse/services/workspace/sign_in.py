@@ -20,11 +20,18 @@ from urllib.parse import urlencode
 
 from gatehouse.errors import GatehouseError, InvalidInput, not_found
 from gatehouse.policy import Problem, dashboard
-from gatehouse.services import clock, credentials, events, password_hashes
+from gatehouse.services import clock, events
+from gatehouse.services.addresses import domain_of
 from gatehouse.services.mail import Mailer
-from gatehouse.services.operators import Operator, domain_of, effective_role, member_to_wire
-from gatehouse.services.throttle import FailureThrottle
-from gatehouse.services.workspace import Workspace, _check_role
+from gatehouse.services.security import credentials, password_hashes
+from gatehouse.services.security.throttle import FailureThrottle
+from gatehouse.services.workspace.operators import (
+    JIT_DEFAULT_ROLE,
+    Operator,
+    effective_role,
+    member_to_wire,
+)
+from gatehouse.services.workspace.people import Workspace, check_role
 from gatehouse.storage import Conflict, Row
 
 log = logging.getLogger("gatehouse.mail")
@@ -33,7 +40,6 @@ LOGIN, INVITE = "login", "invite"
 # Stytch's default lifetime for invitation links; sign-in links follow `email_link_minutes`.
 INVITATION_MINUTES = 7 * 24 * 60
 MIN_PASSWORD_CHARS = 12
-JIT_DEFAULT_ROLE = "support_agent"
 
 
 def _bad_credentials() -> GatehouseError:
@@ -242,7 +248,7 @@ class DashboardAuth:
         """Add `email` as an invited member with `role` and mail them a link. The mail is sent
         inside the transaction: if the mail server refuses it, nobody is invited."""
         operator.require("workspace.members.manage")
-        _check_role(role)
+        check_role(role)
         email = email.lower()
         with self.store.transaction() as tx:
             workspace = self.workspace.workspace(tx)

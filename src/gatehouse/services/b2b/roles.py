@@ -10,11 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from gatehouse.policy.defaults import STYTCH_MEMBER
+from gatehouse.services.addresses import domain_of
 from gatehouse.storage import Row
-
-
-def email_domain(email: str) -> str:
-    return email.rpartition("@")[2].lower()
 
 
 def member_roles(member: Row, direct: list[str], org: Row) -> list[dict[str, Any]]:
@@ -25,7 +22,7 @@ def member_roles(member: Row, direct: list[str], org: Row) -> list[dict[str, Any
     if not sources[STYTCH_MEMBER]:
         # Every member holds stytch_member; Stytch reports it as a direct assignment.
         sources[STYTCH_MEMBER].append({"type": "direct_assignment", "details": {}})
-    domain = email_domain(member["email"])
+    domain = domain_of(member["email"])
     for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
         if rule["domain"].lower() == domain:
             sources.setdefault(rule["role_id"], []).append(
@@ -38,7 +35,7 @@ def member_roles(member: Row, direct: list[str], org: Row) -> list[dict[str, Any
 def effective_role_ids(member: Row, direct: list[str], org: Row) -> frozenset[str]:
     """The role ids a check grants from (all sources above hold without a session factor)."""
     roles = {STYTCH_MEMBER, *direct}
-    domain = email_domain(member["email"])
+    domain = domain_of(member["email"])
     for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
         if rule["domain"].lower() == domain:
             roles.add(rule["role_id"])

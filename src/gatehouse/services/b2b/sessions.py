@@ -10,19 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
 from gatehouse.errors import GatehouseError, InvalidInput, not_found, tenancy_error
 from gatehouse.policy import Decision
-from gatehouse.services import clock, credentials, events, ids, roles
-from gatehouse.services.cache import CachedSession
-from gatehouse.services.members import member_to_wire
-from gatehouse.services.organizations import org_to_wire
-from gatehouse.services.runtime import Caller, Environment, Runtime
-from gatehouse.services.signing import SigningKeys
+from gatehouse.services import clock, events, ids
+from gatehouse.services.b2b import roles
+from gatehouse.services.b2b.members import member_to_wire
+from gatehouse.services.b2b.organizations import org_to_wire
+from gatehouse.services.context import ActiveSession, CachedSession, Caller, Environment
+from gatehouse.services.node.runtime import Runtime
+from gatehouse.services.security import credentials
+from gatehouse.services.security.signing import SigningKeys
 from gatehouse.storage import Row
 
 SESSION_CLAIM = "https://stytch.com/session"
@@ -30,23 +31,6 @@ ORGANIZATION_CLAIM = "https://stytch.com/organization"
 RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 MIN_SESSION_MINUTES = 5
 LAST_ACCESS_RESOLUTION = dt.timedelta(minutes=1)
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveSession:
-    row: Row
-    member: Row
-    org: Row
-    roles: frozenset[str]  # the member's roles now
-    direct_roles: tuple[str, ...] = ()  # the member's direct assignments, for the wire Member
-
-    @property
-    def member_id(self) -> str:
-        return str(self.member["id"])
-
-    @property
-    def organization_id(self) -> str:
-        return str(self.org["id"])
 
 
 def session_not_found() -> GatehouseError:
@@ -361,7 +345,9 @@ class Sessions:
             entry.jwt = self.mint_jwt(environment, active.row, active.org, active.roles)
             entry.jwt_minted_at = time.monotonic()
             # Signed here, so verified: the app sending it back skips the signature check.
-            self.runtime.cache.put_jwt(environment.id, entry.jwt, active.row["id"], active.member_id)
+            self.runtime.cache.put_jwt(
+                environment.id, entry.jwt, active.row["id"], active.member_id
+            )
         return str(entry.jwt)
 
     def check(

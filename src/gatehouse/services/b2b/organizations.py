@@ -7,9 +7,11 @@ from typing import Any
 
 from gatehouse.errors import GatehouseError, InvalidInput, not_found
 from gatehouse.policy import Problem
-from gatehouse.services import clock, enforcement, events, ids
-from gatehouse.services.rbac import role_exists
-from gatehouse.services.runtime import Caller, Environment, Runtime
+from gatehouse.services import clock, events, ids
+from gatehouse.services.b2b import enforcement
+from gatehouse.services.b2b.rbac import role_exists
+from gatehouse.services.context import Caller, Environment
+from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.slugs import slugify
 from gatehouse.storage import Conflict, Row
 from gatehouse.storage.sql.search import ORGANIZATION_FILTERS, decode_cursor

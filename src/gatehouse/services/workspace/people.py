@@ -15,15 +15,16 @@ from typing import Any
 
 from gatehouse.errors import GatehouseError, InvalidInput, not_found
 from gatehouse.policy import dashboard
-from gatehouse.services import addresses, clock, credentials, events
-from gatehouse.services.operators import Operator, effective_role, member_to_wire
-from gatehouse.services.runtime import Runtime
+from gatehouse.services import addresses, clock, events
+from gatehouse.services.node.runtime import Runtime
+from gatehouse.services.security import credentials
+from gatehouse.services.workspace.operators import Operator, effective_role, member_to_wire
 from gatehouse.storage import Row
 
 KEY_PREFIX = "workspace-key-"
 
 
-def _check_role(role: str) -> None:
+def check_role(role: str) -> None:
     if role not in dashboard.ROLES:
         raise InvalidInput(
             f"role `{role}` is not a dashboard role; use one of "
@@ -164,7 +165,7 @@ class Workspace:
 
     def set_member_role(self, operator: Operator, member_id: str, role: str) -> dict[str, Any]:
         operator.require("workspace.members.manage")
-        _check_role(role)
+        check_role(role)
         if member_id == operator.member_id:
             raise GatehouseError(
                 "forbidden", "nobody changes their own dashboard role; ask another Admin"
@@ -249,7 +250,7 @@ class Workspace:
         if not addresses.is_domain(domain):
             raise InvalidInput(f"`{domain}` is not an email domain")
         if auto_role is not None:
-            _check_role(auto_role)
+            check_role(auto_role)
         domain = domain.lower()
         with self.store.transaction() as tx:
             self.store.lock_workspace(tx, operator.workspace_id)
@@ -309,7 +310,7 @@ class Workspace:
     def create_key(
         self, tx: Any, workspace_id: str, role: str, name: str, created_by: str
     ) -> dict[str, Any]:
-        _check_role(role)
+        check_role(role)
         secret = f"workspace-secret-{credentials.new_token()}"
         row = {
             "id": f"{KEY_PREFIX}{uuid.uuid4()}",
@@ -328,7 +329,7 @@ class Workspace:
     def create_key_as(self, operator: Operator, role: str, name: str) -> dict[str, Any]:
         # Managing keys is managing workspace access: Admins only, and never above one's own role.
         operator.require("workspace.members.manage")
-        _check_role(role)
+        check_role(role)
         with self.store.transaction() as tx:
             created = self.create_key(tx, operator.workspace_id, role, name, operator.actor)
             self.record(

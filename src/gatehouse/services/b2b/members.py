@@ -7,10 +7,12 @@ from typing import Any
 from gatehouse.errors import GatehouseError, InvalidInput, not_found
 from gatehouse.policy import Problem
 from gatehouse.policy.defaults import STYTCH_ADMIN
-from gatehouse.services import clock, enforcement, events, ids, roles
-from gatehouse.services.organizations import check_cursor, check_query
-from gatehouse.services.rbac import role_exists
-from gatehouse.services.runtime import Caller, Environment, Runtime
+from gatehouse.services import clock, events, ids
+from gatehouse.services.b2b import enforcement, roles
+from gatehouse.services.b2b.organizations import check_cursor, check_query
+from gatehouse.services.b2b.rbac import role_exists
+from gatehouse.services.context import Caller, Environment
+from gatehouse.services.node.runtime import Runtime
 from gatehouse.storage import Conflict, Row
 from gatehouse.storage.sql.search import MEMBER_FILTERS
 

@@ -20,27 +20,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
+from gatehouse.services.context import ActiveSession, CachedSession, Environment
 from gatehouse.storage import Change
-
-if TYPE_CHECKING:
-    from gatehouse.services.sessions import ActiveSession
-
-
-@dataclass(slots=True)
-class CachedSession:
-    active: ActiveSession
-    environment_id: str
-    token_hash: str
-    loaded_at: float
-    # The last JWT minted for it and what it was minted from, for reuse (sessions.py).
-    jwt: str = ""
-    jwt_minted_at: float = 0.0
-    # The response's member_session, member and organization objects, encoded (sessions.py).
-    wire: bytes | None = None
-    wire_jwt: str = ""  # the JWT `wire` holds
 
 
 class NodeCache:
@@ -58,7 +41,7 @@ class NodeCache:
         self._by_org: dict[str, set[str]] = {}
         self._by_environment: dict[str, set[str]] = {}
         self._credentials: dict[tuple[str, str], str] = {}  # (project, secret digest) -> secret id
-        self._environments: dict[str, Any] = {}  # environment id -> runtime.Environment
+        self._environments: dict[str, Environment] = {}
 
     # -- the change feed ---------------------------------------------------------------------
 
@@ -102,7 +85,7 @@ class NodeCache:
                         for cred in [c for c in self._credentials if c[0] == key]:
                             del self._credentials[cred]
 
-    def _drop_all(self, session_ids: Any) -> None:
+    def _drop_all(self, session_ids: Iterable[str]) -> None:
         for session_id in list(session_ids):
             self._drop_session(session_id)
 
@@ -124,14 +107,14 @@ class NodeCache:
 
     # -- environments and credentials --------------------------------------------------------
 
-    def environment(self, environment_id: str) -> Any | None:
+    def environment(self, environment_id: str) -> Environment | None:
         return self._environments.get(environment_id) if self._live else None
 
     def secret_id(self, project_id: str, secret_hash: str) -> str | None:
         return self._credentials.get((project_id, secret_hash)) if self._live else None
 
     def put_environment(
-        self, generation: int, environment: Any, secret: tuple[str, str] | None = None
+        self, generation: int, environment: Environment, secret: tuple[str, str] | None = None
     ) -> None:
         """`secret` = (secret digest, secret id) that opened it, remembered for the next call."""
         with self._lock:

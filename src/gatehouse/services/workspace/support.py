@@ -19,17 +19,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gatehouse.errors import GatehouseError, InvalidInput, not_found
-from gatehouse.services import clock, credentials, events, ids, password_hashes, roles
+from gatehouse.services import clock, events, ids
+from gatehouse.services.b2b import roles
+from gatehouse.services.b2b.passwords import password_factor
+from gatehouse.services.b2b.sessions import check_custom_claims
+from gatehouse.services.context import ActiveSession, Caller, Environment
 from gatehouse.services.mail import Mailer
-from gatehouse.services.operators import Operator
-from gatehouse.services.passwords import password_factor
-from gatehouse.services.runtime import Caller, Environment
-from gatehouse.services.sessions import ActiveSession, check_custom_claims
-from gatehouse.services.workspace import Workspace
+from gatehouse.services.security import credentials, password_hashes
+from gatehouse.services.workspace.operators import Operator
+from gatehouse.services.workspace.people import Workspace
 from gatehouse.storage import Row
 
 if TYPE_CHECKING:
-    from gatehouse.services.gatehouse import Gatehouse
+    from gatehouse.services.wiring import Gatehouse
 
 RESET_PURPOSE = "member_password_reset"
 RESET_TOKEN_TYPE = "multi_tenant_passwords"

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatehouse.services.checks import Checks
-from gatehouse.services.dashboard_auth import DashboardAuth
+from gatehouse.config import Settings
+from gatehouse.services.b2b.checks import Checks
+from gatehouse.services.b2b.members import Members
+from gatehouse.services.b2b.organizations import Organizations
+from gatehouse.services.b2b.passwords import Passwords
+from gatehouse.services.b2b.rbac import Rbac
+from gatehouse.services.b2b.sessions import Sessions
 from gatehouse.services.mail import Mailer
-from gatehouse.services.members import Members
-from gatehouse.services.organizations import Organizations
-from gatehouse.services.passwords import Passwords
-from gatehouse.services.projects import Projects
-from gatehouse.services.rbac import Rbac
-from gatehouse.services.runtime import Runtime, Settings
-from gatehouse.services.sessions import Sessions
-from gatehouse.services.signing import SigningKeys
-from gatehouse.services.support import Support
-from gatehouse.services.tenancy import Tenancy
-from gatehouse.services.workspace import Workspace
+from gatehouse.services.node.runtime import Runtime
+from gatehouse.services.security.signing import SigningKeys
+from gatehouse.services.workspace.people import Workspace
+from gatehouse.services.workspace.projects import Projects
+from gatehouse.services.workspace.provisioning import Provisioning
+from gatehouse.services.workspace.sign_in import DashboardAuth
+from gatehouse.services.workspace.support import Support
 from gatehouse.storage import Store
 
 
@@ -26,7 +27,7 @@ class Gatehouse:
         self.runtime = Runtime(store, settings)
         self.store = store
         self.keys = SigningKeys(store)
-        self.tenancy = Tenancy(self.runtime)
+        self.provisioning = Provisioning(self.runtime)
         self.rbac = Rbac(self.runtime)
         self.organizations = Organizations(self.runtime)
         self.members = Members(self.runtime, self.organizations)
@@ -34,7 +35,7 @@ class Gatehouse:
         self.checks = Checks(self.runtime, self.sessions)
         self.passwords = Passwords(self.members, self.sessions)
         self.workspace = Workspace(self.runtime)
-        self.projects = Projects(self.workspace, self.tenancy, self.rbac)
+        self.projects = Projects(self.workspace, self.provisioning, self.rbac)
         self.mailer = Mailer(self.runtime.settings)
         self.dashboard_auth = DashboardAuth(self.workspace, self.mailer)
         self.support = Support(self.workspace, self, self.mailer)
@@ -50,7 +51,9 @@ class Gatehouse:
             )
             return {"management_key": {"key_id": key["key_id"], "secret": key["secret"]}}
 
-        return self.tenancy.initialise(admin_email, workspace_name, project_name, also=admin_key)
+        return self.provisioning.initialise(
+            admin_email, workspace_name, project_name, also=admin_key
+        )
 
     @property
     def settings(self) -> Settings:

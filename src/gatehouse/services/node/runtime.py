@@ -1,7 +1,7 @@
 """The running Gatehouse: settings, the store, and the in-memory caches every service shares.
 
 A policy is parsed and compiled only when its version changes. On a serving node (`start()`),
-the change feed keeps `cache` (services/cache.py) fresh, so warm requests never read the database;
+the change feed keeps `cache` (services/node/cache.py) fresh, so warm requests never read the database;
 without a running feed (CLI commands, library use) every request reads what it needs.
 """
 
@@ -13,72 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gatehouse.config import Settings
 from gatehouse.policy import (
     CompiledPolicy,
-    Policy,
     compile_policy,
     org_policy_from_wire,
     policy_from_wire,
 )
-from gatehouse.services import credentials
-from gatehouse.services.cache import NodeCache
+from gatehouse.services.context import Environment
+from gatehouse.services.node.cache import NodeCache
+from gatehouse.services.security import credentials
 from gatehouse.storage import Change, Row, Store
 
-log = logging.getLogger("gatehouse.runtime")
+log = logging.getLogger(__name__)
 RESET = Change("", "reset", "")
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    public_url: str = "http://127.0.0.1:8080"
-    jwt_lifetime_seconds: int = 300
-    default_session_minutes: int = 60
-    max_session_minutes: int = 525_600
-    # argon2id cost for member passwords; the defaults are RFC 9106's low-memory profile.
-    argon2_time_cost: int = 3
-    argon2_memory_kib: int = 65_536
-    argon2_parallelism: int = 4
-    # Outgoing email (sign-in links, invitations, password resets); no host: written to the log.
-    smtp_host: str = ""
-    smtp_port: int = 25
-    smtp_username: str = ""
-    smtp_password: str = ""
-    smtp_starttls: bool = False
-    smtp_from: str = "gatehouse@localhost"
-    # Dashboard sign-in.
-    dashboard_session_minutes: int = 720
-    email_link_minutes: int = 15
-    impersonation_minutes: int = 30
-    # Node caches (docs/PERFORMANCE.md): resolved sessions kept in memory, a safety-net expiry for
-    # every entry, and how long authenticate may hand out the same session JWT while nothing in it
-    # changed (signing one costs more than the rest of a check).
-    cache_max_sessions: int = 100_000
-    cache_ttl_seconds: float = 300.0
-    jwt_reuse_seconds: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Environment:
-    id: str
-    project_id: str
-    kind: str
-    policy_version: int
-    compiled: CompiledPolicy
-
-    @property
-    def policy(self) -> Policy:
-        return self.compiled.policy
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling: the environment, an actor label for the event log, and, when the call
-    carries a member session header, that session (then the call is enforced with the policy)."""
-
-    environment: Environment
-    actor: str
-    session: Any = None  # services.sessions.ActiveSession
-    actor_role: str | None = None  # the dashboard role, when a person or management key acts
 
 
 @dataclass
@@ -122,7 +70,9 @@ class Runtime:
         self.cache.reset()
 
     def _follow(self) -> None:
-        self.store.listen_changes(self._changed, self._reset, self.cache.feed_ready, self._feed_stop)
+        self.store.listen_changes(
+            self._changed, self._reset, self.cache.feed_ready, self._feed_stop
+        )
 
     def _changed(self, change: Change) -> None:
         self.cache.apply([change])

@@ -11,11 +11,13 @@ import json
 from typing import Any
 
 from gatehouse.errors import GatehouseError, InvalidInput
-from gatehouse.services import clock, credentials, events, ids, password_hashes, roles
-from gatehouse.services.members import Members
-from gatehouse.services.runtime import Caller
-from gatehouse.services.sessions import ActiveSession, Sessions, check_custom_claims
-from gatehouse.services.throttle import FailureThrottle
+from gatehouse.services import clock, events, ids
+from gatehouse.services.b2b import roles
+from gatehouse.services.b2b.members import Members
+from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
+from gatehouse.services.context import ActiveSession, Caller
+from gatehouse.services.security import credentials, password_hashes
+from gatehouse.services.security.throttle import FailureThrottle
 from gatehouse.storage import Row
 
 _MIGRATED = "migrated:"

@@ -13,12 +13,12 @@ from gatehouse.errors import GatehouseError, InvalidInput, not_found
 from gatehouse.policy import Policy, PolicyProblems, Problem, policy_from_file, policy_to_file
 from gatehouse.policy.document import file_path
 from gatehouse.services import clock
-from gatehouse.services.operators import Operator
-from gatehouse.services.rbac import Rbac
-from gatehouse.services.runtime import Caller
+from gatehouse.services.b2b.rbac import Rbac
+from gatehouse.services.context import Caller
 from gatehouse.services.slugs import slugify
-from gatehouse.services.tenancy import Tenancy
-from gatehouse.services.workspace import Workspace
+from gatehouse.services.workspace.operators import Operator
+from gatehouse.services.workspace.people import Workspace
+from gatehouse.services.workspace.provisioning import Provisioning
 from gatehouse.storage import Row
 
 ENVIRONMENT_SETTING_DEFAULTS: dict[str, Any] = {
@@ -59,9 +59,9 @@ def environment_to_wire(project: Row, environment: Row) -> dict[str, Any]:
 
 
 class Projects:
-    def __init__(self, workspace: Workspace, tenancy: Tenancy, rbac: Rbac) -> None:
+    def __init__(self, workspace: Workspace, provisioning: Provisioning, rbac: Rbac) -> None:
         self.workspace = workspace
-        self.tenancy = tenancy
+        self.provisioning = provisioning
         self.rbac = rbac
         self.runtime = workspace.runtime
         self.store = workspace.store
@@ -109,11 +109,13 @@ class Projects:
                 raise GatehouseError(
                     "duplicate_project_slug", f"project slug `{slug}` is already in use"
                 )
-            project = self.tenancy.insert_project(
+            project = self.provisioning.insert_project(
                 tx, operator.workspace_id, name, slug, vertical, now
             )
             for kind in ("live", "test"):
-                self.tenancy.create_environment(tx, project["id"], kind, now, with_secret=False)
+                self.provisioning.create_environment(
+                    tx, project["id"], kind, now, with_secret=False
+                )
             self.workspace.record(
                 tx,
                 operator,
@@ -182,7 +184,7 @@ class Projects:
                 raise GatehouseError(
                     "duplicate_environment_slug", f"environment slug `{slug}` is already in use"
                 )
-            created = self.tenancy.create_environment(
+            created = self.provisioning.create_environment(
                 tx,
                 project["id"],
                 "test",
@@ -252,7 +254,7 @@ class Projects:
             _, environment = self.environment(tx, operator, project_slug, slug)
             operator.require(self._secrets_permission(environment))
             now = clock.now()
-            secret_id, secret = self.tenancy.create_secret(
+            secret_id, secret = self.provisioning.create_secret(
                 tx, environment["id"], environment["kind"], now
             )
             self.workspace.record(tx, operator, "secret.create", secret_id, scope=environment["id"])

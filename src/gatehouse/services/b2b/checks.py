@@ -15,8 +15,9 @@ from typing import Any, TypedDict
 
 from gatehouse.errors import tenancy_error
 from gatehouse.policy import Decision
-from gatehouse.services.runtime import Environment, Runtime
-from gatehouse.services.sessions import ActiveSession, Sessions
+from gatehouse.services.b2b.sessions import Sessions
+from gatehouse.services.context import ActiveSession, Environment
+from gatehouse.services.node.runtime import Runtime
 
 
 class CheckItem(TypedDict):

@@ -10,9 +10,11 @@ from typing import Any
 
 from gatehouse.errors import GatehouseError, InvalidInput
 from gatehouse.policy import default_policy, policy_to_wire
-from gatehouse.services import addresses, clock, credentials, events
-from gatehouse.services.runtime import Environment, Runtime
-from gatehouse.services.signing import new_signing_key
+from gatehouse.services import addresses, clock, events
+from gatehouse.services.context import Environment
+from gatehouse.services.node.runtime import Runtime
+from gatehouse.services.security import credentials
+from gatehouse.services.security.signing import new_signing_key
 from gatehouse.services.slugs import slugify
 
 
@@ -31,7 +33,7 @@ def _unauthorized() -> GatehouseError:
     )
 
 
-class Tenancy:
+class Provisioning:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.store = runtime.store

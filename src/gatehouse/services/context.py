@@ -1,0 +1,76 @@
+"""The values every request carries through the services: the environment it acts in, who calls,
+and the member session behind a call (as resolved from the database or held in a node's memory).
+
+They live here, apart from the services that make them, so that every module can name them
+without importing another service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gatehouse.policy import CompiledPolicy, Policy
+from gatehouse.storage import Row
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """An environment with its compiled policy. `id` is the environment id, which API callers
+    know as their `project_id`; `project_id` is the id of the project it belongs to."""
+
+    id: str
+    project_id: str
+    kind: str
+    policy_version: int
+    compiled: CompiledPolicy
+
+    @property
+    def policy(self) -> Policy:
+        return self.compiled.policy
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSession:
+    """A live member session with its member and organization as they are now."""
+
+    row: Row
+    member: Row
+    org: Row
+    roles: frozenset[str]  # the member's roles now
+    direct_roles: tuple[str, ...] = ()  # the member's direct assignments, for the wire Member
+
+    @property
+    def member_id(self) -> str:
+        return str(self.member["id"])
+
+    @property
+    def organization_id(self) -> str:
+        return str(self.org["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the environment, an actor label for the event log, and, when the call
+    carries a member session header, that session (then the call is enforced with the policy)."""
+
+    environment: Environment
+    actor: str
+    session: ActiveSession | None = None
+    actor_role: str | None = None  # the dashboard role, when a person or management key acts
+
+
+@dataclass(slots=True)
+class CachedSession:
+    """A node's memory of a resolved session (services/node/cache.py). Mutable only in its JWT
+    fields, which `b2b.sessions` sets; everything else is replaced by a new entry."""
+
+    active: ActiveSession
+    environment_id: str
+    token_hash: str
+    loaded_at: float
+    # The last JWT minted for it and what it was minted from, for reuse (b2b/sessions.py).
+    jwt: str = ""
+    jwt_minted_at: float = 0.0
+    # The response's member_session, member and organization objects, encoded (b2b/sessions.py).
+    wire: bytes | None = None
+    wire_jwt: str = ""  # the JWT `wire` holds

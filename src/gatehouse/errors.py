@@ -1,21 +1,113 @@
-"""The one error family of Gatehouse's services. `api.errors` maps each code to an HTTP status.
+"""The one error family of Gatehouse's services, and its closed vocabulary of codes.
 
-    GatehouseError(code, message)      every refusal a caller can see
-     ├── InvalidInput                  400: malformed or invalid input; carries problems
-     └── (codes, not classes, for the rest: see api/errors.py STATUS_BY_CODE)
+    GatehouseError(code, message)        every refusal a caller can see; `code` is a `Code`
+     ├── InvalidInput                    400: malformed or invalid input; carries `problems`
+     ├── Unauthorized                    401: missing or wrong credentials, tokens, links
+     ├── Denied                          403: a session, role or setting does not allow it
+     ├── NotFound                        404: an id that names nothing; built from a `Kind`
+     └── Duplicate                       409: a uniqueness rule; names the field and value
+
+The other codes (conflicts of state, limits, delivery) are raised as `GatehouseError` itself.
+`api.errors.ERRORS` gives every code its one HTTP status and its line of docs/ERRORS.md; a test
+holds the three (this enum, that table, the doc) equal. Storage refusals are translated once, at
+the storage edge (`storage.interface.Conflict` names its constraint).
 
 Messages: lowercase, the caller's input in backticks, what to do next where it helps.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 
 from gatehouse.policy.model import Problem
 
 
+class Code(enum.StrEnum):
+    """Every `error_type` Gatehouse answers with."""
+
+    # 400
+    INVALID_REQUEST = "invalid_request"
+    INVALID_JSON = "invalid_json"
+    INVALID_POLICY = "invalid_policy"
+    INVALID_CURSOR = "invalid_cursor"
+    INVALID_CUSTOM_CLAIMS = "invalid_custom_claims"
+    ROLE_NOT_FOUND = "role_not_found"
+    UNSUPPORTED_FEATURE = "unsupported_feature"
+    SESSION_MEMBER_MISMATCH = "session_member_mismatch"
+    LIVE_ENVIRONMENT_PROTECTED = "live_environment_protected"
+    WEAK_PASSWORD = "weak_password"
+    # 401
+    UNAUTHORIZED_CREDENTIALS = "unauthorized_credentials"
+    INVALID_JWT = "invalid_jwt"
+    INVALID_PASSWORD_RESET_TOKEN = "invalid_password_reset_token"
+    EMAIL_LINK_USED = "email_link_used"
+    EMAIL_LINK_EXPIRED = "email_link_expired"
+    # 403
+    SESSION_AUTHORIZATION_ERROR = "session_authorization_error"
+    SESSION_AUTHORIZATION_TENANCY_ERROR = "session_authorization_tenancy_error"
+    FORBIDDEN = "forbidden"
+    IMPERSONATION_DISABLED = "impersonation_disabled"
+    # 404
+    ORGANIZATION_NOT_FOUND = "organization_not_found"
+    MEMBER_NOT_FOUND = "member_not_found"
+    MEMBER_PASSWORD_NOT_FOUND = "member_password_not_found"
+    SESSION_NOT_FOUND = "session_not_found"
+    SSO_CONNECTION_NOT_FOUND = "sso_connection_not_found"
+    PROJECT_NOT_FOUND = "project_not_found"
+    ENVIRONMENT_NOT_FOUND = "environment_not_found"
+    SECRET_NOT_FOUND = "secret_not_found"
+    WORKSPACE_MEMBER_NOT_FOUND = "workspace_member_not_found"
+    WORKSPACE_DOMAIN_NOT_FOUND = "workspace_domain_not_found"
+    WORKSPACE_KEY_NOT_FOUND = "workspace_key_not_found"
+    EMAIL_LINK_NOT_FOUND = "email_link_not_found"
+    ROUTE_NOT_FOUND = "route_not_found"
+    # 405
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    # 409
+    DUPLICATE_ORGANIZATION_SLUG = "duplicate_organization_slug"
+    DUPLICATE_EXTERNAL_ID = "duplicate_external_id"
+    DUPLICATE_MEMBER_EMAIL = "duplicate_member_email"
+    DUPLICATE_PROJECT_SLUG = "duplicate_project_slug"
+    DUPLICATE_ENVIRONMENT_SLUG = "duplicate_environment_slug"
+    DUPLICATE_WORKSPACE_MEMBER = "duplicate_workspace_member"
+    CONFLICT = "conflict"
+    POLICY_IN_USE = "policy_in_use"
+    POLICY_CONFLICT = "policy_conflict"
+    ALREADY_INITIALISED = "already_initialised"
+    NOT_INITIALISED = "not_initialised"
+    LAST_ADMIN = "last_admin"
+    # 413, 415, 429
+    REQUEST_TOO_LARGE = "request_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    TOO_MANY_REQUESTS = "too_many_requests"
+    # 500, 502
+    INTERNAL_SERVER_ERROR = "internal_server_error"
+    EMAIL_DELIVERY_FAILED = "email_delivery_failed"
+
+
+class Kind(enum.Enum):
+    """What an unknown id was meant to name: its `not_found` code and its name in messages."""
+
+    ORGANIZATION = (Code.ORGANIZATION_NOT_FOUND, "organization")
+    MEMBER = (Code.MEMBER_NOT_FOUND, "member")
+    MEMBER_PASSWORD = (Code.MEMBER_PASSWORD_NOT_FOUND, "member password")
+    SESSION = (Code.SESSION_NOT_FOUND, "session")
+    SSO_CONNECTION = (Code.SSO_CONNECTION_NOT_FOUND, "sso connection")
+    PROJECT = (Code.PROJECT_NOT_FOUND, "project")
+    ENVIRONMENT = (Code.ENVIRONMENT_NOT_FOUND, "environment")
+    SECRET = (Code.SECRET_NOT_FOUND, "secret")
+    WORKSPACE_MEMBER = (Code.WORKSPACE_MEMBER_NOT_FOUND, "workspace member")
+    WORKSPACE_DOMAIN = (Code.WORKSPACE_DOMAIN_NOT_FOUND, "workspace domain")
+    WORKSPACE_KEY = (Code.WORKSPACE_KEY_NOT_FOUND, "workspace key")
+
+    def __init__(self, code: Code, noun: str) -> None:
+        self.code = code
+        self.noun = noun
+
+
 class GatehouseError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: Code, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -25,7 +117,7 @@ class InvalidInput(GatehouseError):
     """Bad input; `problems` lists every reason, each with a path."""
 
     def __init__(
-        self, message: str, problems: Sequence[Problem] = (), code: str = "invalid_request"
+        self, message: str, problems: Sequence[Problem] = (), code: Code = Code.INVALID_REQUEST
     ) -> None:
         if problems:
             message = message + ": " + "; ".join(str(p) for p in problems)
@@ -33,14 +125,35 @@ class InvalidInput(GatehouseError):
         self.problems = tuple(problems)
 
 
-def not_found(kind: str, ident: str) -> GatehouseError:
-    return GatehouseError(f"{kind}_not_found", f"{kind.replace('_', ' ')} `{ident}` was not found")
+class Unauthorized(GatehouseError):
+    def __init__(self, message: str, code: Code = Code.UNAUTHORIZED_CREDENTIALS) -> None:
+        super().__init__(code, message)
 
 
-def tenancy_error(session_org_id: str, asked_org_id: str) -> GatehouseError:
+class Denied(GatehouseError):
+    def __init__(self, message: str, code: Code = Code.SESSION_AUTHORIZATION_ERROR) -> None:
+        super().__init__(code, message)
+
+
+class NotFound(GatehouseError):
+    def __init__(self, kind: Kind, ident: str, message: str | None = None) -> None:
+        super().__init__(kind.code, message or f"{kind.noun} `{ident}` was not found")
+        self.kind = kind
+        self.ident = ident
+
+
+class Duplicate(GatehouseError):
+    """A value that must be unique is taken; `field` is its wire name."""
+
+    def __init__(self, code: Code, field: str, value: str, message: str | None = None) -> None:
+        super().__init__(code, message or f"{field.replace('_', ' ')} `{value}` is already in use")
+        self.field = field
+        self.value = value
+
+
+def tenancy_error(session_org_id: str, asked_org_id: str) -> Denied:
     """A member session used for another organization than its own."""
-    return GatehouseError(
-        "session_authorization_tenancy_error",
-        f"the session's member belongs to organization `{session_org_id}`, "
-        f"not `{asked_org_id}`",
+    return Denied(
+        f"the session's member belongs to organization `{session_org_id}`, not `{asked_org_id}`",
+        code=Code.SESSION_AUTHORIZATION_TENANCY_ERROR,
     )

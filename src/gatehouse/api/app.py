@@ -27,6 +27,7 @@ from gatehouse.api.routes import (
 )
 from gatehouse.errors import GatehouseError
 from gatehouse.services.wiring import Gatehouse
+from gatehouse.storage import Conflict
 
 
 async def health(request: Request) -> JSONResponse:
@@ -50,6 +51,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *b2b_sessions.routes,
         *b2b_gatehouse.routes,
         Route("/healthz", health, methods=["GET"]),
+        Route(errors.ERRORS_PATH, errors.errors_page, methods=["GET"]),
         *b2b_organizations.routes,
         *b2b_members.routes,
         *b2b_rbac.routes,
@@ -65,6 +67,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         lifespan=_lifespan,
         exception_handlers={
             GatehouseError: errors.gatehouse_error,
+            Conflict: errors.storage_conflict,
             HTTPException: errors.http_error,
             Exception: errors.unexpected_error,
         },

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gatehouse.api.errors import request_id_of
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import Unauthorized
 from gatehouse.services.context import ActiveSession, Caller, Environment
 from gatehouse.services.wiring import Gatehouse
 
@@ -26,16 +26,15 @@ def _credentials(request: Request) -> tuple[str, str]:
     header = request.headers.get("authorization", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
-        raise GatehouseError(
-            "unauthorized_credentials",
-            "pass the project id and secret as http basic auth (`Authorization: Basic ...`)",
+        raise Unauthorized(
+            "pass the project id and secret as http basic auth (`Authorization: Basic ...`)"
         )
     try:
         project_id, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         sep = ""
     if not sep:
-        raise GatehouseError("unauthorized_credentials", "the basic auth header is malformed")
+        raise Unauthorized("the basic auth header is malformed")
     return project_id, secret
 
 
@@ -47,7 +46,9 @@ def resolve_caller(
     directly, to measure exactly what the server does)."""
     generation = gatehouse.runtime.cache.generation
     with gatehouse.store.read() as tx:
-        environment, secret_id = gatehouse.provisioning.authenticate(tx, project_id, secret, generation)
+        environment, secret_id = gatehouse.provisioning.authenticate(
+            tx, project_id, secret, generation
+        )
     session = gatehouse.sessions.from_headers(environment, token, jwt) if token or jwt else None
     return _caller(environment, secret_id, session)
 

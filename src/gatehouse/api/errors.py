@@ -1,74 +1,143 @@
 """One mapping from error codes to HTTP statuses, and Stytch's error JSON shape.
 
 Every error leaves as `{status_code, request_id, error_type, error_message, error_url}`.
+`ERRORS` is the one table: each `Code` with its status and what it means. docs/ERRORS.md is
+rendered from it (`render_markdown`; a test keeps the file current), and the server serves the
+same table at `/docs/errors`, where each `error_url` points (one anchor per code).
 """
 
 from __future__ import annotations
 
+import html
 import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import Code, GatehouseError
 from gatehouse.services.ids import request_id
+from gatehouse.storage import Conflict
 
-log = logging.getLogger("gatehouse.api")
+log = logging.getLogger(__name__)
 
-ERROR_URL = "https://github.com/gatehouse/gatehouse/blob/main/docs/ERRORS.md"
+ERRORS_PATH = "/docs/errors"
 
-STATUS_BY_CODE: dict[str, int] = {
-    "invalid_request": 400,
-    "invalid_json": 400,
-    "invalid_policy": 400,
-    "invalid_cursor": 400,
-    "invalid_custom_claims": 400,
-    "role_not_found": 400,
-    "unsupported_feature": 400,
-    "session_member_mismatch": 400,
-    "live_environment_protected": 400,
-    "weak_password": 400,
-    "unauthorized_credentials": 401,
-    "invalid_jwt": 401,
-    "invalid_password_reset_token": 401,
-    "email_link_used": 401,
-    "email_link_expired": 401,
-    "session_authorization_error": 403,
-    "forbidden": 403,
-    "impersonation_disabled": 403,
-    "session_authorization_tenancy_error": 403,
-    "organization_not_found": 404,
-    "member_not_found": 404,
-    "member_password_not_found": 404,
-    "session_not_found": 404,
-    "sso_connection_not_found": 404,
-    "project_not_found": 404,
-    "environment_not_found": 404,
-    "secret_not_found": 404,
-    "workspace_member_not_found": 404,
-    "workspace_domain_not_found": 404,
-    "workspace_key_not_found": 404,
-    "email_link_not_found": 404,
-    "route_not_found": 404,
-    "method_not_allowed": 405,
-    "duplicate_organization_slug": 409,
-    "duplicate_external_id": 409,
-    "duplicate_member_email": 409,
-    "policy_in_use": 409,
-    "policy_conflict": 409,
-    "already_initialised": 409,
-    "not_initialised": 409,
-    "last_admin": 409,
-    "duplicate_project_slug": 409,
-    "duplicate_environment_slug": 409,
-    "duplicate_workspace_member": 409,
-    "request_too_large": 413,
-    "unsupported_media_type": 415,
-    "too_many_requests": 429,
-    "internal_server_error": 500,
-    "email_delivery_failed": 502,
+ERRORS: dict[Code, tuple[int, str]] = {
+    Code.INVALID_REQUEST: (
+        400,
+        "a field has the wrong type, is unknown, null, too long, out of range or malformed; "
+        "every problem is listed with its path",
+    ),
+    Code.INVALID_JSON: (400, "the body is not a JSON object"),
+    Code.INVALID_POLICY: (400, "a policy or org policy fails validation; every problem is listed"),
+    Code.INVALID_CURSOR: (400, "a search cursor this server did not issue"),
+    Code.INVALID_CUSTOM_CLAIMS: (400, "a session custom claim uses a reserved name"),
+    Code.ROLE_NOT_FOUND: (
+        400,
+        "a role id to assign does not exist in the project or organization policy",
+    ),
+    Code.UNSUPPORTED_FEATURE: (
+        400,
+        "a Stytch feature Gatehouse does not have yet (see COMPATIBILITY.md)",
+    ),
+    Code.SESSION_MEMBER_MISMATCH: (
+        400,
+        "a sign-in passes a session that belongs to another member",
+    ),
+    Code.LIVE_ENVIRONMENT_PROTECTED: (
+        400,
+        "the live environment cannot be deleted (delete the project instead)",
+    ),
+    Code.WEAK_PASSWORD: (400, "a new password is too short or too guessable"),
+    Code.UNAUTHORIZED_CREDENTIALS: (
+        401,
+        "missing or wrong project id / secret, management key or dashboard session; wrong "
+        "email or password",
+    ),
+    Code.INVALID_JWT: (
+        401,
+        "a session JWT is malformed, forged, for another project, or unsigned",
+    ),
+    Code.INVALID_PASSWORD_RESET_TOKEN: (
+        401,
+        "a member password reset token that is unknown, used or expired",
+    ),
+    Code.EMAIL_LINK_USED: (401, "a sign-in or invitation link that was already used"),
+    Code.EMAIL_LINK_EXPIRED: (401, "a sign-in or invitation link that has expired"),
+    Code.SESSION_AUTHORIZATION_ERROR: (
+        403,
+        "the session's member lacks a required permission (named in the message)",
+    ),
+    Code.SESSION_AUTHORIZATION_TENANCY_ERROR: (
+        403,
+        "the session's member belongs to another organization",
+    ),
+    Code.FORBIDDEN: (
+        403,
+        "a dashboard role lacks the matrix permission (named in the message), or a person "
+        "may not do this to themselves",
+    ),
+    Code.IMPERSONATION_DISABLED: (403, "the environment does not allow impersonation"),
+    Code.ORGANIZATION_NOT_FOUND: (404, "no organization has this id, slug or external id"),
+    Code.MEMBER_NOT_FOUND: (404, "no member of the organization has this id or email"),
+    Code.MEMBER_PASSWORD_NOT_FOUND: (404, "no member has a password with this id"),
+    Code.SESSION_NOT_FOUND: (
+        404,
+        "the session is unknown, has expired or was revoked",
+    ),
+    Code.SSO_CONNECTION_NOT_FOUND: (404, "the SSO connection id is unknown"),
+    Code.PROJECT_NOT_FOUND: (404, "no project or environment has this id or slug"),
+    Code.ENVIRONMENT_NOT_FOUND: (404, "the project has no environment with this slug"),
+    Code.SECRET_NOT_FOUND: (404, "the environment has no API secret with this id"),
+    Code.WORKSPACE_MEMBER_NOT_FOUND: (404, "the workspace has no member with this id"),
+    Code.WORKSPACE_DOMAIN_NOT_FOUND: (404, "the workspace has no rule for this email domain"),
+    Code.WORKSPACE_KEY_NOT_FOUND: (404, "the workspace has no management key with this id"),
+    Code.EMAIL_LINK_NOT_FOUND: (
+        404,
+        "a sign-in or invitation link that is not valid (or was withdrawn)",
+    ),
+    Code.ROUTE_NOT_FOUND: (404, "no endpoint at this path"),
+    Code.METHOD_NOT_ALLOWED: (405, "the endpoint does not take this method"),
+    Code.DUPLICATE_ORGANIZATION_SLUG: (409, "the organization slug is taken in this project"),
+    Code.DUPLICATE_EXTERNAL_ID: (
+        409,
+        "the external id is taken (by another organization of the project, or another member "
+        "of the organization)",
+    ),
+    Code.DUPLICATE_MEMBER_EMAIL: (
+        409,
+        "another member of the organization (not deleted) has this email address",
+    ),
+    Code.DUPLICATE_PROJECT_SLUG: (409, "the project slug is taken in this workspace"),
+    Code.DUPLICATE_ENVIRONMENT_SLUG: (409, "the environment slug is taken in this project"),
+    Code.DUPLICATE_WORKSPACE_MEMBER: (
+        409,
+        "the email address is already a member of the workspace (or invited)",
+    ),
+    Code.CONFLICT: (
+        409,
+        "the write conflicted with another one made at the same moment; retry",
+    ),
+    Code.POLICY_IN_USE: (
+        409,
+        "a policy change removes a role or resource that is still used (every use is listed)",
+    ),
+    Code.POLICY_CONFLICT: (409, "a policy change raced another change; retry"),
+    Code.ALREADY_INITIALISED: (409, "`gatehouse init` on an initialised database"),
+    Code.NOT_INITIALISED: (409, "the server has no workspace yet: run `gatehouse init`"),
+    Code.LAST_ADMIN: (409, "the change would leave the workspace without an Admin"),
+    Code.REQUEST_TOO_LARGE: (413, "the request body is over the size limit"),
+    Code.UNSUPPORTED_MEDIA_TYPE: (415, "a body that is not JSON"),
+    Code.TOO_MANY_REQUESTS: (429, "too many attempts; wait and retry"),
+    Code.INTERNAL_SERVER_ERROR: (
+        500,
+        "a bug; the server log names the request id with the error",
+    ),
+    Code.EMAIL_DELIVERY_FAILED: (502, "the SMTP server refused the message; nothing was changed"),
 }
+
+STATUS: dict[Code, int] = {code: status for code, (status, _) in ERRORS.items()}
 
 
 def request_id_of(request: Request) -> str:
@@ -81,15 +150,20 @@ def request_id_of(request: Request) -> str:
     return str(rid)
 
 
-def error_response(request: Request, code: str, message: str) -> JSONResponse:
-    status = STATUS_BY_CODE.get(code, 400)
+def _error_url(request: Request, code: Code) -> str:
+    base = request.app.state.gatehouse.settings.public_url.rstrip("/")
+    return f"{base}{ERRORS_PATH}#{code.value}"
+
+
+def error_response(request: Request, code: Code, message: str) -> JSONResponse:
+    status = STATUS[code]
     return JSONResponse(
         {
             "status_code": status,
             "request_id": request_id_of(request),
-            "error_type": code,
+            "error_type": code.value,
             "error_message": message,
-            "error_url": f"{ERROR_URL}#{code}",
+            "error_url": _error_url(request, code),
         },
         status_code=status,
     )
@@ -100,23 +174,96 @@ async def gatehouse_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.code, exc.message)
 
 
+async def storage_conflict(request: Request, exc: Exception) -> JSONResponse:
+    """The safety net for an integrity refusal no service translated: a 409, never a 500."""
+    assert isinstance(exc, Conflict)
+    log.warning(
+        "request %s: untranslated storage conflict on %s %s: %s",
+        request_id_of(request),
+        request.method,
+        request.url.path,
+        exc.constraint,
+    )
+    return error_response(
+        request,
+        Code.CONFLICT,
+        "the change conflicted with another change made at the same moment; retry",
+    )
+
+
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return error_response(request, "route_not_found", f"no endpoint at `{request.url.path}`")
+        return error_response(request, Code.ROUTE_NOT_FOUND, f"no endpoint at `{request.url.path}`")
     if exc.status_code == 405:
         return error_response(
             request,
-            "method_not_allowed",
+            Code.METHOD_NOT_ALLOWED,
             f"`{request.method}` is not allowed on `{request.url.path}`",
         )
-    return error_response(request, "invalid_request", str(exc.detail).lower())
+    return error_response(request, Code.INVALID_REQUEST, str(exc.detail).lower())
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    rid = request_id_of(request)
+    log.exception("request %s: unhandled error on %s %s", rid, request.method, request.url.path)
     return error_response(
         request,
-        "internal_server_error",
-        "something went wrong on our side; the request id names it in the log",
+        Code.INTERNAL_SERVER_ERROR,
+        f"something went wrong on our side; the server log names request `{rid}`",
     )
+
+
+# -- the reference: docs/ERRORS.md and the page at /docs/errors --------------------------------
+
+_INTRO = (
+    "Every error is `{status_code, request_id, error_type, error_message, error_url}`. Messages "
+    "are lowercase, quote the caller's input in backticks, and say what to do next where it "
+    "helps. `error_url` points at this table as the server serves it, `/docs/errors#<error_type>`."
+)
+
+
+def render_markdown() -> str:
+    """docs/ERRORS.md."""
+    lines = [
+        "# Error types",
+        "",
+        "<!-- generated from src/gatehouse/api/errors.py (ERRORS); "
+        "regenerate with `python -m gatehouse.api.errors > docs/ERRORS.md` -->",
+        "",
+        _INTRO,
+        "",
+        "| error_type | status | when |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{code.value}` | {status} | {when} |" for code, (status, when) in ERRORS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_html() -> str:
+    rows = "\n".join(
+        f'<tr id="{code.value}"><td><a href="#{code.value}"><code>{code.value}</code></a></td>'
+        f"<td>{status}</td><td>{html.escape(when)}</td></tr>"
+        for code, (status, when) in ERRORS.items()
+    )
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<title>Gatehouse error types</title>"
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+        "padding:0 1rem}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;"
+        "padding:.3rem .6rem;text-align:left;vertical-align:top}tr:target{background:#fff3bf}"
+        "</style></head><body><h1>Error types</h1>"
+        f"<p>{html.escape(_INTRO)}</p><table><thead><tr><th>error_type</th><th>status</th>"
+        f"<th>when</th></tr></thead><tbody>\n{rows}\n</tbody></table></body></html>"
+    )
+
+
+_PAGE = render_html()
+
+
+async def errors_page(request: Request) -> HTMLResponse:
+    return HTMLResponse(_PAGE)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render_markdown(), end="")

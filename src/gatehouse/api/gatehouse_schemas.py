@@ -21,7 +21,7 @@ from typing_extensions import TypedDict
 
 from gatehouse.api.parsing import Body, _check_text, _finite_float, _no_constant, validate
 from gatehouse.api.schemas import Ident, Token
-from gatehouse.errors import GatehouseError, InvalidInput
+from gatehouse.errors import Code, GatehouseError, InvalidInput
 
 MAX_CHECKS = 10_000
 # 10,000 checks of 128-character ids fit; the other endpoints' 1 MB limit would not.
@@ -61,7 +61,7 @@ class _FastBatchAuthorize(BatchAuthorize):
 def _both_or_neither(body: BatchAuthorize) -> None:
     if (body.session_token is None) == (body.session_jwt is None):
         raise InvalidInput(
-            "pass exactly one of `session_token` or `session_jwt`", code="invalid_request"
+            "pass exactly one of `session_token` or `session_jwt`", code=Code.INVALID_REQUEST
         )
 
 
@@ -70,7 +70,7 @@ def _slow(raw: bytes) -> BatchAuthorize:
     try:
         data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidInput("the request body is not valid json", code="invalid_json") from None
+        raise InvalidInput("the request body is not valid json", code=Code.INVALID_JSON) from None
     _check_text(data, "the request body")
     try:
         return validate(BatchAuthorize, data)
@@ -88,11 +88,11 @@ def parse_batch(raw: bytes, content_type: str) -> BatchAuthorize:
     """Validate a batch-authorize body: strict types, unknown fields and nulls refused."""
     if len(raw) > MAX_BATCH_BYTES:
         raise GatehouseError(
-            "request_too_large", f"the request body must be at most {MAX_BATCH_BYTES} bytes"
+            Code.REQUEST_TOO_LARGE, f"the request body must be at most {MAX_BATCH_BYTES} bytes"
         )
     if content_type and "json" not in content_type:
         raise GatehouseError(
-            "unsupported_media_type", "send the request body as `application/json`"
+            Code.UNSUPPORTED_MEDIA_TYPE, "send the request body as `application/json`"
         )
     if not raw or raw.isspace():
         raw = b"{}"

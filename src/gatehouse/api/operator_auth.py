@@ -9,7 +9,7 @@ import binascii
 from starlette.requests import Request
 
 from gatehouse.api.auth import gatehouse_of, run
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import Unauthorized
 from gatehouse.services.workspace.operators import Operator
 
 
@@ -25,8 +25,7 @@ async def operator_of(request: Request) -> Operator:
             sep = ""
         if sep:
             return await run(workspace.operator_from_key, key_id, secret)  # type: ignore[no-any-return]
-    raise GatehouseError(
-        "unauthorized_credentials",
+    raise Unauthorized(
         "pass a management key as basic auth (`key_id:secret`) or a dashboard session as "
-        "`Authorization: Bearer <token>`",
+        "`Authorization: Bearer <token>`"
     )

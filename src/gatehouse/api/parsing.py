@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 import pydantic
 from starlette.requests import Request
 
-from gatehouse.errors import GatehouseError, InvalidInput
+from gatehouse.errors import Code, GatehouseError, InvalidInput
 from gatehouse.policy import Problem
 from gatehouse.policy.document import problems_from_validation_error
 
@@ -37,7 +37,7 @@ M = TypeVar("M", bound=Body)
 
 def validate(model: type[M], data: Any) -> M:
     if not isinstance(data, dict):
-        raise InvalidInput("the request body must be a json object", code="invalid_json")
+        raise InvalidInput("the request body must be a json object", code=Code.INVALID_JSON)
     problems = [
         Problem(k, "must not be null; leave the field out instead")
         for k, v in data.items()
@@ -59,18 +59,18 @@ async def json_body(request: Request) -> Any:
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise GatehouseError(
-            "request_too_large", f"the request body must be at most {MAX_BODY_BYTES} bytes"
+            Code.REQUEST_TOO_LARGE, f"the request body must be at most {MAX_BODY_BYTES} bytes"
         )
     if not body.strip():
         return {}
     if content_type and "json" not in content_type:
         raise GatehouseError(
-            "unsupported_media_type", "send the request body as `application/json`"
+            Code.UNSUPPORTED_MEDIA_TYPE, "send the request body as `application/json`"
         )
     try:
         data = _DECODER.decode(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidInput("the request body is not valid json", code="invalid_json") from None
+        raise InvalidInput("the request body is not valid json", code=Code.INVALID_JSON) from None
     # NUL and lone surrogates can only arrive as `\u` escapes (raw ones are not valid json or
     # utf-8), so a body without any escape needs no walk.
     if b"\\u" in body:
@@ -104,15 +104,12 @@ def _check_text(data: Any, where: str) -> None:
         elif isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, str):
-            code = "invalid_request"
             if "\x00" in item:
-                raise InvalidInput(f"{where} holds a NUL character", code=code)
+                raise InvalidInput(f"{where} holds a NUL character")
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                raise InvalidInput(
-                    f"{where} holds text that is not valid unicode", code=code
-                ) from None
+                raise InvalidInput(f"{where} holds text that is not valid unicode") from None
 
 
 async def parse_body(request: Request, model: type[M], echoes: dict[str, str] | None = None) -> M:

@@ -75,9 +75,7 @@ def settings(
 
 
 def sync_http(timeout: float) -> httpx.Client:
-    return httpx.Client(
-        timeout=timeout, transport=httpx.HTTPTransport(socket_options=NODELAY)
-    )
+    return httpx.Client(timeout=timeout, transport=httpx.HTTPTransport(socket_options=NODELAY))
 
 
 def async_http(timeout: float) -> httpx.AsyncClient:

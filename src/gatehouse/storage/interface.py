@@ -4,7 +4,9 @@ SQLite and PostgreSQL, and `tests/storage/test_conformance.py` holds every backe
 Errors raised here (the storage layer's edge):
 
     StorageError
-     └── Conflict     a uniqueness or integrity rule refused the write
+     └── Conflict          an integrity rule refused the write; names the constraint
+          └── DuplicateValue   ...a uniqueness rule the API promises: also an `errors.Duplicate`,
+                               so the caller gets that rule's Stytch error (storage/sql/constraints.py)
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from gatehouse.errors import Code, Duplicate
 
 Row = dict[str, Any]
 
@@ -35,7 +39,21 @@ class StorageError(Exception):
 
 
 class Conflict(StorageError):
-    pass
+    """An integrity rule refused the write and no API rule translates it (the uniqueness rules
+    the API promises become their `Duplicate` errors instead: storage/sql/constraints.py)."""
+
+    def __init__(self, constraint: str, detail: str = "") -> None:
+        super().__init__(f"`{constraint}` refused the write: {detail}" if detail else constraint)
+        self.constraint = constraint
+
+
+class DuplicateValue(Duplicate, Conflict):
+    """A uniqueness rule the API promises refused the write: the caller sees the `Duplicate`
+    error of that rule (it is a `GatehouseError` first), storage code may catch a `Conflict`."""
+
+    def __init__(self, constraint: str, code: Code, field: str, value: str, message: str) -> None:
+        Duplicate.__init__(self, code, field, value, message)
+        self.constraint = constraint
 
 
 class WorkspaceStore(Protocol):

@@ -21,7 +21,7 @@ from gatehouse.api import schemas
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.gatehouse_schemas import MAX_BATCH_BYTES, parse_batch
 from gatehouse.api.parsing import parse_query
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import Code, GatehouseError
 from gatehouse.services.b2b.checks import decision_to_wire
 
 
@@ -33,7 +33,7 @@ async def _read_body(request: Request) -> bytes:
         size += len(chunk)
         if size > MAX_BATCH_BYTES:
             raise GatehouseError(
-                "request_too_large", f"the request body must be at most {MAX_BATCH_BYTES} bytes"
+                Code.REQUEST_TOO_LARGE, f"the request body must be at most {MAX_BATCH_BYTES} bytes"
             )
         chunks.append(chunk)
     return b"".join(chunks)

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from gatehouse.api import schemas
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.parsing import parse_body, parse_query
-from gatehouse.errors import GatehouseError, InvalidInput
+from gatehouse.errors import Code, InvalidInput
 from gatehouse.services.b2b.organizations import org_to_wire
 
 
@@ -58,12 +58,12 @@ async def update(request: Request) -> JSONResponse:
     if fields.get("unlink_email"):
         raise InvalidInput(
             "`unlink_email` is not supported: Gatehouse keeps one email per member",
-            code="unsupported_feature",
+            code=Code.UNSUPPORTED_FEATURE,
         )
     if fields.get("default_mfa_method") == "totp":
         raise InvalidInput(
             "`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet",
-            code="unsupported_feature",
+            code=Code.UNSUPPORTED_FEATURE,
         )
     org, member = await run(gatehouse_of(request).members.update, caller, ident, member_id, fields)
     return ok(request, _member_payload(org, member))
@@ -131,8 +131,8 @@ async def search(request: Request) -> JSONResponse:
 
 
 async def not_supported(request: Request) -> JSONResponse:
-    raise GatehouseError(
-        "unsupported_feature", f"`{request.url.path}` is not supported by Gatehouse yet"
+    raise InvalidInput(
+        f"`{request.url.path}` is not supported by Gatehouse yet", code=Code.UNSUPPORTED_FEATURE
     )
 
 

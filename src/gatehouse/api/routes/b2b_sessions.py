@@ -12,7 +12,7 @@ from starlette.routing import Route
 from gatehouse.api import schemas
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, ok_encoded, run
 from gatehouse.api.parsing import parse_body, parse_query
-from gatehouse.errors import InvalidInput, not_found
+from gatehouse.errors import InvalidInput, Kind, NotFound
 from gatehouse.policy import Decision
 from gatehouse.services.b2b.organizations import org_to_wire
 
@@ -86,7 +86,7 @@ def _jwks(request: Request, project_id: str) -> list[dict[str, object]]:
     gatehouse = gatehouse_of(request)
     with gatehouse.store.read() as tx:
         if gatehouse.store.get_environment(tx, project_id) is None:
-            raise not_found("project", project_id)
+            raise NotFound(Kind.PROJECT, project_id)
         return gatehouse.keys.jwks(tx, project_id)
 
 

@@ -17,7 +17,7 @@ from gatehouse.api.operator_auth import operator_of
 from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.routes.pwa_workspace import Role
 from gatehouse.api.schemas import Email, Empty, Token
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import Unauthorized
 
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 
@@ -47,10 +47,7 @@ class Invitation(Body):
 def _session_token(request: Request) -> str:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise GatehouseError(
-            "unauthorized_credentials",
-            "pass the dashboard session as `Authorization: Bearer <session_token>`",
-        )
+        raise Unauthorized("pass the dashboard session as `Authorization: Bearer <session_token>`")
     return value.strip()
 
 

@@ -20,7 +20,7 @@ from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.operator_auth import operator_of
 from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.routes.pwa_projects import E
-from gatehouse.errors import InvalidInput
+from gatehouse.errors import Code, InvalidInput
 from gatehouse.services import ids
 from gatehouse.services.b2b.organizations import org_to_wire
 from gatehouse.services.workspace.support import check_redirect_url
@@ -212,12 +212,12 @@ async def update_member(request: Request) -> JSONResponse:
     if fields.get("unlink_email"):
         raise InvalidInput(
             "`unlink_email` is not supported: Gatehouse keeps one email per member",
-            code="unsupported_feature",
+            code=Code.UNSUPPORTED_FEATURE,
         )
     if fields.get("default_mfa_method") == "totp":
         raise InvalidInput(
             "`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet",
-            code="unsupported_feature",
+            code=Code.UNSUPPORTED_FEATURE,
         )
     org, member = await run(
         gatehouse_of(request).support.update_member, operator, *_member_path(request), fields

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gatehouse.errors import GatehouseError, tenancy_error
+from gatehouse.errors import Denied, GatehouseError, tenancy_error
 from gatehouse.policy.defaults import MEMBER, ORGANIZATION, SELF
 from gatehouse.services.context import ActiveSession, Caller
 from gatehouse.services.node.runtime import Runtime
@@ -89,19 +89,15 @@ def require_tenancy(caller: Caller, org: Row) -> None:
 def _forbidden_fields(fields: Iterable[str]) -> None:
     bad = sorted(SESSION_FORBIDDEN_FIELDS.intersection(fields))
     if bad:
-        raise GatehouseError(
-            "session_authorization_error",
+        raise Denied(
             f"`{bad[0]}` cannot be set by a call made with a member session; "
-            "set it from your backend with the project secret",
+            "set it from your backend with the project secret"
         )
 
 
 def _deny(missing: list[tuple[str, str]]) -> GatehouseError:
     listed = ", ".join(f"`{action}` on `{resource}`" for resource, action in missing)
-    return GatehouseError(
-        "session_authorization_error",
-        f"the session's member is not permitted: missing {listed}",
-    )
+    return Denied(f"the session's member is not permitted: missing {listed}")
 
 
 def require_organization(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.errors import Code, InvalidInput, Kind, NotFound
 from gatehouse.policy import Problem
 from gatehouse.policy.defaults import STYTCH_ADMIN
 from gatehouse.services import clock, events, ids
@@ -13,7 +13,7 @@ from gatehouse.services.b2b.organizations import check_cursor, check_query
 from gatehouse.services.b2b.rbac import role_exists
 from gatehouse.services.context import Caller, Environment
 from gatehouse.services.node.runtime import Runtime
-from gatehouse.storage import Conflict, Row
+from gatehouse.storage import Row
 from gatehouse.storage.sql.search import MEMBER_FILTERS
 
 # Member create fields that need their own action besides `create` when a session creates a member,
@@ -60,13 +60,6 @@ def member_to_wire(member: Row, direct: list[str], org: Row) -> dict[str, Any]:
     }
 
 
-def _duplicate_email(email: str) -> GatehouseError:
-    return GatehouseError(
-        "duplicate_member_email",
-        f"a member with email `{email}` already exists in this organization",
-    )
-
-
 class Members:
     def __init__(self, runtime: Runtime, organizations: Any) -> None:
         self.runtime = runtime
@@ -80,7 +73,7 @@ class Members:
     def _find(self, tx: Any, org: Row, member_id: str, *, include_deleted: bool = False) -> Row:
         member = self.store.get_member(tx, org["id"], member_id)
         if member is None or (member["status"] == "deleted" and not include_deleted):
-            raise not_found("member", member_id)
+            raise NotFound(Kind.MEMBER, member_id)
         return member
 
     def _check_roles(self, environment: Environment, org: Row, role_ids: list[str]) -> None:
@@ -92,7 +85,7 @@ class Members:
             if not role_exists(environment, org, r)
         ]
         if problems:
-            raise InvalidInput("unknown role", problems, code="role_not_found")
+            raise InvalidInput("unknown role", problems, code=Code.ROLE_NOT_FOUND)
 
     def create(
         self, caller: Caller, org_ident: str, fields: dict[str, Any]
@@ -108,15 +101,6 @@ class Members:
             role_ids = fields.get("roles") or []
             self._check_roles(environment, org, role_ids)
             email = fields["email_address"]
-            if self.store.find_member_by_email(tx, org["id"], email) is not None:
-                raise _duplicate_email(email)
-            if fields.get("external_id") and self.store.find_member_by_external_id(
-                tx, org["id"], fields["external_id"]
-            ):
-                raise GatehouseError(
-                    "duplicate_external_id",
-                    f"external id `{fields['external_id']}` is already in use in this organization",
-                )
             member = self.new_member_row(environment, org, email, fields, now)
             member["status"] = "pending" if fields.get("create_member_as_pending") else "active"
             self.store.insert_member(tx, member)
@@ -171,7 +155,7 @@ class Members:
                 assert email is not None
                 found = self.store.find_member_by_email(tx, org["id"], email)
                 if found is None:
-                    raise not_found("member", email)
+                    raise NotFound(Kind.MEMBER, email)
                 member = found
             return org, self.wire(tx, member, org)
 
@@ -212,23 +196,12 @@ class Members:
                 values["mfa_phone_verified"] = False
             email = fields.get("email_address")
             if email is not None and email.lower() != member["email_lower"]:
-                if self.store.find_member_by_email(tx, org["id"], email) is not None:
-                    raise _duplicate_email(email)
                 values.update(email=email, email_lower=email.lower(), email_verified=False)
             elif email is not None:
                 values["email"] = email
-            if fields.get("external_id"):
-                other = self.store.find_member_by_external_id(tx, org["id"], fields["external_id"])
-                if other is not None and other["id"] != member["id"]:
-                    raise GatehouseError(
-                        "duplicate_external_id",
-                        f"external id `{fields['external_id']}` is already in use in this organization",
-                    )
             values["updated_at"] = clock.now()
-            try:
-                self.store.update_member(tx, member["id"], values)
-            except Conflict:
-                raise _duplicate_email(str(email)) from None
+            # An email or external id another member holds: the store raises Duplicate.
+            self.store.update_member(tx, member["id"], values)
             if "roles" in fields:
                 self.store.set_direct_roles(tx, environment.id, member["id"], fields["roles"])
             events.record(
@@ -276,10 +249,6 @@ class Members:
             enforcement.require_member(
                 self.runtime, caller, org, member["id"], [enforcement.MEMBER_REACTIVATE]
             )
-            if member["status"] == "deleted":
-                other = self.store.find_member_by_email(tx, org["id"], member["email"])
-                if other is not None and other["id"] != member["id"]:
-                    raise _duplicate_email(member["email"])
             values = {"status": "active", "updated_at": clock.now()}
             self.store.update_member(tx, member["id"], values)
             events.record(
@@ -329,7 +298,7 @@ class Members:
             org = self.organizations.find(tx, environment, org_ident)
             member = self.store.find_member_by_password_id(tx, org["id"], password_id)
             if member is None:
-                raise not_found("member_password", password_id)
+                raise NotFound(Kind.MEMBER_PASSWORD, password_id)
             enforcement.require_member(
                 self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE_PASSWORD]
             )

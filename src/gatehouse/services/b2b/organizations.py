@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.errors import Code, Duplicate, InvalidInput, Kind, NotFound
 from gatehouse.policy import Problem
 from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import enforcement
@@ -13,7 +13,7 @@ from gatehouse.services.b2b.rbac import role_exists
 from gatehouse.services.context import Caller, Environment
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.slugs import slugify
-from gatehouse.storage import Conflict, Row
+from gatehouse.storage import Row
 from gatehouse.storage.sql.search import ORGANIZATION_FILTERS, decode_cursor
 
 # Every Organization field the SDK requires, with the value a new organization starts with.
@@ -40,6 +40,8 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "third_party_connected_apps_allowed_type": "ALL_ALLOWED",
     "allowed_third_party_connected_apps": [],
 }
+
+_SLUG_ATTEMPTS = 5
 
 _COLUMNS = {
     "organization_name": "name",
@@ -74,7 +76,7 @@ class Organizations:
     def find(self, tx: Any, environment: Environment, ident: str) -> Row:
         org = self.store.find_organization(tx, environment.id, ident)
         if org is None:
-            raise not_found("organization", ident)
+            raise NotFound(Kind.ORGANIZATION, ident)
         return org
 
     def get(self, caller: Caller, ident: str) -> Row:
@@ -91,7 +93,7 @@ class Organizations:
             if not role_exists(environment, org, rule["role_id"])
         ]
         if problems:
-            raise InvalidInput("unknown role", problems, code="role_not_found")
+            raise InvalidInput("unknown role", problems, code=Code.ROLE_NOT_FOUND)
 
     def _write_values(self, fields: dict[str, Any]) -> tuple[Row, dict[str, Any]]:
         columns: Row = {}
@@ -121,14 +123,10 @@ class Organizations:
         }
         self._check_roles(environment, org, fields)
         with self.store.transaction() as tx:
-            if "slug" not in columns:
-                while self.store.find_organization(tx, environment.id, org["slug"]) is not None:
-                    org["slug"] = f"{org['slug'][:100]}-{secrets.token_hex(3)}"
-            self._ensure_unique(tx, environment, org, columns)
-            try:
-                self.store.insert_organization(tx, org)
-            except Conflict:
-                raise _conflict("organization_slug", org["slug"]) from None
+            if "slug" in columns:
+                self.store.insert_organization(tx, org)  # a slug taken: Duplicate
+            else:
+                self._insert_with_free_slug(tx, environment, org)
             events.record(
                 self.store,
                 tx,
@@ -141,17 +139,19 @@ class Organizations:
             )
         return org
 
-    def _ensure_unique(self, tx: Any, environment: Environment, org: Row, columns: Row) -> None:
-        for column, wire in (
-            ("slug", "organization_slug"),
-            ("external_id", "organization_external_id"),
-        ):
-            value = columns.get(column)
-            if value is None:
-                continue
-            other = self.store.find_organization(tx, environment.id, value)
-            if other is not None and other["id"] != org["id"] and other[column] == value:
-                raise _conflict(wire, value)
+    def _insert_with_free_slug(self, tx: Any, environment: Environment, org: Row) -> None:
+        """Insert with the slug made from the name, or that slug with a random suffix when it
+        is taken, by then or meanwhile (two organizations of one name created at once)."""
+        for _ in range(_SLUG_ATTEMPTS):
+            if self.store.find_organization(tx, environment.id, org["slug"]) is None:
+                try:
+                    self.store.insert_organization(tx, org)
+                    return
+                except Duplicate as taken:
+                    if taken.field != "organization_slug":
+                        raise
+            org["slug"] = f"{org['slug'][:100]}-{secrets.token_hex(3)}"
+        self.store.insert_organization(tx, org)
 
     def update(self, caller: Caller, ident: str, fields: dict[str, Any]) -> Row:
         environment = caller.environment
@@ -164,16 +164,12 @@ class Organizations:
             if fields.get("sso_default_connection_id"):
                 connections.insert(0, fields["sso_default_connection_id"])
             if connections:
-                raise not_found("sso_connection", connections[0])
+                raise NotFound(Kind.SSO_CONNECTION, connections[0])
             columns, settings = self._write_values(fields)
-            self._ensure_unique(tx, environment, org, columns)
             values: Row = {**columns, "updated_at": clock.now()}
             if settings:
                 values["settings"] = {**org["settings"], **settings}
-            try:
-                self.store.update_organization(tx, org["id"], values)
-            except Conflict:
-                raise _conflict("organization", ident) from None
+            self.store.update_organization(tx, org["id"], values)  # a slug taken: Duplicate
             events.record(
                 self.store,
                 tx,
@@ -220,7 +216,7 @@ def check_cursor(cursor: str | None) -> None:
             raise InvalidInput(
                 f"cursor `{cursor[:100]}` is not one this server issued; pass a `next_cursor` "
                 "from an earlier page",
-                code="invalid_cursor",
+                code=Code.INVALID_CURSOR,
             ) from None
 
 
@@ -253,13 +249,3 @@ def check_query(query: dict[str, Any] | None, filters: dict[str, tuple[type, Any
             problems.append(Problem(f"{path}.filter_value", f"filter `{name}` takes {expected}"))
     if problems:
         raise InvalidInput("the search query is invalid", problems)
-
-
-def _conflict(field: str, value: str) -> GatehouseError:
-    code = {
-        "organization_slug": "duplicate_organization_slug",
-        "organization_external_id": "duplicate_external_id",
-    }.get(field, "conflict")
-    return GatehouseError(
-        code, f"{field.replace('_', ' ')} `{value}` is already in use in this project"
-    )

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from gatehouse.errors import GatehouseError, InvalidInput
+from gatehouse.errors import Code, GatehouseError, InvalidInput, Unauthorized
 from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import roles
 from gatehouse.services.b2b.members import Members
@@ -24,10 +24,7 @@ _MIGRATED = "migrated:"
 
 
 def _bad_credentials() -> GatehouseError:
-    return GatehouseError(
-        "unauthorized_credentials",
-        "the email address and password do not match a member of this organization",
-    )
+    return Unauthorized("the email address and password do not match a member of this organization")
 
 
 def verify(hasher: credentials.Passwords, stored: str | None, password: str) -> bool:
@@ -121,7 +118,7 @@ class Passwords:
         if fields.get("intermediate_session_token"):
             raise InvalidInput(
                 "`intermediate_session_token` is not supported: Gatehouse has no discovery or mfa flows yet",
-                code="unsupported_feature",
+                code=Code.UNSUPPORTED_FEATURE,
             )
         check_custom_claims(fields.get("session_custom_claims"))
         environment = caller.environment
@@ -133,7 +130,7 @@ class Passwords:
             throttle_key = (environment.id, org["id"], fields["email_address"].lower())
             if self.throttle.blocked(throttle_key):
                 raise GatehouseError(
-                    "too_many_requests",
+                    Code.TOO_MANY_REQUESTS,
                     "too many failed sign-ins for this email address; wait a few minutes and retry",
                 )
             member = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
@@ -161,9 +158,9 @@ class Passwords:
                     jwt_token=fields.get("session_jwt"),
                 )
                 if active.member_id != member["id"]:
-                    raise GatehouseError(
-                        "session_member_mismatch",
+                    raise InvalidInput(
                         "the session belongs to another member; sign in without it",
+                        code=Code.SESSION_MEMBER_MISMATCH,
                     )
                 row = dict(active.row)
                 now = clock.now()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gatehouse.errors import GatehouseError, InvalidInput
+from gatehouse.errors import Code, GatehouseError, InvalidInput
 from gatehouse.policy import (
     OrgPolicy,
     Policy,
@@ -136,7 +136,7 @@ class Rbac:
         """Validate and apply `new` as the environment's policy; returns it with its version."""
         problems = validate_policy(new)
         if problems:
-            raise InvalidInput("the policy is invalid", problems, code="invalid_policy")
+            raise InvalidInput("the policy is invalid", problems, code=Code.INVALID_POLICY)
         environment = caller.environment
         with self.store.transaction() as tx:
             current = self.runtime.load_environment(tx, environment.id)
@@ -146,7 +146,7 @@ class Rbac:
             uses, orgs = self._uses(tx, current, new)
             if uses.blocking:
                 raise GatehouseError(
-                    "policy_in_use",
+                    Code.POLICY_IN_USE,
                     "the change adds role ids that organizations already use: "
                     + "; ".join(
                         str(p) for p in uses.problems() if "already a custom role" in p.reason
@@ -155,7 +155,7 @@ class Rbac:
                 )
             if uses and not cascade:
                 raise GatehouseError(
-                    "policy_in_use",
+                    Code.POLICY_IN_USE,
                     "the change removes roles or resources that are still in use: "
                     + "; ".join(str(p) for p in uses.problems())
                     + "; remove those uses first, or apply with cascade",
@@ -168,7 +168,7 @@ class Rbac:
                 tx, current.id, current.policy_version, policy_to_wire(new)
             ):
                 raise GatehouseError(
-                    "policy_conflict", "the policy changed while this change was applied; retry"
+                    Code.POLICY_CONFLICT, "the policy changed while this change was applied; retry"
                 )
             events.record(
                 self.store,
@@ -210,11 +210,11 @@ class Rbac:
             org_policy = org_policy_from_wire(data)
         except PolicyProblems as error:
             raise InvalidInput(
-                "the org policy is invalid", error.problems, code="invalid_policy"
+                "the org policy is invalid", error.problems, code=Code.INVALID_POLICY
             ) from None
         problems = validate_org_policy(environment.policy, org_policy)
         if problems:
-            raise InvalidInput("the org policy is invalid", problems, code="invalid_policy")
+            raise InvalidInput("the org policy is invalid", problems, code=Code.INVALID_POLICY)
         return org_policy
 
     def set_org_policy(self, caller: Caller, org: Row, org_policy: OrgPolicy) -> Row:
@@ -239,7 +239,7 @@ class Rbac:
                     )
             if uses:
                 raise GatehouseError(
-                    "policy_in_use",
+                    Code.POLICY_IN_USE,
                     "the org policy removes roles that are still in use: " + "; ".join(uses),
                 )
             wire = org_policy_to_wire(org_policy)["roles"]

@@ -14,7 +14,16 @@ from typing import Any
 
 import jwt
 
-from gatehouse.errors import GatehouseError, InvalidInput, not_found, tenancy_error
+from gatehouse.errors import (
+    Code,
+    Denied,
+    GatehouseError,
+    InvalidInput,
+    Kind,
+    NotFound,
+    Unauthorized,
+    tenancy_error,
+)
 from gatehouse.policy import Decision
 from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import roles
@@ -35,13 +44,13 @@ LAST_ACCESS_RESOLUTION = dt.timedelta(minutes=1)
 
 def session_not_found() -> GatehouseError:
     return GatehouseError(
-        "session_not_found", "the session was not found, has expired or was revoked"
+        Code.SESSION_NOT_FOUND, "the session was not found, has expired or was revoked"
     )
 
 
 def invalid_jwt() -> GatehouseError:
-    return GatehouseError(
-        "invalid_jwt", "the session jwt is malformed or its signature does not verify"
+    return Unauthorized(
+        "the session jwt is malformed or its signature does not verify", code=Code.INVALID_JWT
     )
 
 
@@ -52,7 +61,7 @@ def check_custom_claims(claims: dict[str, Any] | None) -> None:
     if bad:
         raise InvalidInput(
             f"custom claim `{bad[0]}` is reserved; choose another claim name",
-            code="invalid_custom_claims",
+            code=Code.INVALID_CUSTOM_CLAIMS,
         )
 
 
@@ -192,7 +201,7 @@ class Sessions:
         elif jwt_token:
             row = self._session_from_jwt(tx, environment, jwt_token)
         else:
-            raise InvalidInput("pass `session_token` or `session_jwt`", code="invalid_request")
+            raise InvalidInput("pass `session_token` or `session_jwt`", code=Code.INVALID_REQUEST)
         if row["revoked_at"] is not None or row["expires_at"] <= clock.now():
             raise session_not_found()
         member = self.store.get_member_by_id(tx, environment.id, row["member_id"])
@@ -359,10 +368,9 @@ class Sessions:
         compiled = self.runtime.compiled_for_org(environment, active.org)
         decision = compiled.authorize(active.roles, check["resource_id"], check["action"])
         if not decision.allowed:
-            raise GatehouseError(
-                "session_authorization_error",
+            raise Denied(
                 f"the member is not permitted to `{check['action']}` on `{check['resource_id']}`: "
-                + decision.reason,
+                + decision.reason
             )
         return decision
 
@@ -381,7 +389,7 @@ class Sessions:
             org = organizations.find(tx, environment, org_ident)
             member = self.store.get_member(tx, org["id"], member_id)
             if member is None or member["status"] == "deleted":
-                raise not_found("member", member_id)
+                raise NotFound(Kind.MEMBER, member_id)
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
             role_ids = roles.effective_role_ids(member, direct, org)
             rows = self.store.active_sessions(tx, member["id"], clock.now())
@@ -404,7 +412,7 @@ class Sessions:
             if kind == "member_id":
                 member = self.store.get_member_by_id(tx, environment.id, fields["member_id"])
                 if member is None:
-                    raise not_found("member", fields["member_id"])
+                    raise NotFound(Kind.MEMBER, fields["member_id"])
                 self._may_revoke(caller, member["id"])
                 self.store.revoke_member_sessions(tx, member["id"], now)
                 target = member["id"]
@@ -442,8 +450,7 @@ class Sessions:
         # The seed has no action for revoking another member's sessions, so a session-authenticated
         # call may revoke only its own member's sessions; the project secret may revoke any.
         if caller.session is not None and caller.session.member_id != member_id:
-            raise GatehouseError(
-                "session_authorization_error",
+            raise Denied(
                 "a member session may revoke only its own member's sessions; "
-                "revoke others from your backend with the project secret",
+                "revoke others from your backend with the project secret"
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import Code, Denied
 from gatehouse.policy import dashboard
 from gatehouse.services.addresses import domain_of
 from gatehouse.storage import Row
@@ -32,10 +32,10 @@ class Operator:
     def require(self, permission: str) -> None:
         if not self.may(permission):
             description = dashboard.MATRIX[permission][0]
-            raise GatehouseError(
-                "forbidden",
+            raise Denied(
                 f"the {dashboard.ROLE_NAMES[self.role]} role may not `{permission}` "
                 f"({description.lower()}); ask a workspace Admin",
+                code=Code.FORBIDDEN,
             )
 
 

@@ -13,7 +13,15 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.errors import (
+    Code,
+    Denied,
+    GatehouseError,
+    InvalidInput,
+    Kind,
+    NotFound,
+    Unauthorized,
+)
 from gatehouse.policy import dashboard
 from gatehouse.services import addresses, clock, events
 from gatehouse.services.node.runtime import Runtime
@@ -33,10 +41,9 @@ def check_role(role: str) -> None:
 
 
 def _unauthorized() -> GatehouseError:
-    return GatehouseError(
-        "unauthorized_credentials",
+    return Unauthorized(
         "pass a management key as basic auth (`key_id:secret`) or a dashboard session as "
-        "`Authorization: Bearer <token>`",
+        "`Authorization: Bearer <token>`"
     )
 
 
@@ -69,7 +76,7 @@ class Workspace:
         row = self.store.get_workspace(tx)
         if row is None:
             raise GatehouseError(
-                "not_initialised", "this server has no workspace yet; run `gatehouse init`"
+                Code.NOT_INITIALISED, "this server has no workspace yet; run `gatehouse init`"
             )
         return row
 
@@ -97,9 +104,7 @@ class Workspace:
                 or session["expires_at"] <= clock.now()
                 or not credentials.digest_matches(token, session["token_hash"])
             ):
-                raise GatehouseError(
-                    "unauthorized_credentials", "the dashboard session has ended; sign in again"
-                )
+                raise Unauthorized("the dashboard session has ended; sign in again")
             member = self.store.get_workspace_member(tx, session["member_id"])
             if member is None or member["status"] != "active":
                 raise _unauthorized()
@@ -143,7 +148,7 @@ class Workspace:
     def _member(self, tx: Any, operator: Operator, member_id: str) -> Row:
         member = self.store.get_workspace_member(tx, member_id)
         if member is None or member["workspace_id"] != operator.workspace_id:
-            raise not_found("workspace_member", member_id)
+            raise NotFound(Kind.WORKSPACE_MEMBER, member_id)
         return member
 
     def _admins_after(self, tx: Any, workspace_id: str, change: dict[str, str | None]) -> int:
@@ -167,15 +172,15 @@ class Workspace:
         operator.require("workspace.members.manage")
         check_role(role)
         if member_id == operator.member_id:
-            raise GatehouseError(
-                "forbidden", "nobody changes their own dashboard role; ask another Admin"
+            raise Denied(
+                "nobody changes their own dashboard role; ask another Admin", code=Code.FORBIDDEN
             )
         with self.store.transaction() as tx:
             self.store.lock_workspace(tx, operator.workspace_id)
             member = self._member(tx, operator, member_id)
             if self._admins_after(tx, operator.workspace_id, {member_id: role}) == 0:
                 raise GatehouseError(
-                    "last_admin",
+                    Code.LAST_ADMIN,
                     "the workspace's last Admin cannot be demoted; make another Admin first",
                 )
             self.store.update_workspace_member(tx, member_id, {"role": role})
@@ -196,7 +201,7 @@ class Workspace:
             member = self._member(tx, operator, member_id)
             if self._admins_after(tx, operator.workspace_id, {member_id: None}) == 0:
                 raise GatehouseError(
-                    "last_admin",
+                    Code.LAST_ADMIN,
                     "the workspace's last Admin cannot be removed; make another Admin first",
                 )
             self.store.delete_workspace_member(tx, member_id)
@@ -291,7 +296,7 @@ class Workspace:
             ]
             self._keep_an_admin(tx, operator.workspace_id, rows)
             if not self.store.delete_domain(tx, operator.workspace_id, domain):
-                raise not_found("workspace_domain", domain)
+                raise NotFound(Kind.WORKSPACE_DOMAIN, domain)
             self.record(tx, operator, "workspace_domain.delete", domain)
 
     def _keep_an_admin(self, tx: Any, workspace_id: str, domains: list[Row]) -> None:
@@ -302,7 +307,7 @@ class Workspace:
         ]
         if not any(effective_role(m, domains)[0] == "admin" for m in members):
             raise GatehouseError(
-                "last_admin", "the change would leave the workspace without an Admin"
+                Code.LAST_ADMIN, "the change would leave the workspace without an Admin"
             )
 
     # -- management keys -------------------------------------------------------------------
@@ -361,7 +366,7 @@ class Workspace:
         with self.store.transaction() as tx:
             key = self.store.get_workspace_key(tx, key_id)
             if key is None or key["workspace_id"] != operator.workspace_id:
-                raise not_found("workspace_key", key_id)
+                raise NotFound(Kind.WORKSPACE_KEY, key_id)
             if key["revoked_at"] is None:
                 self.store.update_workspace_key(tx, key_id, {"revoked_at": clock.now()})
             self.record(tx, operator, "workspace_key.revoke", key_id)

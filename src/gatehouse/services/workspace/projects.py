@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound
 from gatehouse.policy import Policy, PolicyProblems, Problem, policy_from_file, policy_to_file
 from gatehouse.policy.document import file_path
 from gatehouse.services import clock
@@ -71,7 +71,7 @@ class Projects:
     def project(self, tx: Any, operator: Operator, slug: str) -> Row:
         project = self.store.get_project_by_slug(tx, operator.workspace_id, slug)
         if project is None:
-            raise not_found("project", slug)
+            raise NotFound(Kind.PROJECT, slug)
         return project
 
     def environment(
@@ -80,7 +80,7 @@ class Projects:
         project = self.project(tx, operator, project_slug)
         environment = self.store.get_environment_by_slug(tx, project["id"], slug)
         if environment is None:
-            raise not_found("environment", slug)
+            raise NotFound(Kind.ENVIRONMENT, slug)
         return project, environment
 
     # -- projects ----------------------------------------------------------------------------
@@ -107,7 +107,7 @@ class Projects:
         with self.store.transaction() as tx:
             if slug is not None and self.store.get_project_by_slug(tx, operator.workspace_id, slug):
                 raise GatehouseError(
-                    "duplicate_project_slug", f"project slug `{slug}` is already in use"
+                    Code.DUPLICATE_PROJECT_SLUG, f"project slug `{slug}` is already in use"
                 )
             project = self.provisioning.insert_project(
                 tx, operator.workspace_id, name, slug, vertical, now
@@ -182,7 +182,7 @@ class Projects:
                     slug = f"{base}-{n}"
             elif slug in taken:
                 raise GatehouseError(
-                    "duplicate_environment_slug", f"environment slug `{slug}` is already in use"
+                    Code.DUPLICATE_ENVIRONMENT_SLUG, f"environment slug `{slug}` is already in use"
                 )
             created = self.provisioning.create_environment(
                 tx,
@@ -236,7 +236,7 @@ class Projects:
             if environment["kind"] == "live":
                 raise InvalidInput(
                     "the live environment cannot be deleted; delete the project instead",
-                    code="live_environment_protected",
+                    code=Code.LIVE_ENVIRONMENT_PROTECTED,
                 )
             operator.require("environments.test.delete")
             self.store.delete_environment(tx, environment["id"])
@@ -276,7 +276,7 @@ class Projects:
             operator.require(self._secrets_permission(environment))
             secret = self.store.get_secret(tx, environment["id"], secret_id)
             if secret is None:
-                raise not_found("secret", secret_id)
+                raise NotFound(Kind.SECRET, secret_id)
             return _masked(secret)
 
     def delete_secret(
@@ -286,7 +286,7 @@ class Projects:
             _, environment = self.environment(tx, operator, project_slug, slug)
             operator.require(self._secrets_permission(environment))
             if not self.store.delete_secret(tx, environment["id"], secret_id):
-                raise not_found("secret", secret_id)
+                raise NotFound(Kind.SECRET, secret_id)
             self.workspace.record(tx, operator, "secret.delete", secret_id, scope=environment["id"])
 
     # -- RBAC policy -------------------------------------------------------------------------
@@ -311,14 +311,14 @@ class Projects:
             policy: Policy = policy_from_file(document)
         except PolicyProblems as error:
             raise InvalidInput(
-                "the policy is invalid", error.problems, code="invalid_policy"
+                "the policy is invalid", error.problems, code=Code.INVALID_POLICY
             ) from None
         caller = Caller(loaded, operator.actor)
         try:
             new, _ = self.rbac.set_policy(caller, policy, actor_role=operator.role)
         except InvalidInput as error:
             mapped = [Problem(file_path(p.path), p.reason) for p in error.problems]
-            raise InvalidInput("the policy is invalid", mapped, code="invalid_policy") from None
+            raise InvalidInput("the policy is invalid", mapped, code=Code.INVALID_POLICY) from None
         return policy_to_file(new)
 
 

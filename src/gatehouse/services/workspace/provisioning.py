@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gatehouse.errors import GatehouseError, InvalidInput
+from gatehouse.errors import Code, GatehouseError, InvalidInput, Unauthorized
 from gatehouse.policy import default_policy, policy_to_wire
 from gatehouse.services import addresses, clock, events
 from gatehouse.services.context import Environment
@@ -27,9 +27,8 @@ class NewEnvironment:
 
 
 def _unauthorized() -> GatehouseError:
-    return GatehouseError(
-        "unauthorized_credentials",
-        "the project id and secret do not match; check the credentials you pass as basic auth",
+    return Unauthorized(
+        "the project id and secret do not match; check the credentials you pass as basic auth"
     )
 
 
@@ -55,7 +54,7 @@ class Provisioning:
         with self.store.transaction() as tx:
             if self.store.workspace_exists(tx):
                 raise GatehouseError(
-                    "already_initialised",
+                    Code.ALREADY_INITIALISED,
                     "this database already holds a workspace; `gatehouse init` runs once per database",
                 )
             workspace_id = f"workspace-{uuid.uuid4()}"

@@ -18,7 +18,16 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.errors import (
+    Code,
+    Denied,
+    Duplicate,
+    GatehouseError,
+    InvalidInput,
+    Kind,
+    NotFound,
+    Unauthorized,
+)
 from gatehouse.policy import Problem, dashboard
 from gatehouse.services import clock, events
 from gatehouse.services.addresses import domain_of
@@ -32,7 +41,7 @@ from gatehouse.services.workspace.operators import (
     member_to_wire,
 )
 from gatehouse.services.workspace.people import Workspace, check_role
-from gatehouse.storage import Conflict, Row
+from gatehouse.storage import Row
 
 log = logging.getLogger("gatehouse.mail")
 
@@ -43,10 +52,9 @@ MIN_PASSWORD_CHARS = 12
 
 
 def _bad_credentials() -> GatehouseError:
-    return GatehouseError(
-        "unauthorized_credentials",
+    return Unauthorized(
         "the email address and password do not match a workspace member; "
-        "ask for a sign-in link instead",
+        "ask for a sign-in link instead"
     )
 
 
@@ -65,7 +73,7 @@ class DashboardAuth:
         key = ("dashboard", email)
         if self.throttle.blocked(key):
             raise GatehouseError(
-                "too_many_requests",
+                Code.TOO_MANY_REQUESTS,
                 "too many failed sign-ins for this email address; wait a few minutes and retry",
             )
         with self.store.read() as tx:
@@ -93,18 +101,19 @@ class DashboardAuth:
 
     def set_password(self, operator: Operator, password: str) -> None:
         if operator.member_id is None:
-            raise GatehouseError(
-                "forbidden", "a management key has no password; sign in as a person to set one"
+            raise Denied(
+                "a management key has no password; sign in as a person to set one",
+                code=Code.FORBIDDEN,
             )
         with self.store.read() as tx:
             member = self.store.get_workspace_member(tx, operator.member_id)
         if member is None:
-            raise not_found("workspace_member", operator.member_id)
+            raise NotFound(Kind.WORKSPACE_MEMBER, operator.member_id)
         _check_strength(password, member["email"])
         hashed = self.runtime.passwords.hash(password)  # slow on purpose: outside the transaction
         with self.store.transaction() as tx:
             if self.store.get_workspace_member(tx, member["id"]) is None:
-                raise not_found("workspace_member", member["id"])
+                raise NotFound(Kind.WORKSPACE_MEMBER, member["id"])
             self.store.update_workspace_member(tx, member["id"], {"password_hash": hashed})
             self.workspace.record(tx, operator, "workspace_member.password_set", member["id"])
 
@@ -164,16 +173,17 @@ class DashboardAuth:
                 or not credentials.digest_matches(token, row["token_hash"])
             ):
                 raise GatehouseError(
-                    "email_link_not_found",
+                    Code.EMAIL_LINK_NOT_FOUND,
                     "the sign-in link is not valid; copy the whole link or ask for a new one",
                 )
             if row["used_at"] is not None:
-                raise GatehouseError(
-                    "email_link_used", "the sign-in link was already used; ask for a new one"
+                raise Unauthorized(
+                    "the sign-in link was already used; ask for a new one",
+                    code=Code.EMAIL_LINK_USED,
                 )
             if row["expires_at"] <= now:
-                raise GatehouseError(
-                    "email_link_expired", "the sign-in link has expired; ask for a new one"
+                raise Unauthorized(
+                    "the sign-in link has expired; ask for a new one", code=Code.EMAIL_LINK_EXPIRED
                 )
             workspace_id = row["workspace_id"]
             domains = self.store.list_domains(tx, workspace_id)
@@ -181,14 +191,15 @@ class DashboardAuth:
                 member = self.store.get_workspace_member(tx, row["subject_id"])
                 if member is None or member["email"] != row["email"]:
                     raise GatehouseError(
-                        "email_link_not_found",
+                        Code.EMAIL_LINK_NOT_FOUND,
                         "the invitation was withdrawn; ask a workspace Admin to invite you again",
                     )
             else:
                 member = self.store.find_workspace_member_by_email(tx, workspace_id, row["email"])
             if not self.store.use_email_token(tx, row["id"], now):
-                raise GatehouseError(
-                    "email_link_used", "the sign-in link was already used; ask for a new one"
+                raise Unauthorized(
+                    "the sign-in link was already used; ask for a new one",
+                    code=Code.EMAIL_LINK_USED,
                 )
             if member is None:
                 member = self._join(tx, workspace_id, row["email"], domains)
@@ -216,10 +227,10 @@ class DashboardAuth:
         rule = _jit_rule(domains, email)
         if rule is None:
             # The rule was switched off or removed after the link was sent.
-            raise GatehouseError(
-                "forbidden",
+            raise Denied(
                 f"`{domain_of(email)}` addresses may no longer join this workspace by "
                 "themselves; ask a workspace Admin for an invitation",
+                code=Code.FORBIDDEN,
             )
         # No explicit role: the member follows the domain rule (its automatic role, or the JIT
         # default), and a later change to the rule changes their role at once.
@@ -228,9 +239,11 @@ class DashboardAuth:
             member = self.workspace.add_member(
                 tx, workspace_id, email, None, status="active", verified=True
             )
-        except Conflict:
-            raise GatehouseError(
-                "duplicate_workspace_member",
+        except Duplicate:
+            raise Duplicate(
+                Code.DUPLICATE_WORKSPACE_MEMBER,
+                "email_address",
+                email,
                 f"`{email}` joined the workspace at this very moment; open the link again",
             ) from None
         self.workspace.record(
@@ -252,8 +265,10 @@ class DashboardAuth:
         email = email.lower()
         with self.store.transaction() as tx:
             workspace = self.workspace.workspace(tx)
-            duplicate = GatehouseError(
-                "duplicate_workspace_member",
+            duplicate = Duplicate(
+                Code.DUPLICATE_WORKSPACE_MEMBER,
+                "email_address",
+                email,
                 f"`{email}` is already a member of the workspace (or invited)",
             )
             if self.store.find_workspace_member_by_email(tx, operator.workspace_id, email):
@@ -262,7 +277,7 @@ class DashboardAuth:
                 member = self.workspace.add_member(
                     tx, operator.workspace_id, email, role, status="invited", verified=False
                 )
-            except Conflict:  # invited by someone else at the same moment
+            except Duplicate:  # invited by someone else at the same moment
                 raise duplicate from None
             token = self._store_token(
                 tx, INVITE, email, operator.workspace_id, member["id"], INVITATION_MINUTES
@@ -288,7 +303,7 @@ class DashboardAuth:
             except OSError as error:  # smtplib's errors are OSErrors too
                 log.warning("could not send the invitation to %s: %s", email, error)
                 raise GatehouseError(
-                    "email_delivery_failed",
+                    Code.EMAIL_DELIVERY_FAILED,
                     f"the invitation email to `{email}` could not be sent ({error}); "
                     "nobody was invited; check the SMTP settings and retry",
                 ) from None
@@ -307,13 +322,14 @@ class DashboardAuth:
 
     def me(self, operator: Operator) -> dict[str, Any]:
         if operator.member_id is None:
-            raise GatehouseError(
-                "forbidden", "a management key is not a person; sign in to see your own profile"
+            raise Denied(
+                "a management key is not a person; sign in to see your own profile",
+                code=Code.FORBIDDEN,
             )
         with self.store.read() as tx:
             member = self.store.get_workspace_member(tx, operator.member_id)
             if member is None:
-                raise not_found("workspace_member", operator.member_id)
+                raise NotFound(Kind.WORKSPACE_MEMBER, operator.member_id)
             return member_to_wire(member, self.store.list_domains(tx, member["workspace_id"]))
 
     # -- helpers ---------------------------------------------------------------------------
@@ -383,17 +399,17 @@ def _check_strength(password: str, email: str) -> None:
         raise InvalidInput(
             "the password is too short",
             [Problem("password", f"must be at least {MIN_PASSWORD_CHARS} characters")],
-            code="weak_password",
+            code=Code.WEAK_PASSWORD,
         )
     strength = password_hashes.strength_check(password, email)
     if not strength["valid_password"]:
         feedback = strength["zxcvbn_feedback"]
         advice = " ".join([feedback["warning"], *feedback["suggestions"]]).strip()
-        raise GatehouseError(
-            "weak_password",
+        raise InvalidInput(
             f"the password is too easy to guess (strength {strength['score']} of 4, 3 needed)"
             + (f": {advice.lower()}" if advice else "")
             + "; try a longer passphrase",
+            code=Code.WEAK_PASSWORD,
         )
 
 

@@ -18,7 +18,15 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from gatehouse.errors import GatehouseError, InvalidInput, not_found
+from gatehouse.errors import (
+    Code,
+    Denied,
+    GatehouseError,
+    InvalidInput,
+    Kind,
+    NotFound,
+    Unauthorized,
+)
 from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import roles
 from gatehouse.services.b2b.passwords import password_factor
@@ -80,14 +88,14 @@ def _with_query(url: str, **params: str) -> str:
 
 
 def _invalid_reset_token() -> GatehouseError:
-    return GatehouseError(
-        "invalid_password_reset_token",
+    return Unauthorized(
         "the password reset token is unknown, expired or already used; send a new reset email",
+        code=Code.INVALID_PASSWORD_RESET_TOKEN,
     )
 
 
 def _unsupported(name: str, why: str) -> GatehouseError:
-    return InvalidInput(f"`{name}` is not supported: {why}", code="unsupported_feature")
+    return InvalidInput(f"`{name}` is not supported: {why}", code=Code.UNSUPPORTED_FEATURE)
 
 
 class Support:
@@ -125,7 +133,7 @@ class Support:
         org = self.gatehouse.organizations.find(tx, environment, org_ident)
         member = self.store.get_member(tx, org["id"], member_id)
         if member is None or member["status"] == "deleted":
-            raise not_found("member", member_id)
+            raise NotFound(Kind.MEMBER, member_id)
         return org, member
 
     # -- directory.view / directory.manage ---------------------------------------------------
@@ -306,7 +314,7 @@ class Support:
             self.mailer.send(to, subject, body)
         except OSError as error:  # smtplib's errors are OSErrors
             raise GatehouseError(
-                "email_delivery_failed",
+                Code.EMAIL_DELIVERY_FAILED,
                 f"the email to `{to}` could not be sent ({error}); check the server's smtp "
                 "settings and try again",
             ) from None
@@ -365,11 +373,11 @@ class Support:
         strength = password_hashes.strength_check(fields["password"], member["email"])
         if not strength["valid_password"]:
             warning = strength["zxcvbn_feedback"]["warning"]
-            raise GatehouseError(
-                "weak_password",
+            raise InvalidInput(
                 "the password is too easy to guess"
                 + (f" ({warning.rstrip('.').lower()})" if warning else "")
                 + "; choose a longer or less common one (see `/v1/b2b/passwords/strength_check`)",
+                code=Code.WEAK_PASSWORD,
             )
         # Hashed before the write transaction, so the costly argon2id work holds no lock.
         hashed = self.runtime.passwords.hash(fields["password"])
@@ -453,10 +461,10 @@ class Support:
         with self.store.transaction() as tx:
             caller, environment = self._scope(tx, operator, project_slug, environment_slug)
             if not environment["user_impersonation_enabled"]:
-                raise GatehouseError(
-                    "impersonation_disabled",
+                raise Denied(
                     f"user impersonation is switched off in environment `{environment_slug}`; "
                     "a workspace Admin can switch it on (`user_impersonation_enabled`)",
+                    code=Code.IMPERSONATION_DISABLED,
                 )
             org, member = self._member(tx, caller.environment, org_ident, member_id)
             impersonator = self._impersonator(tx, operator)

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gatehouse.storage.interface import Change, Conflict, Row
-from gatehouse.storage.sql import changes, search
+from gatehouse.storage.interface import Change, Row
+from gatehouse.storage.sql import changes, constraints, search
 from gatehouse.storage.sql import tables as t
 from gatehouse.storage.sql.workspace_store import SqlWorkspaceStore
 
@@ -85,7 +85,7 @@ class SqlStore(SqlWorkspaceStore):
             with tx.begin_nested():
                 tx.execute(insert(table).values(**row))
         except IntegrityError as error:
-            raise Conflict(str(error.orig)) from None
+            raise constraints.translate(error, row) from None
 
     def _update(self, tx: Connection, table: Any, row_id: str, values: Row) -> None:
         if not values:
@@ -94,7 +94,7 @@ class SqlStore(SqlWorkspaceStore):
             with tx.begin_nested():
                 tx.execute(update(table).where(table.c.id == row_id).values(**values))
         except IntegrityError as error:
-            raise Conflict(str(error.orig)) from None
+            raise constraints.translate(error, values) from None
 
     # -- tenancy ---------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, text
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -164,6 +164,14 @@ environments = Table(
     # The Management API's other environment settings, keyed by their wire names.
     Column("settings", JSON, nullable=False, server_default="{}"),
     UniqueConstraint("project_id", "slug"),
+    # A project has exactly one live environment.
+    Index(
+        "uq_environments_project_id_live",
+        "project_id",
+        unique=True,
+        sqlite_where=text("kind = 'live'"),
+        postgresql_where=text("kind = 'live'"),
+    ),
 )
 
 api_secrets = Table(
@@ -234,6 +242,23 @@ members = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Index(None, "organization_id", "email_lower"),
     Index(None, "environment_id", "email_lower"),
+    # One member per address among those not deleted; one per external id (any status).
+    Index(
+        "uq_members_organization_id_email_lower",
+        "organization_id",
+        "email_lower",
+        unique=True,
+        sqlite_where=text("status <> 'deleted'"),
+        postgresql_where=text("status <> 'deleted'"),
+    ),
+    Index(
+        "uq_members_organization_id_external_id",
+        "organization_id",
+        "external_id",
+        unique=True,
+        sqlite_where=text("external_id IS NOT NULL"),
+        postgresql_where=text("external_id IS NOT NULL"),
+    ),
 )
 
 member_roles = Table(

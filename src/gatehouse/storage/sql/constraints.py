@@ -1,0 +1,136 @@
+"""The database's uniqueness rules, and what a violation of each means to an API caller.
+
+A write refused by a unique constraint or index is translated here, once, at the storage edge:
+into the Stytch error for that rule (`DuplicateValue`, an `errors.Duplicate` naming the field
+and the value, and a storage `Conflict`), or, for a
+constraint nothing promises to the caller (a foreign key, a rule below), into `Conflict` with the
+constraint's name, which the API answers as a 409 `conflict`.
+
+PostgreSQL names the violated constraint; SQLite names only the table and columns, which identify
+the rule just as well (no two rules share a column list).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from gatehouse.errors import Code
+from gatehouse.storage.interface import Conflict, DuplicateValue
+
+
+@dataclass(frozen=True, slots=True)
+class UniqueRule:
+    name: str  # the constraint or unique index
+    table: str
+    columns: tuple[str, ...]
+    code: Code
+    field: str  # the caller's name for the value
+    value_column: str  # where the value is in the row written
+    scope: str  # where it must be unique, for the message
+
+
+RULES = (
+    UniqueRule(
+        "uq_members_organization_id_email_lower",
+        "members",
+        ("organization_id", "email_lower"),
+        Code.DUPLICATE_MEMBER_EMAIL,
+        "email_address",
+        "email",
+        "organization",
+    ),
+    UniqueRule(
+        "uq_members_organization_id_external_id",
+        "members",
+        ("organization_id", "external_id"),
+        Code.DUPLICATE_EXTERNAL_ID,
+        "external_id",
+        "external_id",
+        "organization",
+    ),
+    UniqueRule(
+        "uq_organizations_environment_id_slug",
+        "organizations",
+        ("environment_id", "slug"),
+        Code.DUPLICATE_ORGANIZATION_SLUG,
+        "organization_slug",
+        "slug",
+        "project",
+    ),
+    UniqueRule(
+        "uq_organizations_environment_id_external_id",
+        "organizations",
+        ("environment_id", "external_id"),
+        Code.DUPLICATE_EXTERNAL_ID,
+        "organization_external_id",
+        "external_id",
+        "project",
+    ),
+    UniqueRule(
+        "uq_projects_workspace_id_slug",
+        "projects",
+        ("workspace_id", "slug"),
+        Code.DUPLICATE_PROJECT_SLUG,
+        "project_slug",
+        "slug",
+        "workspace",
+    ),
+    UniqueRule(
+        "uq_environments_project_id_slug",
+        "environments",
+        ("project_id", "slug"),
+        Code.DUPLICATE_ENVIRONMENT_SLUG,
+        "environment_slug",
+        "slug",
+        "project",
+    ),
+    UniqueRule(
+        "uq_workspace_members_workspace_id_email",
+        "workspace_members",
+        ("workspace_id", "email"),
+        Code.DUPLICATE_WORKSPACE_MEMBER,
+        "email_address",
+        "email",
+        "workspace",
+    ),
+)
+_BY_NAME = {rule.name: rule for rule in RULES}
+_BY_COLUMNS = {(rule.table, rule.columns): rule for rule in RULES}
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+
+
+def constraint_of(error: IntegrityError) -> str:
+    """The violated constraint's name (PostgreSQL), or `table(columns)` as SQLite reports it."""
+    diag = getattr(error.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return str(name)
+    found = _SQLITE_UNIQUE.search(str(error.orig))
+    if found is None:
+        return str(error.orig).split("\n", 1)[0][:200]
+    qualified = [c.strip() for c in found.group(1).split(",")]
+    table = qualified[0].split(".", 1)[0]
+    columns = tuple(c.split(".", 1)[-1] for c in qualified)
+    rule = _BY_COLUMNS.get((table, columns))
+    return rule.name if rule is not None else f"{table}({', '.join(columns)})"
+
+
+def translate(error: IntegrityError, values: Mapping[str, Any]) -> Exception:
+    """What to raise for a refused write of `values`."""
+    name = constraint_of(error)
+    rule = _BY_NAME.get(name)
+    if rule is None:
+        return Conflict(name, str(error.orig).split("\n", 1)[0][:500])
+    value = str(values.get(rule.value_column, ""))
+    return DuplicateValue(
+        rule.name,
+        rule.code,
+        rule.field,
+        value,
+        f"{rule.field.replace('_', ' ')} `{value}` is already in use in this {rule.scope}",
+    )

@@ -203,10 +203,10 @@ def assign_editor(database_url: str, project_id: str) -> str:
         assert environment is not None
         caller = Caller(environment, "test")
         org = services.organizations.create(caller, {"organization_name": "Acme"})
-        member, _, _ = services.members.create(
+        view = services.members.create(
             caller, org["id"], {"email_address": "ed@example.com", "roles": ["editor"]}
         )
-        return str(member["id"])
+        return str(view.member["id"])
     finally:
         store.engine.dispose()
 

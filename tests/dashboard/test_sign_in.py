@@ -338,7 +338,7 @@ def test_a_link_works_once(dash):
 def test_an_expired_link_is_refused(dash):
     dash.send_link(ADMIN)
     token = token_in(dash.mailbox.take(ADMIN))
-    with dash.server.store.transaction() as tx:
+    with dash.server.store.engine.begin() as tx:
         tx.execute(
             update(tables.email_tokens)
             .where(tables.email_tokens.c.token_hash == credentials.token_digest(token))

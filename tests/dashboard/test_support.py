@@ -535,7 +535,7 @@ def test_a_reset_token_expires_and_belongs_to_its_environment(mail_server):
             )
     expired, _ = _token_from(inbox.wait(count + 1))
     other, _ = _token_from(inbox.wait(count + 2))
-    with server.store.transaction() as tx:
+    with server.store.engine.begin() as tx:
         t = tables.email_tokens
         tx.execute(
             update(t)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gatehouse.storage import Conflict, Row, SqlStore, Store, open_store
+from gatehouse.storage import Conflict, SqlStore, Store, open_store
 from gatehouse.storage.sql.search import MEMBER_FILTERS, ORGANIZATION_FILTERS, UnknownFilter
 
 # Microseconds on purpose: neither backend may lose them.
@@ -35,7 +35,7 @@ def new_id(kind: str) -> str:
 # -- row builders: every NOT NULL column of sql/tables.py, overridable ------------------------
 
 
-def workspace_row(**overrides: Any) -> Row:
+def workspace_row(**overrides: Any) -> dict[str, Any]:
     return {
         "id": new_id("workspace"),
         "name": "Workspace",
@@ -44,7 +44,7 @@ def workspace_row(**overrides: Any) -> Row:
     } | overrides
 
 
-def workspace_member_row(workspace_id: str, **overrides: Any) -> Row:
+def workspace_member_row(workspace_id: str, **overrides: Any) -> dict[str, Any]:
     return {
         "id": new_id("workspace-member"),
         "workspace_id": workspace_id,
@@ -58,7 +58,7 @@ def workspace_member_row(workspace_id: str, **overrides: Any) -> Row:
     } | overrides
 
 
-def project_row(workspace_id: str, **overrides: Any) -> Row:
+def project_row(workspace_id: str, **overrides: Any) -> dict[str, Any]:
     project_id = new_id("project")
     return {
         "id": project_id,
@@ -69,7 +69,7 @@ def project_row(workspace_id: str, **overrides: Any) -> Row:
     } | overrides
 
 
-def environment_row(project_id: str, **overrides: Any) -> Row:
+def environment_row(project_id: str, **overrides: Any) -> dict[str, Any]:
     environment_id = new_id("project-test")
     return {
         "id": environment_id,
@@ -85,7 +85,7 @@ def environment_row(project_id: str, **overrides: Any) -> Row:
     } | overrides
 
 
-def secret_row(environment_id: str, **overrides: Any) -> Row:
+def secret_row(environment_id: str, **overrides: Any) -> dict[str, Any]:
     return {
         "id": new_id("secret"),
         "environment_id": environment_id,
@@ -95,7 +95,7 @@ def secret_row(environment_id: str, **overrides: Any) -> Row:
     } | overrides
 
 
-def signing_key_row(environment_id: str, **overrides: Any) -> Row:
+def signing_key_row(environment_id: str, **overrides: Any) -> dict[str, Any]:
     kid = new_id("jwk")
     return {
         "kid": kid,
@@ -106,7 +106,7 @@ def signing_key_row(environment_id: str, **overrides: Any) -> Row:
     } | overrides
 
 
-def organization_row(environment_id: str, **overrides: Any) -> Row:
+def organization_row(environment_id: str, **overrides: Any) -> dict[str, Any]:
     n = next(_serial)
     return {
         "id": new_id("organization"),
@@ -125,7 +125,7 @@ def organization_row(environment_id: str, **overrides: Any) -> Row:
     } | overrides
 
 
-def member_row(environment_id: str, organization_id: str, **overrides: Any) -> Row:
+def member_row(environment_id: str, organization_id: str, **overrides: Any) -> dict[str, Any]:
     email = overrides.pop("email", f"member{next(_serial)}@example.com")
     return {
         "id": new_id("member"),
@@ -151,7 +151,7 @@ def member_row(environment_id: str, organization_id: str, **overrides: Any) -> R
     } | overrides
 
 
-def session_row(member: Row, **overrides: Any) -> Row:
+def session_row(member: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     return {
         "id": new_id("member-session"),
         "environment_id": member["environment_id"],
@@ -167,7 +167,7 @@ def session_row(member: Row, **overrides: Any) -> Row:
     } | overrides
 
 
-def event_row(environment_id: str, **overrides: Any) -> Row:
+def event_row(environment_id: str, **overrides: Any) -> dict[str, Any]:
     return {
         "environment_id": environment_id,
         "actor": "workspace-member-test-1",
@@ -182,7 +182,7 @@ def event_row(environment_id: str, **overrides: Any) -> Row:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def assert_same_row(got: Row | None, written: Row) -> None:
+def assert_same_row(got: dict[str, Any] | None, written: dict[str, Any]) -> None:
     """`got` holds exactly what was written; its timestamps are timezone-aware UTC."""
     assert got is not None
     assert got == written
@@ -191,7 +191,7 @@ def assert_same_row(got: Row | None, written: Row) -> None:
             assert value.utcoffset() == dt.timedelta(0), f"{name} is not UTC: {value!r}"
 
 
-def ids(rows: list[Row]) -> set[str]:
+def ids(rows: list[dict[str, Any]]) -> set[str]:
     return {row["id"] for row in rows}
 
 
@@ -228,19 +228,19 @@ def tenant(store: Store) -> Tenant:
     return Tenant(workspace["id"], project["id"], environment["id"], other["id"])
 
 
-def insert_organizations(store: Store, *rows: Row) -> None:
+def insert_organizations(store: Store, *rows: dict[str, Any]) -> None:
     with store.transaction() as tx:
         for row in rows:
             store.insert_organization(tx, row)
 
 
-def insert_members(store: Store, *rows: Row) -> None:
+def insert_members(store: Store, *rows: dict[str, Any]) -> None:
     with store.transaction() as tx:
         for row in rows:
             store.insert_member(tx, row)
 
 
-def find_organization(store: Store, environment_id: str, ident: str) -> Row | None:
+def find_organization(store: Store, environment_id: str, ident: str) -> dict[str, Any] | None:
     with store.transaction() as tx:
         return store.find_organization(tx, environment_id, ident)
 
@@ -562,7 +562,7 @@ def test_delete_organization_removes_its_members_roles_and_sessions(
 @dataclass
 class OrgWorld:
     environment_id: str
-    orgs: dict[str, Row]
+    orgs: dict[str, dict[str, Any]]
 
     def ids(self, *names: str) -> set[str]:
         return {self.orgs[n]["id"] for n in names}
@@ -818,7 +818,7 @@ def test_find_member_by_email(store: Store, tenant: Tenant) -> None:
 class MemberWorld:
     environment_id: str
     organization_ids: list[str]
-    members: dict[str, Row]
+    members: dict[str, dict[str, Any]]
 
     def ids(self, *names: str) -> set[str]:
         return {self.members[n]["id"] for n in names}
@@ -926,7 +926,7 @@ def search_members(
     include_deleted: bool = False,
     cursor: str | None = None,
     limit: int = 10,
-) -> tuple[list[Row], int, str | None]:
+) -> tuple[list[dict[str, Any]], int, str | None]:
     with store.transaction() as tx:
         return store.search_members(
             tx, world.environment_id, world.organization_ids, q, cursor, limit, include_deleted
@@ -1063,7 +1063,7 @@ def test_direct_roles_set_replace_list_and_remove(store: Store, tenant: Tenant) 
 
 
 @pytest.fixture
-def member(store: Store, tenant: Tenant) -> Row:
+def member(store: Store, tenant: Tenant) -> dict[str, Any]:
     org = organization_row(tenant.environment_id)
     insert_organizations(store, org)
     row = member_row(tenant.environment_id, org["id"])
@@ -1071,7 +1071,7 @@ def member(store: Store, tenant: Tenant) -> Row:
     return row
 
 
-def test_session_round_trip_lookup_and_update(store: Store, tenant: Tenant, member: Row) -> None:
+def test_session_round_trip_lookup_and_update(store: Store, tenant: Tenant, member: dict[str, Any]) -> None:
     session = session_row(member)
     with store.transaction() as tx:
         store.insert_session(tx, session)
@@ -1113,7 +1113,7 @@ def test_session_round_trip_lookup_and_update(store: Store, tenant: Tenant, memb
         assert_same_row(store.get_session(tx, tenant.environment_id, other["id"]), other)
 
 
-def test_active_sessions_and_revocation(store: Store, tenant: Tenant, member: Row) -> None:
+def test_active_sessions_and_revocation(store: Store, tenant: Tenant, member: dict[str, Any]) -> None:
     now = at(1000)
     colleague = member_row(tenant.environment_id, member["organization_id"])
     insert_members(store, colleague)

@@ -1,12 +1,15 @@
-"""Who is calling: HTTP basic auth with the project id and secret, plus an optional member
-session header (`X-Stytch-Member-Session` or `X-Stytch-Member-SessionJWT`)."""
+"""What a route needs to know about its request before calling a service: the Gatehouse services
+(`gatehouse_of`), who calls the B2B API (`caller_of`: HTTP basic auth with the project id and
+secret, plus an optional member session header), the typed hop to a thread for blocking service
+calls (`run`), and the success responses (`ok`, `ok_encoded`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -14,76 +17,55 @@ from starlette.responses import JSONResponse, Response
 
 from gatehouse.api.errors import request_id_of
 from gatehouse.errors import Unauthorized
-from gatehouse.services.context import ActiveSession, Caller, Environment
+from gatehouse.services.context import Caller
 from gatehouse.services.wiring import Gatehouse
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def gatehouse_of(request: Request) -> Gatehouse:
-    return request.app.state.gatehouse  # type: ignore[no-any-return]
+    gatehouse: Gatehouse = request.app.state.gatehouse
+    return gatehouse
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """(user, password) from an `Authorization: Basic ...` header value, or None."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
 
 
 def _credentials(request: Request) -> tuple[str, str]:
     header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
+    if not header.lower().startswith("basic ") or len(header) <= len("basic "):
         raise Unauthorized(
             "pass the project id and secret as http basic auth (`Authorization: Basic ...`)"
         )
-    try:
-        project_id, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        sep = ""
-    if not sep:
+    found = basic_credentials(header)
+    if found is None:
         raise Unauthorized("the basic auth header is malformed")
-    return project_id, secret
-
-
-def resolve_caller(
-    gatehouse: Gatehouse, project_id: str, secret: str, token: str | None, jwt: str | None
-) -> Caller:
-    """Who calls with these credentials (and session), reading the database where the node's
-    memory does not know; blocking, so the server runs it in a thread (the benchmarks call it
-    directly, to measure exactly what the server does)."""
-    generation = gatehouse.runtime.cache.generation
-    with gatehouse.store.read() as tx:
-        environment, secret_id = gatehouse.provisioning.authenticate(
-            tx, project_id, secret, generation
-        )
-    session = gatehouse.sessions.from_headers(environment, token, jwt) if token or jwt else None
-    return _caller(environment, secret_id, session)
-
-
-def _caller(environment: Environment, secret_id: str, session: ActiveSession | None) -> Caller:
-    actor = f"member:{session.member_id}" if session else f"secret:{secret_id}"
-    return Caller(environment, actor, session)
-
-
-def _warm_caller(
-    gatehouse: Gatehouse, project_id: str, secret: str, token: str | None, jwt: str | None
-) -> Caller | None:
-    """The caller from this node's memory alone (no database, no thread hop), or None."""
-    known = gatehouse.provisioning.authenticate_cached(project_id, secret)
-    if known is None:
-        return None
-    environment, secret_id = known
-    if not (token or jwt):
-        return _caller(environment, secret_id, None)
-    entry = gatehouse.sessions.cached(environment, token, jwt)
-    return _caller(environment, secret_id, entry.active) if entry is not None else None
+    return found
 
 
 async def caller_of(request: Request) -> Caller:
     project_id, secret = _credentials(request)
     token = request.headers.get("x-stytch-member-session")
     jwt = request.headers.get("x-stytch-member-sessionjwt")
-    gatehouse = gatehouse_of(request)
-    caller = _warm_caller(gatehouse, project_id, secret, token, jwt)
+    callers = gatehouse_of(request).callers
+    # A warm node answers from memory on the event loop; otherwise hop to a thread for the I/O.
+    caller = callers.warm(project_id, secret, token, jwt)
     if caller is not None:
         return caller
-    return await run_in_threadpool(resolve_caller, gatehouse, project_id, secret, token, jwt)
+    return await run(callers.resolve, project_id, secret, token, jwt)
 
 
-async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Services do blocking database work; keep it off the event loop."""
     return await run_in_threadpool(fn, *args, **kwargs)
 

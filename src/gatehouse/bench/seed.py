@@ -168,9 +168,7 @@ def _sessions(
             "organization_id": org_id,
             "member_id": member_id,
             "token_hash": token_digest(token),
-            "authentication_factors": [
-                password_factor({"id": member_id, "email": _email(i, len(org_ids))})
-            ],
+            "authentication_factors": [password_factor(member_id, _email(i, len(org_ids)))],
             "custom_claims": {},
             "started_at": now,
             "last_accessed_at": now,

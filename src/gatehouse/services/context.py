@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gatehouse.policy import CompiledPolicy, Policy
-from gatehouse.storage import Row
+from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +33,9 @@ class Environment:
 class ActiveSession:
     """A live member session with its member and organization as they are now."""
 
-    row: Row
-    member: Row
-    org: Row
+    row: SessionRow
+    member: MemberRow
+    org: OrganizationRow
     roles: frozenset[str]  # the member's roles now
     direct_roles: tuple[str, ...] = ()  # the member's direct assignments, for the wire Member
 
@@ -46,6 +46,39 @@ class ActiveSession:
     @property
     def organization_id(self) -> str:
         return str(self.org["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """A member with its organization and direct role assignments: all its wire form needs."""
+
+    member: MemberRow
+    org: OrganizationRow
+    direct_roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPage:
+    members: list[MemberView]
+    total: int
+    next_cursor: str | None
+    organizations: dict[str, OrganizationRow]
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationPage:
+    organizations: list[OrganizationRow]
+    total: int
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A member signed in: their session as it now is, its token (shown once) and a JWT."""
+
+    active: ActiveSession
+    session_token: str
+    session_jwt: str
 
 
 @dataclass(frozen=True, slots=True)

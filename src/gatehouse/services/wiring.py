@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gatehouse.config import Settings
+from gatehouse.services.b2b.callers import Callers
 from gatehouse.services.b2b.checks import Checks
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.organizations import Organizations
@@ -27,33 +28,32 @@ class Gatehouse:
         self.runtime = Runtime(store, settings)
         self.store = store
         self.keys = SigningKeys(store)
-        self.provisioning = Provisioning(self.runtime)
+        self.workspace = Workspace(self.runtime)
+        self.provisioning = Provisioning(self.runtime, self.workspace)
         self.rbac = Rbac(self.runtime)
         self.organizations = Organizations(self.runtime)
         self.members = Members(self.runtime, self.organizations)
-        self.sessions = Sessions(self.runtime, self.keys)
+        self.sessions = Sessions(self.runtime, self.keys, self.organizations)
         self.checks = Checks(self.runtime, self.sessions)
+        self.callers = Callers(self.runtime, self.sessions)
         self.passwords = Passwords(self.members, self.sessions)
-        self.workspace = Workspace(self.runtime)
         self.projects = Projects(self.workspace, self.provisioning, self.rbac)
         self.mailer = Mailer(self.runtime.settings)
         self.dashboard_auth = DashboardAuth(self.workspace, self.mailer)
-        self.support = Support(self.workspace, self, self.mailer)
+        self.support = Support(
+            self.workspace,
+            self.projects,
+            self.organizations,
+            self.members,
+            self.sessions,
+            self.mailer,
+        )
 
     def initialise(
         self, admin_email: str, workspace_name: str, project_name: str
     ) -> dict[str, Any]:
-        """`gatehouse init`: the workspace, its first project, and an Admin management key."""
-
-        def admin_key(tx: Any, workspace_id: str) -> dict[str, Any]:
-            key = self.workspace.create_key(
-                tx, workspace_id, "admin", "created by gatehouse init", "cli"
-            )
-            return {"management_key": {"key_id": key["key_id"], "secret": key["secret"]}}
-
-        return self.provisioning.initialise(
-            admin_email, workspace_name, project_name, also=admin_key
-        )
+        """`gatehouse init` (see `Provisioning.initialise`)."""
+        return self.provisioning.initialise(admin_email, workspace_name, project_name)
 
     @property
     def settings(self) -> Settings:

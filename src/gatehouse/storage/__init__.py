@@ -1,7 +1,17 @@
-"""Storage: the Store protocol and its SQL implementation (SQLite and PostgreSQL)."""
+"""Storage: the per-domain Protocols, typed rows and transactions (`interface`, `rows`), the
+backend-neutral search vocabulary (`search`), and the SQL implementation for SQLite and
+PostgreSQL (`sql/`). Only services and the composition roots (CLI, worker) import it."""
 
 from gatehouse.storage.database import default_database_url, make_engine, migrate
-from gatehouse.storage.interface import Change, Conflict, Row, StorageError, Store
+from gatehouse.storage.interface import (
+    Change,
+    Conflict,
+    DuplicateValue,
+    ReadTx,
+    StorageError,
+    Store,
+    WriteTx,
+)
 from gatehouse.storage.sql.store import SqlStore
 
 
@@ -15,10 +25,12 @@ def open_store(url: str | None = None, *, apply_migrations: bool = True) -> SqlS
 __all__ = [
     "Change",
     "Conflict",
-    "Row",
+    "DuplicateValue",
+    "ReadTx",
     "SqlStore",
     "StorageError",
     "Store",
+    "WriteTx",
     "default_database_url",
     "make_engine",
     "migrate",

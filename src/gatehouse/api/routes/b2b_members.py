@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import schemas
+from gatehouse.api import schemas, wire
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.parsing import parse_body, parse_query
 from gatehouse.errors import Code, InvalidInput
-from gatehouse.services.b2b.organizations import org_to_wire
-
-
-def _member_payload(org: Any, member: dict[str, Any]) -> dict[str, Any]:
-    return {"member_id": member["member_id"], "member": member, "organization": org_to_wire(org)}
 
 
 async def create(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident = request.path_params["organization_id"]
     body = await parse_body(request, schemas.MemberCreate, {"organization_id": ident})
-    _, org, member = await run(gatehouse_of(request).members.create, caller, ident, body.given())
-    return ok(request, _member_payload(org, member))
+    view = await run(gatehouse_of(request).members.create, caller, ident, body.given())
+    return ok(request, wire.member_payload(view))
 
 
 async def get(request: Request) -> JSONResponse:
@@ -34,14 +27,14 @@ async def get(request: Request) -> JSONResponse:
     given = query.given()
     if not given:
         raise InvalidInput("pass `member_id` or `email_address`")
-    org, member = await run(
+    view = await run(
         gatehouse_of(request).members.get,
         caller,
         ident,
         given.get("member_id"),
         given.get("email_address"),
     )
-    return ok(request, _member_payload(org, member))
+    return ok(request, wire.member_payload(view))
 
 
 def _ids(request: Request) -> tuple[str, str, dict[str, str]]:
@@ -55,18 +48,8 @@ async def update(request: Request) -> JSONResponse:
     ident, member_id, echoes = _ids(request)
     body = await parse_body(request, schemas.MemberUpdate, echoes)
     fields = body.given()
-    if fields.get("unlink_email"):
-        raise InvalidInput(
-            "`unlink_email` is not supported: Gatehouse keeps one email per member",
-            code=Code.UNSUPPORTED_FEATURE,
-        )
-    if fields.get("default_mfa_method") == "totp":
-        raise InvalidInput(
-            "`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet",
-            code=Code.UNSUPPORTED_FEATURE,
-        )
-    org, member = await run(gatehouse_of(request).members.update, caller, ident, member_id, fields)
-    return ok(request, _member_payload(org, member))
+    view = await run(gatehouse_of(request).members.update, caller, ident, member_id, fields)
+    return ok(request, wire.member_payload(view))
 
 
 async def delete(request: Request) -> JSONResponse:
@@ -81,18 +64,18 @@ async def reactivate(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident, member_id, echoes = _ids(request)
     await parse_body(request, schemas.Empty, echoes)
-    org, member = await run(gatehouse_of(request).members.reactivate, caller, ident, member_id)
-    return ok(request, _member_payload(org, member))
+    view = await run(gatehouse_of(request).members.reactivate, caller, ident, member_id)
+    return ok(request, wire.member_payload(view))
 
 
 async def delete_mfa_phone_number(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident, member_id, echoes = _ids(request)
     await parse_body(request, schemas.Empty, echoes)
-    org, member = await run(
+    view = await run(
         gatehouse_of(request).members.delete_mfa_phone_number, caller, ident, member_id
     )
-    return ok(request, _member_payload(org, member))
+    return ok(request, wire.member_payload(view))
 
 
 async def delete_password(request: Request) -> JSONResponse:
@@ -102,17 +85,15 @@ async def delete_password(request: Request) -> JSONResponse:
     await parse_body(
         request, schemas.Empty, {"organization_id": ident, "member_password_id": password_id}
     )
-    _, org, member = await run(
-        gatehouse_of(request).members.delete_password, caller, ident, password_id
-    )
-    return ok(request, _member_payload(org, member))
+    view = await run(gatehouse_of(request).members.delete_password, caller, ident, password_id)
+    return ok(request, wire.member_payload(view))
 
 
 async def search(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.MemberSearch)
     query = body.query.model_dump() if body.query is not None else None
-    members, total, next_cursor, orgs = await run(
+    page = await run(
         gatehouse_of(request).members.search,
         caller,
         body.organization_ids,
@@ -123,9 +104,11 @@ async def search(request: Request) -> JSONResponse:
     return ok(
         request,
         {
-            "members": members,
-            "results_metadata": {"total": total, "next_cursor": next_cursor},
-            "organizations": {org_id: org_to_wire(org) for org_id, org in orgs.items()},
+            "members": [wire.member_of(view) for view in page.members],
+            "results_metadata": {"total": page.total, "next_cursor": page.next_cursor},
+            "organizations": {
+                org_id: wire.org_to_wire(org) for org_id, org in page.organizations.items()
+            },
         },
     )
 

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from gatehouse.api import schemas
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.parsing import parse_body, parse_query
-from gatehouse.services.b2b.organizations import org_to_wire
+from gatehouse.api.wire import org_to_wire
 
 
 async def create(request: Request) -> JSONResponse:
@@ -47,14 +47,14 @@ async def search(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.OrganizationSearch)
     query = body.query.model_dump() if body.query is not None else None
-    rows, total, next_cursor = await run(
+    page = await run(
         gatehouse_of(request).organizations.search, caller, query, body.cursor or None, body.limit
     )
     return ok(
         request,
         {
-            "organizations": [org_to_wire(r) for r in rows],
-            "results_metadata": {"total": total, "next_cursor": next_cursor},
+            "organizations": [org_to_wire(r) for r in page.organizations],
+            "results_metadata": {"total": page.total, "next_cursor": page.next_cursor},
         },
     )
 

@@ -6,43 +6,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import schemas
+from gatehouse.api import schemas, wire
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.parsing import parse_body
-from gatehouse.services.b2b.organizations import org_to_wire
 
 
 async def migrate(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.PasswordMigrate)
-    created, org, member = await run(gatehouse_of(request).passwords.migrate, caller, body.given())
+    migrated = await run(gatehouse_of(request).passwords.migrate, caller, body.given())
     return ok(
-        request,
-        {
-            "member_id": member["member_id"],
-            "member_created": created,
-            "member": member,
-            "organization": org_to_wire(org),
-        },
+        request, {**wire.member_payload(migrated.view), "member_created": migrated.member_created}
     )
 
 
 async def authenticate(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.PasswordAuthenticate)
-    gatehouse = gatehouse_of(request)
-    result = await run(gatehouse.passwords.authenticate, caller, body.given())
-    member = result["member"]
+    signed_in = await run(gatehouse_of(request).passwords.authenticate, caller, body.given())
     return ok(
         request,
         {
-            "member_id": member["member_id"],
-            "organization_id": member["organization_id"],
-            "member": member,
-            "organization": org_to_wire(result["org"]),
-            "session_token": result["session_token"],
-            "session_jwt": result["session_jwt"],
-            "member_session": gatehouse.sessions.wire(result["session"]),
+            **wire.sign_in_payload(signed_in),
             "intermediate_session_token": "",
             "member_authenticated": True,
             "mfa_required": None,

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gatehouse.api import schemas
+from gatehouse.api import schemas, wire
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, ok_encoded, run
 from gatehouse.api.parsing import parse_body, parse_query
-from gatehouse.errors import InvalidInput, Kind, NotFound
+from gatehouse.errors import Denied, InvalidInput
 from gatehouse.policy import Decision
-from gatehouse.services.b2b.organizations import org_to_wire
+
+
+def _verdict(decision: Decision | None, check: dict[str, str] | None) -> dict[str, Any]:
+    """The check's verdict for the response; a denial refuses the whole request (403)."""
+    if decision is None or check is None:
+        return {}
+    if not decision.allowed:
+        raise Denied(
+            f"the member is not permitted to `{check['action']}` on `{check['resource_id']}`: "
+            + decision.reason
+        )
+    return {"verdict": {"authorized": True, "granting_roles": list(decision.granting_roles)}}
 
 
 async def authenticate(request: Request) -> Response:
@@ -23,7 +33,7 @@ async def authenticate(request: Request) -> Response:
     given = body.given()
     if not given.get("session_token") and not given.get("session_jwt"):
         raise InvalidInput("pass `session_token` or `session_jwt`")
-    gatehouse = gatehouse_of(request)
+    sessions = gatehouse_of(request).sessions
     token, jwt, check = (
         given.get("session_token"),
         given.get("session_jwt"),
@@ -32,47 +42,33 @@ async def authenticate(request: Request) -> Response:
     duration, claims = given.get("session_duration_minutes"), given.get("session_custom_claims")
     # A warm node answers from memory on the event loop; otherwise hop to a thread for the I/O.
     if duration is None and not claims:
-        warm = gatehouse.sessions.authenticate_warm(caller, token, jwt, check)
+        warm = sessions.authenticate_warm(caller, token, jwt, check)
         if warm is not None:
             entry, decision = warm
+            verdict = _verdict(decision, check)
             return ok_encoded(
-                request,
-                gatehouse.sessions.wire_fragment(entry),
-                session_token=token or "",
-                **_verdict(decision),
+                request, wire.session_fragment(entry), session_token=token or "", **verdict
             )
-    active, token, session_jwt, decision = await run(
-        gatehouse.sessions.authenticate, caller, token, jwt, duration, claims, check
-    )
+    done = await run(sessions.authenticate, caller, token, jwt, duration, claims, check)
+    verdict = _verdict(done.decision, check)
     payload = {
-        "member_session": gatehouse.sessions.wire(active),
-        "session_token": token,
-        "session_jwt": session_jwt,
-        "member": gatehouse.sessions.member_wire(active),
-        "organization": org_to_wire(active.org),
-        **_verdict(decision),
+        "member_session": wire.member_session(done.active),
+        "session_token": done.session_token,
+        "session_jwt": done.session_jwt,
+        "member": wire.active_member(done.active),
+        "organization": wire.org_to_wire(done.active.org),
+        **verdict,
     }
     return ok(request, payload)
-
-
-def _verdict(decision: Decision | None) -> dict[str, Any]:
-    if decision is None:
-        return {}
-    return {"verdict": {"authorized": True, "granting_roles": list(decision.granting_roles)}}
 
 
 async def get(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     query = parse_query(request, schemas.SessionsGet)
-    gatehouse = gatehouse_of(request)
     sessions = await run(
-        gatehouse.sessions.list_active,
-        caller,
-        gatehouse.organizations,
-        query.organization_id,
-        query.member_id,
+        gatehouse_of(request).sessions.list_active, caller, query.organization_id, query.member_id
     )
-    return ok(request, {"member_sessions": sessions})
+    return ok(request, {"member_sessions": [wire.member_session(s) for s in sessions]})
 
 
 async def revoke(request: Request) -> JSONResponse:
@@ -82,19 +78,11 @@ async def revoke(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
-def _jwks(request: Request, project_id: str) -> list[dict[str, object]]:
-    gatehouse = gatehouse_of(request)
-    with gatehouse.store.read() as tx:
-        if gatehouse.store.get_environment(tx, project_id) is None:
-            raise NotFound(Kind.PROJECT, project_id)
-        return gatehouse.keys.jwks(tx, project_id)
-
-
 async def jwks(request: Request) -> JSONResponse:
     # Readable without credentials: the SDK's JWKS client fetches it anonymously.
     project_id = request.path_params["project_id"]
     parse_query(request, schemas.Empty, {"project_id": project_id})
-    keys = await run_in_threadpool(_jwks, request, project_id)
+    keys = await run(gatehouse_of(request).sessions.jwks, project_id)
     return ok(request, {"keys": keys})
 
 

@@ -15,14 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import schemas
+from gatehouse.api import schemas, wire
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.operator_auth import operator_of
 from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.routes.pwa_projects import E
-from gatehouse.errors import Code, InvalidInput
+from gatehouse.api.wire import org_to_wire
+from gatehouse.errors import InvalidInput
 from gatehouse.services import ids
-from gatehouse.services.b2b.organizations import org_to_wire
 from gatehouse.services.workspace.support import check_redirect_url
 
 # Query strings carry text: numbers in them are parsed leniently.
@@ -109,30 +109,13 @@ def _member_path(request: Request) -> tuple[str, str, str, str]:
     return p["project_slug"], p["environment_slug"], p["organization_id"], p["member_id"]
 
 
-def _member_payload(org: Any, member: dict[str, Any]) -> dict[str, Any]:
-    return {"member_id": member["member_id"], "member": member, "organization": org_to_wire(org)}
-
-
-def _session_payload(request: Request, result: dict[str, Any]) -> dict[str, Any]:
-    member = result["member"]
-    return {
-        "member_id": member["member_id"],
-        "organization_id": member["organization_id"],
-        "member": member,
-        "organization": org_to_wire(result["org"]),
-        "session_token": result["session_token"],
-        "session_jwt": result["session_jwt"],
-        "member_session": gatehouse_of(request).sessions.wire(result["session"]),
-    }
-
-
 # -- directory.view / directory.manage -------------------------------------------------------
 
 
 async def list_organizations(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     query = parse_query(request, OrganizationList)
-    rows, total, next_cursor = await run(
+    page = await run(
         gatehouse_of(request).support.list_organizations,
         operator,
         *_where(request),
@@ -143,8 +126,8 @@ async def list_organizations(request: Request) -> JSONResponse:
     return ok(
         request,
         {
-            "organizations": [org_to_wire(r) for r in rows],
-            "results_metadata": {"total": total, "next_cursor": next_cursor},
+            "organizations": [org_to_wire(r) for r in page.organizations],
+            "results_metadata": {"total": page.total, "next_cursor": page.next_cursor},
         },
     )
 
@@ -177,7 +160,7 @@ async def update_organization(request: Request) -> JSONResponse:
 async def list_members(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     query = parse_query(request, MemberList)
-    members, total, next_cursor, org = await run(
+    page = await run(
         gatehouse_of(request).support.list_members,
         operator,
         *_where(request),
@@ -189,9 +172,9 @@ async def list_members(request: Request) -> JSONResponse:
     return ok(
         request,
         {
-            "members": members,
-            "results_metadata": {"total": total, "next_cursor": next_cursor},
-            "organization": org_to_wire(org),
+            "members": [wire.member_of(view) for view in page.members],
+            "results_metadata": {"total": page.total, "next_cursor": page.next_cursor},
+            "organization": org_to_wire(next(iter(page.organizations.values()))),
         },
     )
 
@@ -199,30 +182,17 @@ async def list_members(request: Request) -> JSONResponse:
 async def get_member(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, schemas.Empty)
-    org, member = await run(
-        gatehouse_of(request).support.get_member, operator, *_member_path(request)
-    )
-    return ok(request, _member_payload(org, member))
+    view = await run(gatehouse_of(request).support.get_member, operator, *_member_path(request))
+    return ok(request, wire.member_payload(view))
 
 
 async def update_member(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     fields = (await parse_body(request, schemas.MemberUpdate)).given()
-    # The same refusals as `PUT /v1/b2b/organizations/{organization_id}/members/{member_id}`.
-    if fields.get("unlink_email"):
-        raise InvalidInput(
-            "`unlink_email` is not supported: Gatehouse keeps one email per member",
-            code=Code.UNSUPPORTED_FEATURE,
-        )
-    if fields.get("default_mfa_method") == "totp":
-        raise InvalidInput(
-            "`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet",
-            code=Code.UNSUPPORTED_FEATURE,
-        )
-    org, member = await run(
+    view = await run(
         gatehouse_of(request).support.update_member, operator, *_member_path(request), fields
     )
-    return ok(request, _member_payload(org, member))
+    return ok(request, wire.member_payload(view))
 
 
 # -- support.* ---------------------------------------------------------------------------------
@@ -231,7 +201,7 @@ async def update_member(request: Request) -> JSONResponse:
 async def send_password_reset(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = (await parse_body(request, PasswordResetStart)).given()
-    org, member, expires_at = await run(
+    view, expires_at = await run(
         gatehouse_of(request).support.send_password_reset,
         operator,
         *_member_path(request),
@@ -241,8 +211,8 @@ async def send_password_reset(request: Request) -> JSONResponse:
     return ok(
         request,
         {
-            **_member_payload(org, member),
-            "email_address": member["email_address"],
+            **wire.member_payload(view),
+            "email_address": view.member["email"],
             "expires_at": expires_at,
         },
     )
@@ -251,26 +221,26 @@ async def send_password_reset(request: Request) -> JSONResponse:
 async def revoke_sessions(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, schemas.Empty)
-    org, member = await run(
+    view = await run(
         gatehouse_of(request).support.revoke_sessions, operator, *_member_path(request)
     )
-    return ok(request, _member_payload(org, member))
+    return ok(request, wire.member_payload(view))
 
 
 async def reactivate(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, schemas.Empty)
-    org, member = await run(
-        gatehouse_of(request).support.reactivate, operator, *_member_path(request)
-    )
-    return ok(request, _member_payload(org, member))
+    view = await run(gatehouse_of(request).support.reactivate, operator, *_member_path(request))
+    return ok(request, wire.member_payload(view))
 
 
 async def impersonate(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, schemas.Empty)
-    result = await run(gatehouse_of(request).support.impersonate, operator, *_member_path(request))
-    return ok(request, _session_payload(request, result))
+    signed_in = await run(
+        gatehouse_of(request).support.impersonate, operator, *_member_path(request)
+    )
+    return ok(request, wire.sign_in_payload(signed_in))
 
 
 # -- event_logs.view ---------------------------------------------------------------------------
@@ -295,13 +265,12 @@ async def list_events(request: Request) -> JSONResponse:
 async def reset_password(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, PasswordEmailReset)
-    result = await run(gatehouse_of(request).support.reset_password, caller, body.given())
-    member = result["member"]
+    signed_in = await run(gatehouse_of(request).support.reset_password, caller, body.given())
     return ok(
         request,
         {
-            **_session_payload(request, result),
-            "member_email_id": ids.email_id(member["member_id"]),
+            **wire.sign_in_payload(signed_in),
+            "member_email_id": ids.email_id(signed_in.active.member_id),
             "intermediate_session_token": "",
             "member_authenticated": True,
             "mfa_required": None,

@@ -60,7 +60,7 @@ class Checks:
         Meant for one threadpool call: resolving may read the database, and the checks that
         follow are pure CPU that would gain nothing from a second hop.
         """
-        active = self.sessions.from_headers(environment, token, jwt_token)
+        active = self.sessions.lookup(environment, token, jwt_token).active
         return self._answer(environment, active, organization_id, checks, explain)
 
     def batch_warm(
@@ -74,7 +74,7 @@ class Checks:
     ) -> BatchVerdict | None:
         """`batch` from this node's memory alone, for the event loop; None when the session is
         not cached (then call `batch` in a thread)."""
-        entry = self.sessions.cached(environment, token, jwt_token)
+        entry = self.sessions.lookup_cached(environment, token, jwt_token)
         if entry is None:
             return None
         return self._answer(environment, entry.active, organization_id, checks, explain)

@@ -14,7 +14,7 @@ from gatehouse.errors import Denied, GatehouseError, tenancy_error
 from gatehouse.policy.defaults import MEMBER, ORGANIZATION, SELF
 from gatehouse.services.context import ActiveSession, Caller
 from gatehouse.services.node.runtime import Runtime
-from gatehouse.storage import Row
+from gatehouse.storage.rows import OrganizationRow
 
 # Organization update fields -> stytch.organization action. The first block is PRODUCT.md's table;
 # the rest are fields the seed has no action for: named in the same style, they are undeclared, so
@@ -81,7 +81,7 @@ def _tenancy(session: ActiveSession, organization_id: str) -> None:
         raise tenancy_error(session.organization_id, organization_id)
 
 
-def require_tenancy(caller: Caller, org: Row) -> None:
+def require_tenancy(caller: Caller, org: OrganizationRow) -> None:
     if caller.session is not None:
         _tenancy(caller.session, org["id"])
 
@@ -101,7 +101,12 @@ def _deny(missing: list[tuple[str, str]]) -> GatehouseError:
 
 
 def require_organization(
-    runtime: Runtime, caller: Caller, org: Row, fields: Iterable[str], *, delete: bool = False
+    runtime: Runtime,
+    caller: Caller,
+    org: OrganizationRow,
+    fields: Iterable[str],
+    *,
+    delete: bool = False,
 ) -> None:
     session = caller.session
     if session is None:
@@ -124,7 +129,7 @@ def require_organization(
 def require_member(
     runtime: Runtime,
     caller: Caller,
-    org: Row,
+    org: OrganizationRow,
     target_member_id: str | None,
     needs: Iterable[tuple[str, str | None]],
     fields: Iterable[str] = (),

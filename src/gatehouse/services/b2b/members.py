@@ -6,15 +6,16 @@ from typing import Any
 
 from gatehouse.errors import Code, InvalidInput, Kind, NotFound
 from gatehouse.policy import Problem
-from gatehouse.policy.defaults import STYTCH_ADMIN
 from gatehouse.services import clock, events, ids
-from gatehouse.services.b2b import enforcement, roles
-from gatehouse.services.b2b.organizations import check_cursor, check_query
+from gatehouse.services.b2b import enforcement
+from gatehouse.services.b2b.organizations import Organizations
+from gatehouse.services.b2b.queries import check_cursor, check_query
 from gatehouse.services.b2b.rbac import role_exists
-from gatehouse.services.context import Caller, Environment
+from gatehouse.services.context import Caller, Environment, MemberPage, MemberView
 from gatehouse.services.node.runtime import Runtime
-from gatehouse.storage import Row
-from gatehouse.storage.sql.search import MEMBER_FILTERS
+from gatehouse.storage.interface import ReadTx
+from gatehouse.storage.rows import MemberRow, MemberValues, OrganizationRow
+from gatehouse.storage.search import MEMBER_FILTERS
 
 # Member create fields that need their own action besides `create` when a session creates a member,
 # so that a member allowed to create cannot create a more privileged one.
@@ -27,56 +28,28 @@ _PRIVILEGED_CREATE_FIELDS = (
 )
 
 
-def member_to_wire(member: Row, direct: list[str], org: Row) -> dict[str, Any]:
-    member_roles = roles.member_roles(member, direct, org)
-    return {
-        "organization_id": member["organization_id"],
-        "member_id": member["id"],
-        "email_address": member["email"],
-        "email_address_verified": member["email_verified"],
-        "status": member["status"],
-        "name": member["name"],
-        "sso_registrations": [],
-        "oauth_registrations": [],
-        "is_breakglass": member["is_breakglass"],
-        "member_password_id": member["password_id"] or "",
-        "mfa_phone_number_verified": member["mfa_phone_verified"],
-        "mfa_phone_number": member["mfa_phone_number"],
-        "mfa_enrolled": member["mfa_enrolled"],
-        "default_mfa_method": member["default_mfa_method"],
-        "is_admin": any(r["role_id"] == STYTCH_ADMIN for r in member_roles),
-        "totp_registration_id": "",
-        "retired_email_addresses": [],
-        "is_locked": False,
-        "lock_created_at": None,
-        "lock_expires_at": None,
-        "roles": member_roles,
-        "trusted_metadata": member["trusted_metadata"],
-        "untrusted_metadata": member["untrusted_metadata"],
-        "external_id": member["external_id"],
-        "scim_registration": None,
-        "created_at": clock.iso(member["created_at"]),
-        "updated_at": clock.iso(member["updated_at"]),
-    }
-
-
 class Members:
-    def __init__(self, runtime: Runtime, organizations: Any) -> None:
+    def __init__(self, runtime: Runtime, organizations: Organizations) -> None:
         self.runtime = runtime
         self.store = runtime.store
         self.organizations = organizations
 
-    def wire(self, tx: Any, member: Row, org: Row) -> dict[str, Any]:
+    def view(self, tx: ReadTx, member: MemberRow, org: OrganizationRow) -> MemberView:
+        """The member with its direct role assignments, as they are in `tx`."""
         direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        return member_to_wire(member, direct, org)
+        return MemberView(member, org, tuple(direct))
 
-    def _find(self, tx: Any, org: Row, member_id: str, *, include_deleted: bool = False) -> Row:
+    def _find(
+        self, tx: ReadTx, org: OrganizationRow, member_id: str, *, include_deleted: bool = False
+    ) -> MemberRow:
         member = self.store.get_member(tx, org["id"], member_id)
         if member is None or (member["status"] == "deleted" and not include_deleted):
             raise NotFound(Kind.MEMBER, member_id)
         return member
 
-    def _check_roles(self, environment: Environment, org: Row, role_ids: list[str]) -> None:
+    def check_roles(
+        self, environment: Environment, org: OrganizationRow, role_ids: list[str]
+    ) -> None:
         problems = [
             Problem(
                 f"roles[{i}]", f"role `{r}` does not exist in the project or organization policy"
@@ -87,9 +60,7 @@ class Members:
         if problems:
             raise InvalidInput("unknown role", problems, code=Code.ROLE_NOT_FOUND)
 
-    def create(
-        self, caller: Caller, org_ident: str, fields: dict[str, Any]
-    ) -> tuple[Row, Row, dict[str, Any]]:
+    def create(self, caller: Caller, org_ident: str, fields: dict[str, Any]) -> MemberView:
         environment = caller.environment
         now = clock.now()
         with self.store.transaction() as tx:
@@ -99,7 +70,7 @@ class Members:
             )
             enforcement.require_member(self.runtime, caller, org, None, needs, fields)
             role_ids = fields.get("roles") or []
-            self._check_roles(environment, org, role_ids)
+            self.check_roles(environment, org, role_ids)
             email = fields["email_address"]
             member = self.new_member_row(environment, org, email, fields, now)
             member["status"] = "pending" if fields.get("create_member_as_pending") else "active"
@@ -115,12 +86,12 @@ class Members:
                 fields,
                 actor_role=caller.actor_role,
             )
-            return member, org, self.wire(tx, member, org)
+            return self.view(tx, member, org)
 
     @staticmethod
     def new_member_row(
-        environment: Environment, org: Row, email: str, fields: dict[str, Any], now: Any
-    ) -> Row:
+        environment: Environment, org: OrganizationRow, email: str, fields: dict[str, Any], now: Any
+    ) -> MemberRow:
         return {
             "id": ids.new_id("member", environment.kind),
             "environment_id": environment.id,
@@ -146,7 +117,7 @@ class Members:
 
     def get(
         self, caller: Caller, org_ident: str, member_id: str | None, email: str | None
-    ) -> tuple[Row, dict[str, Any]]:
+    ) -> MemberView:
         with self.store.read() as tx:
             org = self.organizations.find(tx, caller.environment, org_ident)
             if member_id:
@@ -157,11 +128,21 @@ class Members:
                 if found is None:
                     raise NotFound(Kind.MEMBER, email)
                 member = found
-            return org, self.wire(tx, member, org)
+            return self.view(tx, member, org)
 
     def update(
         self, caller: Caller, org_ident: str, member_id: str, fields: dict[str, Any]
-    ) -> tuple[Row, dict[str, Any]]:
+    ) -> MemberView:
+        if fields.get("unlink_email"):
+            raise InvalidInput(
+                "`unlink_email` is not supported: Gatehouse keeps one email per member",
+                code=Code.UNSUPPORTED_FEATURE,
+            )
+        if fields.get("default_mfa_method") == "totp":
+            raise InvalidInput(
+                "`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet",
+                code=Code.UNSUPPORTED_FEATURE,
+            )
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
@@ -175,8 +156,8 @@ class Members:
                 fields,
             )
             if "roles" in fields:
-                self._check_roles(environment, org, fields["roles"])
-            values: Row = {}
+                self.check_roles(environment, org, fields["roles"])
+            values: MemberValues = {}
             for name in (
                 "name",
                 "trusted_metadata",
@@ -196,7 +177,9 @@ class Members:
                 values["mfa_phone_verified"] = False
             email = fields.get("email_address")
             if email is not None and email.lower() != member["email_lower"]:
-                values.update(email=email, email_lower=email.lower(), email_verified=False)
+                values["email"] = email
+                values["email_lower"] = email.lower()
+                values["email_verified"] = False
             elif email is not None:
                 values["email"] = email
             values["updated_at"] = clock.now()
@@ -214,8 +197,8 @@ class Members:
                 fields,
                 actor_role=caller.actor_role,
             )
-            updated = {**member, **values}
-            return org, self.wire(tx, updated, org)
+            updated: MemberRow = {**member, **values}
+            return self.view(tx, updated, org)
 
     def delete(self, caller: Caller, org_ident: str, member_id: str) -> str:
         environment = caller.environment
@@ -239,9 +222,7 @@ class Members:
             )
         return str(member["id"])
 
-    def reactivate(
-        self, caller: Caller, org_ident: str, member_id: str
-    ) -> tuple[Row, dict[str, Any]]:
+    def reactivate(self, caller: Caller, org_ident: str, member_id: str) -> MemberView:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
@@ -249,7 +230,7 @@ class Members:
             enforcement.require_member(
                 self.runtime, caller, org, member["id"], [enforcement.MEMBER_REACTIVATE]
             )
-            values = {"status": "active", "updated_at": clock.now()}
+            values: MemberValues = {"status": "active", "updated_at": clock.now()}
             self.store.update_member(tx, member["id"], values)
             events.record(
                 self.store,
@@ -261,11 +242,10 @@ class Members:
                 {"status": [member["status"], "active"]},
                 actor_role=caller.actor_role,
             )
-            return org, self.wire(tx, {**member, **values}, org)
+            reactivated: MemberRow = {**member, **values}
+            return self.view(tx, reactivated, org)
 
-    def delete_mfa_phone_number(
-        self, caller: Caller, org_ident: str, member_id: str
-    ) -> tuple[Row, dict[str, Any]]:
+    def delete_mfa_phone_number(self, caller: Caller, org_ident: str, member_id: str) -> MemberView:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
@@ -273,7 +253,7 @@ class Members:
             enforcement.require_member(
                 self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE_MFA_PHONE]
             )
-            values = {
+            values: MemberValues = {
                 "mfa_phone_number": "",
                 "mfa_phone_verified": False,
                 "updated_at": clock.now(),
@@ -288,11 +268,10 @@ class Members:
                 member["id"],
                 actor_role=caller.actor_role,
             )
-            return org, self.wire(tx, {**member, **values}, org)
+            cleared: MemberRow = {**member, **values}
+            return self.view(tx, cleared, org)
 
-    def delete_password(
-        self, caller: Caller, org_ident: str, password_id: str
-    ) -> tuple[Row, Row, dict[str, Any]]:
+    def delete_password(self, caller: Caller, org_ident: str, password_id: str) -> MemberView:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
@@ -302,7 +281,11 @@ class Members:
             enforcement.require_member(
                 self.runtime, caller, org, member["id"], [enforcement.MEMBER_DELETE_PASSWORD]
             )
-            values = {"password_id": None, "password_hash": None, "updated_at": clock.now()}
+            values: MemberValues = {
+                "password_id": None,
+                "password_hash": None,
+                "updated_at": clock.now(),
+            }
             self.store.update_member(tx, member["id"], values)
             events.record(
                 self.store,
@@ -313,8 +296,8 @@ class Members:
                 member["id"],
                 actor_role=caller.actor_role,
             )
-            updated = {**member, **values}
-            return updated, org, self.wire(tx, updated, org)
+            updated: MemberRow = {**member, **values}
+            return self.view(tx, updated, org)
 
     def search(
         self,
@@ -323,8 +306,8 @@ class Members:
         query: dict[str, Any] | None,
         cursor: str | None,
         limit: int,
-    ) -> tuple[list[dict[str, Any]], int, str | None, dict[str, Row]]:
-        check_query(query, MEMBER_FILTERS)
+    ) -> MemberPage:
+        checked = check_query(query, MEMBER_FILTERS)
         check_cursor(cursor)
         environment = caller.environment
         include_deleted = any(
@@ -345,8 +328,10 @@ class Members:
                     self.runtime, caller, org, None, [enforcement.MEMBER_SEARCH]
                 )
             rows, total, next_cursor = self.store.search_members(
-                tx, environment.id, list(orgs), query, cursor, limit, include_deleted
+                tx, environment.id, list(orgs), checked, cursor, limit, include_deleted
             )
             direct = self.store.direct_roles(tx, [r["id"] for r in rows])
-            wire = [member_to_wire(r, direct[r["id"]], orgs[r["organization_id"]]) for r in rows]
-            return wire, total, next_cursor, orgs
+            views = [
+                MemberView(r, orgs[r["organization_id"]], tuple(direct[r["id"]])) for r in rows
+            ]
+            return MemberPage(views, total, next_cursor, orgs)

@@ -9,37 +9,14 @@ from gatehouse.errors import Code, Duplicate, InvalidInput, Kind, NotFound
 from gatehouse.policy import Problem
 from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import enforcement
+from gatehouse.services.b2b.queries import check_cursor, check_query
 from gatehouse.services.b2b.rbac import role_exists
-from gatehouse.services.context import Caller, Environment
+from gatehouse.services.context import Caller, Environment, OrganizationPage
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.slugs import slugify
-from gatehouse.storage import Row
-from gatehouse.storage.sql.search import ORGANIZATION_FILTERS, decode_cursor
-
-# Every Organization field the SDK requires, with the value a new organization starts with.
-SETTING_DEFAULTS: dict[str, Any] = {
-    "organization_logo_url": "",
-    "untrusted_metadata": {},
-    "sso_jit_provisioning": "ALL_ALLOWED",
-    "sso_jit_provisioning_allowed_connections": [],
-    "sso_default_connection_id": None,
-    "email_allowed_domains": [],
-    "email_jit_provisioning": "NOT_ALLOWED",
-    "email_invites": "ALL_ALLOWED",
-    "auth_methods": "ALL_ALLOWED",
-    "allowed_auth_methods": [],
-    "mfa_policy": "OPTIONAL",
-    "rbac_email_implicit_role_assignments": [],
-    "mfa_methods": "ALL_ALLOWED",
-    "allowed_mfa_methods": [],
-    "oauth_tenant_jit_provisioning": "NOT_ALLOWED",
-    "allowed_oauth_tenants": {},
-    "claimed_email_domains": [],
-    "first_party_connected_apps_allowed_type": "ALL_ALLOWED",
-    "allowed_first_party_connected_apps": [],
-    "third_party_connected_apps_allowed_type": "ALL_ALLOWED",
-    "allowed_third_party_connected_apps": [],
-}
+from gatehouse.storage.interface import ReadTx, WriteTx
+from gatehouse.storage.rows import OrganizationRow, OrganizationValues
+from gatehouse.storage.search import ORGANIZATION_FILTERS
 
 _SLUG_ATTEMPTS = 5
 
@@ -51,39 +28,24 @@ _COLUMNS = {
 }
 
 
-def org_to_wire(org: Row) -> dict[str, Any]:
-    settings = {**SETTING_DEFAULTS, **org["settings"]}
-    return {
-        "organization_id": org["id"],
-        "organization_name": org["name"],
-        "organization_slug": org["slug"],
-        "organization_external_id": org["external_id"],
-        "trusted_metadata": org["trusted_metadata"],
-        **settings,
-        "sso_active_connections": [],
-        "scim_active_connection": None,
-        "custom_roles": org["custom_roles"],
-        "created_at": clock.iso(org["created_at"]),
-        "updated_at": clock.iso(org["updated_at"]),
-    }
-
-
 class Organizations:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.store = runtime.store
 
-    def find(self, tx: Any, environment: Environment, ident: str) -> Row:
+    def find(self, tx: ReadTx, environment: Environment, ident: str) -> OrganizationRow:
         org = self.store.find_organization(tx, environment.id, ident)
         if org is None:
             raise NotFound(Kind.ORGANIZATION, ident)
         return org
 
-    def get(self, caller: Caller, ident: str) -> Row:
+    def get(self, caller: Caller, ident: str) -> OrganizationRow:
         with self.store.read() as tx:
             return self.find(tx, caller.environment, ident)
 
-    def _check_roles(self, environment: Environment, org: Row, fields: dict[str, Any]) -> None:
+    def _check_roles(
+        self, environment: Environment, org: OrganizationRow, fields: dict[str, Any]
+    ) -> None:
         problems = [
             Problem(
                 f"rbac_email_implicit_role_assignments[{i}].role_id",
@@ -95,25 +57,31 @@ class Organizations:
         if problems:
             raise InvalidInput("unknown role", problems, code=Code.ROLE_NOT_FOUND)
 
-    def _write_values(self, fields: dict[str, Any]) -> tuple[Row, dict[str, Any]]:
-        columns: Row = {}
-        settings: dict[str, Any] = {}
-        for name, value in fields.items():
-            if name in _COLUMNS:
-                columns[_COLUMNS[name]] = value
-            else:
-                settings[name] = value
+    @staticmethod
+    def _write_values(fields: dict[str, Any]) -> tuple[OrganizationValues, dict[str, Any]]:
+        """The columns and the settings (every other wire field) that `fields` set."""
+        columns: OrganizationValues = {}
+        if "organization_name" in fields:
+            columns["name"] = fields["organization_name"]
+        if "organization_slug" in fields:
+            columns["slug"] = fields["organization_slug"]
+        if "organization_external_id" in fields:
+            columns["external_id"] = fields["organization_external_id"]
+        if "trusted_metadata" in fields:
+            columns["trusted_metadata"] = fields["trusted_metadata"]
+        settings = {k: v for k, v in fields.items() if k not in _COLUMNS}
         return columns, settings
 
-    def create(self, caller: Caller, fields: dict[str, Any]) -> Row:
+    def create(self, caller: Caller, fields: dict[str, Any]) -> OrganizationRow:
         environment = caller.environment
         now = clock.now()
         columns, settings = self._write_values(fields)
-        org: Row = {
+        name = fields["organization_name"]
+        org: OrganizationRow = {
             "id": ids.new_id("organization", environment.kind),
             "environment_id": environment.id,
-            "name": columns["name"],
-            "slug": columns.get("slug") or slugify(columns["name"], "organization", "org"),
+            "name": name,
+            "slug": columns.get("slug") or slugify(name, "organization", "org"),
             "external_id": columns.get("external_id"),
             "trusted_metadata": columns.get("trusted_metadata") or {},
             "settings": settings,
@@ -139,7 +107,9 @@ class Organizations:
             )
         return org
 
-    def _insert_with_free_slug(self, tx: Any, environment: Environment, org: Row) -> None:
+    def _insert_with_free_slug(
+        self, tx: WriteTx, environment: Environment, org: OrganizationRow
+    ) -> None:
         """Insert with the slug made from the name, or that slug with a random suffix when it
         is taken, by then or meanwhile (two organizations of one name created at once)."""
         for _ in range(_SLUG_ATTEMPTS):
@@ -153,7 +123,7 @@ class Organizations:
             org["slug"] = f"{org['slug'][:100]}-{secrets.token_hex(3)}"
         self.store.insert_organization(tx, org)
 
-    def update(self, caller: Caller, ident: str, fields: dict[str, Any]) -> Row:
+    def update(self, caller: Caller, ident: str, fields: dict[str, Any]) -> OrganizationRow:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.find(tx, environment, ident)
@@ -166,7 +136,7 @@ class Organizations:
             if connections:
                 raise NotFound(Kind.SSO_CONNECTION, connections[0])
             columns, settings = self._write_values(fields)
-            values: Row = {**columns, "updated_at": clock.now()}
+            values: OrganizationValues = {**columns, "updated_at": clock.now()}
             if settings:
                 values["settings"] = {**org["settings"], **settings}
             self.store.update_organization(tx, org["id"], values)  # a slug taken: Duplicate
@@ -201,51 +171,11 @@ class Organizations:
 
     def search(
         self, caller: Caller, query: dict[str, Any] | None, cursor: str | None, limit: int
-    ) -> tuple[list[Row], int, str | None]:
-        check_query(query, ORGANIZATION_FILTERS)
+    ) -> OrganizationPage:
+        checked = check_query(query, ORGANIZATION_FILTERS)
         check_cursor(cursor)
         with self.store.read() as tx:
-            return self.store.search_organizations(tx, caller.environment.id, query, cursor, limit)
-
-
-def check_cursor(cursor: str | None) -> None:
-    if cursor:
-        try:
-            decode_cursor(cursor)
-        except ValueError:
-            raise InvalidInput(
-                f"cursor `{cursor[:100]}` is not one this server issued; pass a `next_cursor` "
-                "from an earlier page",
-                code=Code.INVALID_CURSOR,
-            ) from None
-
-
-def check_query(query: dict[str, Any] | None, filters: dict[str, tuple[type, Any]]) -> None:
-    """Every problem with a search query's filters, at once."""
-    if not query:
-        return
-    problems: list[Problem] = []
-    for i, operand in enumerate(query.get("operands", [])):
-        name = operand.get("filter_name")
-        path = f"query.operands[{i}]"
-        if name not in filters:
-            problems.append(
-                Problem(
-                    f"{path}.filter_name",
-                    f"filter `{name}` is not supported; use one of "
-                    + ", ".join(f"`{f}`" for f in sorted(filters)),
-                )
+            rows, total, next_cursor = self.store.search_organizations(
+                tx, caller.environment.id, checked, cursor, limit
             )
-            continue
-        kind = filters[name][0]
-        value = operand.get("filter_value")
-        ok = (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-            if kind is list
-            else isinstance(value, kind)
-        )
-        if not ok:
-            expected = {list: "a list of strings", str: "a string", bool: "a boolean"}[kind]
-            problems.append(Problem(f"{path}.filter_value", f"filter `{name}` takes {expected}"))
-    if problems:
-        raise InvalidInput("the search query is invalid", problems)
+        return OrganizationPage(rows, total, next_cursor)

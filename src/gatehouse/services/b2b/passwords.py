@@ -6,19 +6,18 @@ until its member first signs in, when it is replaced by an argon2id hash of the 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Unauthorized
 from gatehouse.services import clock, events, ids
-from gatehouse.services.b2b import roles
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
-from gatehouse.services.context import ActiveSession, Caller
+from gatehouse.services.context import Caller, MemberView, SignIn
 from gatehouse.services.security import credentials, password_hashes
 from gatehouse.services.security.throttle import FailureThrottle
-from gatehouse.storage import Row
+from gatehouse.storage.rows import MemberRow, MemberValues
 
 _MIGRATED = "migrated:"
 
@@ -34,7 +33,7 @@ def verify(hasher: credentials.Passwords, stored: str | None, password: str) -> 
     return hasher.verify(stored, password)
 
 
-def password_factor(member: Row) -> dict[str, Any]:
+def password_factor(member_id: str, email: str) -> dict[str, Any]:
     now = clock.iso(clock.now())
     return {
         "type": "password",
@@ -42,8 +41,16 @@ def password_factor(member: Row) -> dict[str, Any]:
         "last_authenticated_at": now,
         "created_at": now,
         "updated_at": now,
-        "email_factor": {"email_id": ids.email_id(member["id"]), "email_address": member["email"]},
+        "email_factor": {"email_id": ids.email_id(member_id), "email_address": email},
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Migrated:
+    """A member whose password hash was imported, and whether the import created them."""
+
+    view: MemberView
+    member_created: bool
 
 
 class Passwords:
@@ -54,7 +61,7 @@ class Passwords:
         self.store = members.store
         self.throttle = FailureThrottle()
 
-    def migrate(self, caller: Caller, fields: dict[str, Any]) -> tuple[bool, Row, dict[str, Any]]:
+    def migrate(self, caller: Caller, fields: dict[str, Any]) -> Migrated:
         hash_type = fields["hash_type"]
         config_field = password_hashes.CONFIG_FIELD.get(hash_type)
         record = password_hashes.check_migrated_hash(
@@ -70,36 +77,35 @@ class Passwords:
             org = self.members.organizations.find(tx, environment, fields["organization_id"])
             role_ids = fields.get("roles")
             if role_ids is not None:
-                self.members._check_roles(environment, org, role_ids)
-            member = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
-            password = {
+                self.members.check_roles(environment, org, role_ids)
+            found = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
+            values: MemberValues = {
                 "password_id": ids.new_id("member-password", environment.kind),
                 "password_hash": stored,
+                "updated_at": now,
             }
-            profile = {
-                k: fields[k]
-                for k in (
-                    "name",
-                    "trusted_metadata",
-                    "untrusted_metadata",
-                    "external_id",
-                    "mfa_phone_number",
-                )
-                if fields.get(k) is not None
-            }
-            if fields.get("set_phone_number_verified") and "mfa_phone_number" in profile:
-                profile["mfa_phone_verified"] = True
-            created = member is None
-            if member is None:
-                member = self.members.new_member_row(
+            if fields.get("name") is not None:
+                values["name"] = fields["name"]
+            if fields.get("trusted_metadata") is not None:
+                values["trusted_metadata"] = fields["trusted_metadata"]
+            if fields.get("untrusted_metadata") is not None:
+                values["untrusted_metadata"] = fields["untrusted_metadata"]
+            if fields.get("external_id") is not None:
+                values["external_id"] = fields["external_id"]
+            if fields.get("mfa_phone_number") is not None:
+                values["mfa_phone_number"] = fields["mfa_phone_number"]
+                if fields.get("set_phone_number_verified"):
+                    values["mfa_phone_verified"] = True
+            created = found is None
+            if found is None:
+                new = self.members.new_member_row(
                     environment, org, fields["email_address"], fields, now
                 )
-                member.update(password, **profile)
+                member: MemberRow = {**new, **values}
                 self.store.insert_member(tx, member)
             else:
-                values = {**password, **profile, "updated_at": now}
-                self.store.update_member(tx, member["id"], values)
-                member = {**member, **values}
+                self.store.update_member(tx, found["id"], values)
+                member = {**found, **values}
             if role_ids is not None:
                 self.store.set_direct_roles(tx, environment.id, member["id"], role_ids)
             events.record(
@@ -112,9 +118,12 @@ class Passwords:
                 {"hash_type": hash_type, "member_created": created},
                 actor_role=caller.actor_role,
             )
-            return created, org, self.members.wire(tx, member, org)
+            return Migrated(self.members.view(tx, member, org), created)
 
-    def authenticate(self, caller: Caller, fields: dict[str, Any]) -> dict[str, Any]:
+    def authenticate(self, caller: Caller, fields: dict[str, Any]) -> SignIn:
+        """Sign a member in with their password (into a new session, or adding the factor to
+        the session passed). The hash is checked outside any transaction: it is slow on purpose
+        and must hold no lock; the write that follows checks the hash is still the one verified."""
         if fields.get("intermediate_session_token"):
             raise InvalidInput(
                 "`intermediate_session_token` is not supported: Gatehouse has no discovery or mfa flows yet",
@@ -125,7 +134,8 @@ class Passwords:
         duration = (
             fields.get("session_duration_minutes") or self.runtime.settings.default_session_minutes
         )
-        with self.store.transaction() as tx:
+        password = fields["password"]
+        with self.store.read() as tx:
             org = self.members.organizations.find(tx, environment, fields["organization_id"])
             throttle_key = (environment.id, org["id"], fields["email_address"].lower())
             if self.throttle.blocked(throttle_key):
@@ -133,53 +143,41 @@ class Passwords:
                     Code.TOO_MANY_REQUESTS,
                     "too many failed sign-ins for this email address; wait a few minutes and retry",
                 )
-            member = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
-            stored = member["password_hash"] if member else None
-            # Verified even when there is no such member, so timing does not reveal which exist.
-            ok = verify(self.runtime.passwords, stored, fields["password"])
-            if member is None or stored is None or not ok:
-                self.throttle.failed(throttle_key)
+            found = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
+        stored = found["password_hash"] if found else None
+        # Verified even when there is no such member, so timing does not reveal which exist.
+        ok = verify(self.runtime.passwords, stored, password)
+        if found is None or stored is None or not ok:
+            self.throttle.failed(throttle_key)
+            raise _bad_credentials()
+        self.throttle.succeeded(throttle_key)
+        values: MemberValues = {"updated_at": clock.now()}
+        if stored.startswith(_MIGRATED) or self.runtime.passwords.needs_rehash(stored):
+            values["password_hash"] = self.runtime.passwords.hash(password)
+        with self.store.transaction() as tx:
+            current = self.store.get_member(tx, org["id"], found["id"])
+            if current is None or current["status"] == "deleted":
                 raise _bad_credentials()
-            self.throttle.succeeded(throttle_key)
-            values: Row = {"updated_at": clock.now()}
-            if stored.startswith(_MIGRATED) or self.runtime.passwords.needs_rehash(stored):
-                values["password_hash"] = self.runtime.passwords.hash(fields["password"])
-            if member["status"] == "pending":
+            if current["password_hash"] != stored:  # changed since it was verified
+                raise _bad_credentials()
+            if current["status"] == "pending":
                 values["status"] = "active"
-            self.store.update_member(tx, member["id"], values)
-            member = {**member, **values}
-            factor = password_factor(member)
-            existing = fields.get("session_token") or fields.get("session_jwt")
-            if existing:
-                active = self.sessions.resolve(
+            self.store.update_member(tx, current["id"], values)
+            member: MemberRow = {**current, **values}
+            factor = password_factor(member["id"], member["email"])
+            if fields.get("session_token") or fields.get("session_jwt"):
+                existing = self.sessions.load(
                     tx,
                     environment,
                     token=fields.get("session_token"),
                     jwt_token=fields.get("session_jwt"),
                 )
-                if active.member_id != member["id"]:
+                if existing.member_id != member["id"]:
                     raise InvalidInput(
                         "the session belongs to another member; sign in without it",
                         code=Code.SESSION_MEMBER_MISMATCH,
                     )
-                row = dict(active.row)
-                now = clock.now()
-                row.update(
-                    authentication_factors=[
-                        f for f in row["authentication_factors"] if f["type"] != "password"
-                    ]
-                    + [factor],
-                    last_accessed_at=now,
-                    expires_at=max(row["expires_at"], now + dt.timedelta(minutes=duration)),
-                )
-                self.store.update_session(
-                    tx,
-                    row["id"],
-                    {
-                        k: row[k]
-                        for k in ("authentication_factors", "last_accessed_at", "expires_at")
-                    },
-                )
+                row = self.sessions.add_factor(tx, existing.row, factor, duration)
                 token = fields.get("session_token") or ""
             else:
                 row, token = self.sessions.start(
@@ -194,18 +192,8 @@ class Passwords:
                 member["id"],
                 actor_role=caller.actor_role,
             )
-            member_wire = self.members.wire(tx, member, org)
-            direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        active = ActiveSession(
-            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
-        )
-        return {
-            "member": member_wire,
-            "org": org,
-            "session": active,
-            "session_token": token,
-            "session_jwt": self.sessions.mint_jwt(environment, row, org, active.roles),
-        }
+            active = self.sessions.signed_in(tx, row, token, member, org)
+        return self.sessions.with_jwt(environment, active, token)
 
     def strength_check(self, password: str, email: str | None) -> dict[str, Any]:
         return password_hashes.strength_check(password, email)

@@ -26,7 +26,8 @@ from gatehouse.policy.model import WILDCARD, Role
 from gatehouse.services import clock, events
 from gatehouse.services.context import Caller, Environment
 from gatehouse.services.node.runtime import Runtime
-from gatehouse.storage import Row
+from gatehouse.storage.interface import ReadTx, WriteTx
+from gatehouse.storage.rows import OrganizationRow
 
 
 @dataclass
@@ -102,7 +103,9 @@ class Rbac:
     def policy_wire(self, environment: Environment) -> dict[str, Any]:
         return policy_to_wire(environment.policy)
 
-    def _uses(self, tx: Any, environment: Environment, new: Policy) -> tuple[Uses, list[Row]]:
+    def _uses(
+        self, tx: ReadTx, environment: Environment, new: Policy
+    ) -> tuple[Uses, list[OrganizationRow]]:
         uses = Uses()
         removed_roles = environment.policy.role_ids() - new.role_ids()
         for role_id in sorted(removed_roles):
@@ -183,7 +186,12 @@ class Rbac:
             return new, current.policy_version + 1
 
     def _cascade(
-        self, tx: Any, environment: Environment, new: Policy, uses: Uses, orgs: list[Row]
+        self,
+        tx: WriteTx,
+        environment: Environment,
+        new: Policy,
+        uses: Uses,
+        orgs: list[OrganizationRow],
     ) -> None:
         for role_id in uses.assignments:
             self.store.remove_direct_role(tx, environment.id, role_id)
@@ -202,7 +210,7 @@ class Rbac:
 
     # -- organization policies -------------------------------------------------------------
 
-    def org_policy_wire(self, org: Row) -> dict[str, Any]:
+    def org_policy_wire(self, org: OrganizationRow) -> dict[str, Any]:
         return {"roles": org["custom_roles"]}
 
     def parse_org_policy(self, environment: Environment, data: Any) -> OrgPolicy:
@@ -217,7 +225,9 @@ class Rbac:
             raise InvalidInput("the org policy is invalid", problems, code=Code.INVALID_POLICY)
         return org_policy
 
-    def set_org_policy(self, caller: Caller, org: Row, org_policy: OrgPolicy) -> Row:
+    def set_org_policy(
+        self, caller: Caller, org: OrganizationRow, org_policy: OrgPolicy
+    ) -> OrganizationRow:
         new_ids = {r.role_id for r in org_policy.roles}
         removed = {r["role_id"] for r in org["custom_roles"]} - new_ids
         environment = caller.environment
@@ -259,7 +269,7 @@ class Rbac:
 
 
 def role_exists(
-    environment: Environment, org: Row, role_id: str, extra: tuple[Role, ...] = ()
+    environment: Environment, org: OrganizationRow, role_id: str, extra: tuple[Role, ...] = ()
 ) -> bool:
     if environment.compiled.has_role(role_id):
         return True

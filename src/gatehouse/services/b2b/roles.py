@@ -11,10 +11,12 @@ from typing import Any
 
 from gatehouse.policy.defaults import STYTCH_MEMBER
 from gatehouse.services.addresses import domain_of
-from gatehouse.storage import Row
+from gatehouse.storage.rows import MemberRow, OrganizationRow
 
 
-def member_roles(member: Row, direct: list[str], org: Row) -> list[dict[str, Any]]:
+def member_roles(
+    member: MemberRow, direct: list[str], org: OrganizationRow
+) -> list[dict[str, Any]]:
     """The wire `roles` list: each role once, with every source that grants it."""
     sources: dict[str, list[dict[str, Any]]] = {STYTCH_MEMBER: []}
     for role_id in direct:
@@ -32,7 +34,9 @@ def member_roles(member: Row, direct: list[str], org: Row) -> list[dict[str, Any
     return [{"role_id": role_id, "sources": sources[role_id]} for role_id in ordered]
 
 
-def effective_role_ids(member: Row, direct: list[str], org: Row) -> frozenset[str]:
+def effective_role_ids(
+    member: MemberRow, direct: list[str], org: OrganizationRow
+) -> frozenset[str]:
     """The role ids a check grants from (all sources above hold without a session factor)."""
     roles = {STYTCH_MEMBER, *direct}
     domain = domain_of(member["email"])

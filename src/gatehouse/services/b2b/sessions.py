@@ -8,8 +8,8 @@ carries the roles of the moment it was minted; server-side checks always use the
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -27,13 +27,20 @@ from gatehouse.errors import (
 from gatehouse.policy import Decision
 from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import roles
-from gatehouse.services.b2b.members import member_to_wire
-from gatehouse.services.b2b.organizations import org_to_wire
-from gatehouse.services.context import ActiveSession, CachedSession, Caller, Environment
+from gatehouse.services.b2b.organizations import Organizations
+from gatehouse.services.context import (
+    ActiveSession,
+    CachedSession,
+    Caller,
+    Environment,
+    MemberView,
+    SignIn,
+)
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.security import credentials
 from gatehouse.services.security.signing import SigningKeys
-from gatehouse.storage import Row
+from gatehouse.storage.interface import ReadTx, WriteTx
+from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow, SessionValues
 
 SESSION_CLAIM = "https://stytch.com/session"
 ORGANIZATION_CLAIM = "https://stytch.com/organization"
@@ -65,7 +72,9 @@ def check_custom_claims(claims: dict[str, Any] | None) -> None:
         )
 
 
-def session_to_wire(row: Row, org: Row, role_ids: frozenset[str]) -> dict[str, Any]:
+def _session_claim_fields(
+    row: SessionRow, org: OrganizationRow, role_ids: frozenset[str]
+) -> dict[str, Any]:
     return {
         "member_session_id": row["id"],
         "member_id": row["member_id"],
@@ -80,23 +89,39 @@ def session_to_wire(row: Row, org: Row, role_ids: frozenset[str]) -> dict[str, A
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """`sessions.authenticate`'s answer: the session, its token and JWT, and the decision on
+    the authorization check when one was asked (a denying one: nothing was written)."""
+
+    active: ActiveSession
+    session_token: str
+    session_jwt: str
+    decision: Decision | None
+
+
 class Sessions:
-    def __init__(self, runtime: Runtime, keys: SigningKeys) -> None:
+    def __init__(self, runtime: Runtime, keys: SigningKeys, organizations: Organizations) -> None:
         self.runtime = runtime
         self.store = runtime.store
         self.keys = keys
+        self.organizations = organizations
 
     # -- minting -----------------------------------------------------------------------------
 
     def mint_jwt(
-        self, environment: Environment, row: Row, org: Row, role_ids: frozenset[str]
+        self,
+        environment: Environment,
+        row: SessionRow,
+        org: OrganizationRow,
+        role_ids: frozenset[str],
     ) -> str:
         now = clock.now()
         exp = min(
             now + dt.timedelta(seconds=self.runtime.settings.jwt_lifetime_seconds),
             row["expires_at"],
         )
-        session = session_to_wire(row, org, role_ids)
+        session = _session_claim_fields(row, org, role_ids)
         claims: dict[str, Any] = {
             **row["custom_claims"],
             "sub": row["member_id"],
@@ -120,19 +145,19 @@ class Sessions:
 
     def start(
         self,
-        tx: Any,
+        tx: WriteTx,
         caller: Caller,
-        member: Row,
-        org: Row,
+        member: MemberRow,
+        org: OrganizationRow,
         factor: dict[str, Any],
         duration_minutes: int,
         custom_claims: dict[str, Any] | None,
-    ) -> tuple[Row, str]:
+    ) -> tuple[SessionRow, str]:
         """Open a session; returns its row and the token (shown once, stored only as a digest)."""
         environment = caller.environment
         now = clock.now()
         token = credentials.new_token()
-        row = {
+        row: SessionRow = {
             "id": ids.new_id("member-session", environment.kind),
             "environment_id": environment.id,
             "organization_id": org["id"],
@@ -158,9 +183,40 @@ class Sessions:
         )
         return row, token
 
+    def add_factor(
+        self, tx: WriteTx, row: SessionRow, factor: dict[str, Any], duration_minutes: int
+    ) -> SessionRow:
+        """Record a new factor of `factor`'s type on a live session (replacing an older one of
+        that type) and extend it to at least `duration_minutes` from now."""
+        now = clock.now()
+        values: SessionValues = {
+            "authentication_factors": [
+                f for f in row["authentication_factors"] if f["type"] != factor["type"]
+            ]
+            + [factor],
+            "last_accessed_at": now,
+            "expires_at": max(row["expires_at"], now + dt.timedelta(minutes=duration_minutes)),
+        }
+        self.store.update_session(tx, row["id"], values)
+        return {**row, **values}
+
+    def signed_in(
+        self, tx: ReadTx, row: SessionRow, token: str, member: MemberRow, org: OrganizationRow
+    ) -> ActiveSession:
+        """The session just started or extended for `member`, with their roles as they are."""
+        direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
+        return ActiveSession(
+            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
+        )
+
+    def with_jwt(self, environment: Environment, active: ActiveSession, token: str) -> SignIn:
+        """The sign-in's answer: its JWT is signed after the write transaction, not in it."""
+        jwt_ = self.mint_jwt(environment, active.row, active.org, active.roles)
+        return SignIn(active, token, jwt_)
+
     # -- resolving ---------------------------------------------------------------------------
 
-    def _session_from_jwt(self, tx: Any, environment: Environment, token: str) -> Row:
+    def _session_from_jwt(self, tx: ReadTx, environment: Environment, token: str) -> SessionRow:
         try:
             header = jwt.get_unverified_header(token)
             key = self.keys.verifier(tx, environment.id, str(header.get("kid", "")))
@@ -183,9 +239,9 @@ class Sessions:
             raise session_not_found()
         return row
 
-    def resolve(
+    def load(
         self,
-        tx: Any,
+        tx: ReadTx,
         environment: Environment,
         *,
         token: str | None = None,
@@ -214,10 +270,10 @@ class Sessions:
             row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
         )
 
-    def cached(
+    def lookup_cached(
         self, environment: Environment, token: str | None, jwt_token: str | None
     ) -> CachedSession | None:
-        """The live session from this node's memory, or None (then ask `active`). Never
+        """The live session from this node's memory, or None (then ask `lookup`). Never
         answers for a session that has expired or that the node knows was revoked."""
         cache = self.runtime.cache
         entry: CachedSession | None = None
@@ -236,25 +292,20 @@ class Sessions:
             return None
         return entry
 
-    def active(
+    def lookup(
         self, environment: Environment, token: str | None, jwt_token: str | None
     ) -> CachedSession:
         """The live session a token or JWT names: from memory when warm, else the database."""
-        entry = self.cached(environment, token, jwt_token)
+        entry = self.lookup_cached(environment, token, jwt_token)
         if entry is not None:
             return entry
         cache = self.runtime.cache
         generation = cache.generation
         with self.store.read() as tx:
-            active = self.resolve(tx, environment, token=token, jwt_token=jwt_token)
+            active = self.load(tx, environment, token=token, jwt_token=jwt_token)
         if jwt_token and not token:
             cache.put_jwt(environment.id, jwt_token, active.row["id"], active.member_id)
         return cache.put_session(generation, active, environment.id)
-
-    def from_headers(
-        self, environment: Environment, token: str | None, jwt_token: str | None
-    ) -> ActiveSession:
-        return self.active(environment, token, jwt_token).active
 
     # -- API operations ----------------------------------------------------------------------
 
@@ -266,22 +317,25 @@ class Sessions:
         duration_minutes: int | None,
         custom_claims: dict[str, Any] | None,
         check: dict[str, str] | None,
-    ) -> tuple[ActiveSession, str, str, Decision | None]:
+    ) -> Authenticated:
+        """The live session, extended and with a fresh JWT when due; with `check`, its decision
+        too (a denial writes nothing and signs nothing: the caller refuses the request)."""
         check_custom_claims(custom_claims)
         environment = caller.environment
-        entry = self.active(environment, token, jwt_token)
+        entry = self.lookup(environment, token, jwt_token)
         active = entry.active
         decision = self.check(environment, active, check) if check is not None else None
-        row = dict(active.row)
-        values = self._updates(row, clock.now(), duration_minutes, custom_claims)
+        if decision is not None and not decision.allowed:
+            return Authenticated(active, token or "", "", decision)
+        values = self._updates(active.row, clock.now(), duration_minutes, custom_claims)
         if not values:
-            return active, token or "", self._jwt(environment, entry), decision
+            return Authenticated(active, token or "", self._jwt(environment, entry), decision)
         with self.store.transaction() as tx:
-            self.store.update_session(tx, row["id"], values)
-        row.update(values)
+            self.store.update_session(tx, active.row["id"], values)
+        row: SessionRow = {**active.row, **values}
         active = ActiveSession(row, active.member, active.org, active.roles, active.direct_roles)
         session_jwt = self.mint_jwt(environment, row, active.org, active.roles)
-        return active, token or "", session_jwt, decision
+        return Authenticated(active, token or "", session_jwt, decision)
 
     def authenticate_warm(
         self,
@@ -294,7 +348,7 @@ class Sessions:
         it would need the database or a fresh signature (then call `authenticate`). The entry
         carries the session JWT to return and the response's encoded wire objects."""
         environment = caller.environment
-        entry = self.cached(environment, token, jwt_token)
+        entry = self.lookup_cached(environment, token, jwt_token)
         if entry is None or not self._jwt_reusable(entry):
             return None
         active = entry.active
@@ -303,30 +357,15 @@ class Sessions:
         decision = self.check(environment, active, check) if check is not None else None
         return entry, decision
 
-    def wire_fragment(self, entry: CachedSession) -> bytes:
-        """`"session_jwt":…,"member_session":…,"member":…,"organization":…` encoded once per
-        cache entry and JWT: every change to what they show drops the entry."""
-        if entry.wire is None or entry.wire_jwt != entry.jwt:
-            active = entry.active
-            objects = {
-                "session_jwt": entry.jwt,
-                "member_session": self.wire(active),
-                "member": self.member_wire(active),
-                "organization": org_to_wire(active.org),
-            }
-            encoded = json.dumps(objects, ensure_ascii=False, separators=(",", ":"))
-            entry.wire, entry.wire_jwt = encoded[1:-1].encode(), entry.jwt
-        return entry.wire
-
     @staticmethod
     def _updates(
-        row: Row,
+        row: SessionRow,
         now: dt.datetime,
         duration_minutes: int | None,
         custom_claims: dict[str, Any] | None,
-    ) -> Row:
+    ) -> SessionValues:
         """What authenticating changes on the session row (often nothing)."""
-        values: Row = {}
+        values: SessionValues = {}
         # last_accessed_at moves at most once a minute, so a stream of checks is not a stream
         # of writes.
         if now - row["last_accessed_at"] >= LAST_ACCESS_RESOLUTION:
@@ -362,38 +401,56 @@ class Sessions:
     def check(
         self, environment: Environment, active: ActiveSession, check: dict[str, str]
     ) -> Decision:
-        """Raise the tenancy or denial error, or return the allowing decision."""
+        """The decision on `check` for the session's member; a member of another organization
+        than the check's is refused with the tenancy error (never a plain denial)."""
         if check["organization_id"] != active.organization_id:
             raise tenancy_error(active.organization_id, check["organization_id"])
         compiled = self.runtime.compiled_for_org(environment, active.org)
-        decision = compiled.authorize(active.roles, check["resource_id"], check["action"])
-        if not decision.allowed:
-            raise Denied(
-                f"the member is not permitted to `{check['action']}` on `{check['resource_id']}`: "
-                + decision.reason
-            )
-        return decision
+        return compiled.authorize(active.roles, check["resource_id"], check["action"])
 
-    def member_wire(self, active: ActiveSession) -> dict[str, Any]:
-        """The session's Member, from what resolving the session already read."""
-        return member_to_wire(active.member, list(active.direct_roles), active.org)
+    def jwks(self, project_id: str) -> list[dict[str, Any]]:
+        """The environment's public signing keys; NotFound for an unknown project id."""
+        with self.store.read() as tx:
+            if self.store.environment_head(tx, project_id) is None:
+                raise NotFound(Kind.PROJECT, project_id)
+            return self.keys.jwks(tx, project_id)
 
-    def wire(self, active: ActiveSession) -> dict[str, Any]:
-        return session_to_wire(active.row, active.org, active.roles)
-
-    def list_active(
-        self, caller: Caller, organizations: Any, org_ident: str, member_id: str
-    ) -> list[dict[str, Any]]:
+    def list_active(self, caller: Caller, org_ident: str, member_id: str) -> list[ActiveSession]:
+        """The member's live sessions, each with the member's roles as they are now."""
         environment = caller.environment
         with self.store.read() as tx:
-            org = organizations.find(tx, environment, org_ident)
+            org = self.organizations.find(tx, environment, org_ident)
             member = self.store.get_member(tx, org["id"], member_id)
             if member is None or member["status"] == "deleted":
                 raise NotFound(Kind.MEMBER, member_id)
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
             role_ids = roles.effective_role_ids(member, direct, org)
             rows = self.store.active_sessions(tx, member["id"], clock.now())
-            return [session_to_wire(r, org, role_ids) for r in rows]
+            return [ActiveSession(r, member, org, role_ids, tuple(direct)) for r in rows]
+
+    def revoke_member(self, caller: Caller, org_ident: str, member_id: str) -> MemberView:
+        """Revoke every session of a member of the organization `org_ident` names, in one
+        transaction with the lookup (the member must belong to that organization)."""
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            org = self.organizations.find(tx, environment, org_ident)
+            member = self.store.get_member(tx, org["id"], member_id)
+            if member is None or member["status"] == "deleted":
+                raise NotFound(Kind.MEMBER, member_id)
+            self._may_revoke(caller, member["id"])
+            self.store.revoke_member_sessions(tx, member["id"], clock.now())
+            events.record(
+                self.store,
+                tx,
+                environment.id,
+                caller.actor,
+                "session.revoke",
+                member["id"],
+                {"by": "member_id"},
+                actor_role=caller.actor_role,
+            )
+            direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
+        return MemberView(member, org, tuple(direct))
 
     def revoke(self, caller: Caller, fields: dict[str, Any]) -> None:
         given = [

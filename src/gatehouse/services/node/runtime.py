@@ -11,7 +11,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from gatehouse.config import Settings
 from gatehouse.policy import (
@@ -23,7 +22,9 @@ from gatehouse.policy import (
 from gatehouse.services.context import Environment
 from gatehouse.services.node.cache import NodeCache
 from gatehouse.services.security import credentials
-from gatehouse.storage import Change, Row, Store
+from gatehouse.storage import Change, Store
+from gatehouse.storage.interface import ReadTx
+from gatehouse.storage.rows import EnvironmentRow, OrganizationRow
 
 log = logging.getLogger(__name__)
 RESET = Change("", "reset", "")
@@ -94,7 +95,7 @@ class Runtime:
         self._subscribers.append(subscriber)
         return lambda: self._subscribers.remove(subscriber)
 
-    def environment_from_row(self, row: Row) -> Environment:
+    def environment_from_row(self, row: EnvironmentRow) -> Environment:
         """An environment from a full row (policy document included)."""
         version = row["policy_version"]
         compiled = self._compiled(row["id"], version)
@@ -108,7 +109,7 @@ class Runtime:
         cached = self._compiled_policies.by_environment.get(environment_id)
         return cached[1] if cached is not None and cached[0] == version else None
 
-    def load_environment(self, tx: Any, environment_id: str) -> Environment | None:
+    def load_environment(self, tx: ReadTx, environment_id: str) -> Environment | None:
         """Reads the policy document only when the cached compiled policy is out of date."""
         head = self.store.environment_head(tx, environment_id)
         if head is None:
@@ -122,7 +123,7 @@ class Runtime:
             head["id"], head["project_id"], head["kind"], head["policy_version"], compiled
         )
 
-    def compiled_for_org(self, environment: Environment, org: Row) -> CompiledPolicy:
+    def compiled_for_org(self, environment: Environment, org: OrganizationRow) -> CompiledPolicy:
         """The project policy with the organization's custom roles layered on top."""
         if not org["custom_roles"]:
             return environment.compiled

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from gatehouse.storage import Row, Store
+from gatehouse.storage import ReadTx, Store
+from gatehouse.storage.rows import SigningKeyRow
 
 
 def _b64url_uint(value: int) -> str:
@@ -27,7 +28,7 @@ def _b64url_uint(value: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def new_signing_key(environment_id: str, now: dt.datetime) -> Row:
+def new_signing_key(environment_id: str, now: dt.datetime) -> SigningKeyRow:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     kid = f"jwk-{environment_id.split('-')[1]}-{uuid.uuid4()}"
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gatehouse")])
@@ -77,7 +78,7 @@ class SigningKeys:
         self._signers: dict[str, tuple[str, Any]] = {}
         self._verifiers: dict[str, dict[str, Any]] = {}
 
-    def _load(self, tx: Any, environment_id: str) -> None:
+    def _load(self, tx: ReadTx, environment_id: str) -> None:
         rows = self._store.signing_keys(tx, environment_id)
         if not rows:
             raise LookupError(environment_id)
@@ -88,7 +89,7 @@ class SigningKeys:
             self._signers[environment_id] = (newest["kid"], signer)
             self._verifiers[environment_id] = verifiers
 
-    def jwks(self, tx: Any, environment_id: str) -> list[dict[str, Any]]:
+    def jwks(self, tx: ReadTx, environment_id: str) -> list[dict[str, Any]]:
         return [r["public_jwk"] for r in self._store.signing_keys(tx, environment_id)]
 
     def sign(self, environment_id: str, claims: dict[str, Any]) -> str:
@@ -98,7 +99,7 @@ class SigningKeys:
         kid, key = self._signers[environment_id]
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "JWT"})
 
-    def verifier(self, tx: Any, environment_id: str, kid: str) -> Any | None:
+    def verifier(self, tx: ReadTx, environment_id: str, kid: str) -> Any | None:
         """The public key for `kid`, reloading (in the caller's transaction) on a miss so that a
         key added on another node is found."""
         if kid not in self._verifiers.get(environment_id, {}):

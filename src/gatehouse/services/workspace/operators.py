@@ -13,7 +13,7 @@ from typing import Any
 from gatehouse.errors import Code, Denied
 from gatehouse.policy import dashboard
 from gatehouse.services.addresses import domain_of
-from gatehouse.storage import Row
+from gatehouse.storage.rows import DomainRow, WorkspaceMemberRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class Operator:
 JIT_DEFAULT_ROLE = "support_agent"
 
 
-def effective_role(member: Row, domains: list[Row]) -> tuple[str, str | None]:
+def effective_role(member: WorkspaceMemberRow, domains: list[DomainRow]) -> tuple[str, str | None]:
     """(effective role, the domain's automatic role if one applies).
 
     A member with an explicit role gets the more privileged of it and the domain's automatic role
@@ -63,7 +63,7 @@ def effective_role(member: Row, domains: list[Row]) -> tuple[str, str | None]:
     return role, auto
 
 
-def member_to_wire(member: Row, domains: list[Row]) -> dict[str, Any]:
+def member_to_wire(member: WorkspaceMemberRow, domains: list[DomainRow]) -> dict[str, Any]:
     role, auto = effective_role(member, domains)
     return {
         "member_id": member["id"],

@@ -27,7 +27,14 @@ from gatehouse.services import addresses, clock, events
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.security import credentials
 from gatehouse.services.workspace.operators import Operator, effective_role, member_to_wire
-from gatehouse.storage import Row
+from gatehouse.storage.interface import ReadTx, WriteTx
+from gatehouse.storage.rows import (
+    DashboardSessionRow,
+    DomainRow,
+    WorkspaceKeyRow,
+    WorkspaceMemberRow,
+    WorkspaceRow,
+)
 
 KEY_PREFIX = "workspace-key-"
 
@@ -54,7 +61,7 @@ class Workspace:
 
     def record(
         self,
-        tx: Any,
+        tx: ReadTx,
         operator: Operator,
         action: str,
         target: str,
@@ -72,7 +79,7 @@ class Workspace:
             actor_role=operator.role,
         )
 
-    def workspace(self, tx: Any) -> Row:
+    def workspace(self, tx: ReadTx) -> WorkspaceRow:
         row = self.store.get_workspace(tx)
         if row is None:
             raise GatehouseError(
@@ -118,11 +125,11 @@ class Workspace:
 
     # -- dashboard sessions ----------------------------------------------------------------
 
-    def start_session(self, tx: Any, member: Row) -> dict[str, Any]:
+    def start_session(self, tx: WriteTx, member: WorkspaceMemberRow) -> dict[str, Any]:
         """A dashboard session for a signed-in person; the token is shown once, stored hashed."""
         token = credentials.new_token()
         now = clock.now()
-        row = {
+        row: DashboardSessionRow = {
             "id": f"dashboard-session-{uuid.uuid4()}",
             "member_id": member["id"],
             "token_hash": credentials.token_digest(token),
@@ -145,13 +152,13 @@ class Workspace:
                 for m in self.store.list_workspace_members(tx, operator.workspace_id)
             ]
 
-    def _member(self, tx: Any, operator: Operator, member_id: str) -> Row:
+    def _member(self, tx: ReadTx, operator: Operator, member_id: str) -> WorkspaceMemberRow:
         member = self.store.get_workspace_member(tx, member_id)
         if member is None or member["workspace_id"] != operator.workspace_id:
             raise NotFound(Kind.WORKSPACE_MEMBER, member_id)
         return member
 
-    def _admins_after(self, tx: Any, workspace_id: str, change: dict[str, str | None]) -> int:
+    def _admins_after(self, tx: ReadTx, workspace_id: str, change: dict[str, str | None]) -> int:
         """How many active members would be effective Admins if `change` (member id -> new
         explicit role, or None for removed) were applied."""
         domains = self.store.list_domains(tx, workspace_id)
@@ -211,7 +218,7 @@ class Workspace:
 
     def add_member(
         self,
-        tx: Any,
+        tx: WriteTx,
         workspace_id: str,
         email: str,
         role: str | None,
@@ -219,8 +226,8 @@ class Workspace:
         status: str,
         verified: bool,
         name: str = "",
-    ) -> Row:
-        row = {
+    ) -> WorkspaceMemberRow:
+        row: WorkspaceMemberRow = {
             "id": f"workspace-member-{uuid.uuid4()}",
             "workspace_id": workspace_id,
             "email": email.lower(),
@@ -299,7 +306,7 @@ class Workspace:
                 raise NotFound(Kind.WORKSPACE_DOMAIN, domain)
             self.record(tx, operator, "workspace_domain.delete", domain)
 
-    def _keep_an_admin(self, tx: Any, workspace_id: str, domains: list[Row]) -> None:
+    def _keep_an_admin(self, tx: ReadTx, workspace_id: str, domains: list[DomainRow]) -> None:
         members = [
             m
             for m in self.store.list_workspace_members(tx, workspace_id)
@@ -313,11 +320,11 @@ class Workspace:
     # -- management keys -------------------------------------------------------------------
 
     def create_key(
-        self, tx: Any, workspace_id: str, role: str, name: str, created_by: str
+        self, tx: WriteTx, workspace_id: str, role: str, name: str, created_by: str
     ) -> dict[str, Any]:
         check_role(role)
         secret = f"workspace-secret-{credentials.new_token()}"
-        row = {
+        row: WorkspaceKeyRow = {
             "id": f"{KEY_PREFIX}{uuid.uuid4()}",
             "workspace_id": workspace_id,
             "secret_hash": credentials.token_digest(secret),

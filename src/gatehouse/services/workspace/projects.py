@@ -19,7 +19,8 @@ from gatehouse.services.slugs import slugify
 from gatehouse.services.workspace.operators import Operator
 from gatehouse.services.workspace.people import Workspace
 from gatehouse.services.workspace.provisioning import Provisioning
-from gatehouse.storage import Row
+from gatehouse.storage.interface import ReadTx
+from gatehouse.storage.rows import EnvironmentInfo, EnvironmentValues, ProjectRow, SecretRow
 
 ENVIRONMENT_SETTING_DEFAULTS: dict[str, Any] = {
     "oauth_callback_id": "",
@@ -35,7 +36,7 @@ ENVIRONMENT_SETTING_DEFAULTS: dict[str, Any] = {
 }
 
 
-def project_to_wire(project: Row) -> dict[str, Any]:
+def project_to_wire(project: ProjectRow) -> dict[str, Any]:
     return {
         "project_slug": project["slug"],
         "name": project["name"],
@@ -44,7 +45,7 @@ def project_to_wire(project: Row) -> dict[str, Any]:
     }
 
 
-def environment_to_wire(project: Row, environment: Row) -> dict[str, Any]:
+def environment_to_wire(project: ProjectRow, environment: EnvironmentInfo) -> dict[str, Any]:
     return {
         **ENVIRONMENT_SETTING_DEFAULTS,
         **environment["settings"],
@@ -68,15 +69,15 @@ class Projects:
 
     # -- lookups -----------------------------------------------------------------------------
 
-    def project(self, tx: Any, operator: Operator, slug: str) -> Row:
+    def project(self, tx: ReadTx, operator: Operator, slug: str) -> ProjectRow:
         project = self.store.get_project_by_slug(tx, operator.workspace_id, slug)
         if project is None:
             raise NotFound(Kind.PROJECT, slug)
         return project
 
     def environment(
-        self, tx: Any, operator: Operator, project_slug: str, slug: str
-    ) -> tuple[Row, Row]:
+        self, tx: ReadTx, operator: Operator, project_slug: str, slug: str
+    ) -> tuple[ProjectRow, EnvironmentInfo]:
         project = self.project(tx, operator, project_slug)
         environment = self.store.get_environment_by_slug(tx, project["id"], slug)
         if environment is None:
@@ -211,7 +212,7 @@ class Projects:
             operator.require("project_config.manage")
         with self.store.transaction() as tx:
             project, environment = self.environment(tx, operator, project_slug, slug)
-            values: Row = {}
+            values: EnvironmentValues = {}
             if "name" in fields:
                 values["name"] = fields.pop("name")
             if "user_impersonation_enabled" in fields:
@@ -228,7 +229,20 @@ class Projects:
                 changes,
                 scope=environment["id"],
             )
-            return environment_to_wire(project, {**environment, **values})
+            updated: EnvironmentInfo = {
+                "id": environment["id"],
+                "project_id": environment["project_id"],
+                "kind": environment["kind"],
+                "name": values.get("name", environment["name"]),
+                "policy_version": environment["policy_version"],
+                "created_at": environment["created_at"],
+                "slug": environment["slug"],
+                "user_impersonation_enabled": values.get(
+                    "user_impersonation_enabled", environment["user_impersonation_enabled"]
+                ),
+                "settings": values.get("settings", environment["settings"]),
+            }
+            return environment_to_wire(project, updated)
 
     def delete_environment(self, operator: Operator, project_slug: str, slug: str) -> None:
         with self.store.transaction() as tx:
@@ -246,7 +260,7 @@ class Projects:
 
     # -- secrets -----------------------------------------------------------------------------
 
-    def _secrets_permission(self, environment: Row) -> str:
+    def _secrets_permission(self, environment: EnvironmentInfo) -> str:
         return "api_keys.live.manage" if environment["kind"] == "live" else "api_keys.test.manage"
 
     def create_secret(self, operator: Operator, project_slug: str, slug: str) -> dict[str, Any]:
@@ -322,7 +336,7 @@ class Projects:
         return policy_to_file(new)
 
 
-def _masked(secret: Row) -> dict[str, Any]:
+def _masked(secret: SecretRow) -> dict[str, Any]:
     return {
         "secret_id": secret["id"],
         "last_four": secret["last_four"],

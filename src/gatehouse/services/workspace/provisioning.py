@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gatehouse.errors import Code, GatehouseError, InvalidInput, Unauthorized
+from gatehouse.errors import Code, GatehouseError, InvalidInput
 from gatehouse.policy import default_policy, policy_to_wire
 from gatehouse.services import addresses, clock, events
-from gatehouse.services.context import Environment
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.security import credentials
 from gatehouse.services.security.signing import new_signing_key
 from gatehouse.services.slugs import slugify
+from gatehouse.services.workspace.people import Workspace
+from gatehouse.storage.interface import WriteTx
+from gatehouse.storage.rows import ProjectRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,25 +28,17 @@ class NewEnvironment:
     secret: str  # shown once, never stored
 
 
-def _unauthorized() -> GatehouseError:
-    return Unauthorized(
-        "the project id and secret do not match; check the credentials you pass as basic auth"
-    )
-
-
 class Provisioning:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, workspace: Workspace) -> None:
         self.runtime = runtime
         self.store = runtime.store
+        self.workspace = workspace
 
     def initialise(
-        self,
-        admin_email: str,
-        workspace_name: str,
-        project_name: str,
-        also: Callable[[Any, str], dict[str, Any]] | None = None,
+        self, admin_email: str, workspace_name: str, project_name: str
     ) -> dict[str, Any]:
-        """Create the workspace, its first project and that project's live and test environments.
+        """`gatehouse init`: the workspace, its first Admin, an Admin management key, and a first
+        project with its live and test environments, in one transaction.
 
         Refuses (changing nothing) when the database already holds a workspace.
         """
@@ -76,14 +70,18 @@ class Provisioning:
                 },
             )
             project = self._create_project(tx, workspace_id, project_name, now)
-            extra = also(tx, workspace_id) if also is not None else {}
+            key = self.workspace.create_key(
+                tx, workspace_id, "admin", "created by gatehouse init", "cli"
+            )
         return {
             "workspace": {"workspace_id": workspace_id, "name": workspace_name},
             "project": project,
-            **extra,
+            "management_key": {"key_id": key["key_id"], "secret": key["secret"]},
         }
 
-    def _create_project(self, tx: Any, workspace_id: str, name: str, now: Any) -> dict[str, Any]:
+    def _create_project(
+        self, tx: WriteTx, workspace_id: str, name: str, now: dt.datetime
+    ) -> dict[str, Any]:
         project = self.insert_project(tx, workspace_id, name, None, "B2B", now)
         envs = {
             kind: self.create_environment(tx, project["id"], kind, now) for kind in ("live", "test")
@@ -104,15 +102,21 @@ class Provisioning:
         }
 
     def insert_project(
-        self, tx: Any, workspace_id: str, name: str, slug: str | None, vertical: str, now: Any
-    ) -> dict[str, Any]:
+        self,
+        tx: WriteTx,
+        workspace_id: str,
+        name: str,
+        slug: str | None,
+        vertical: str,
+        now: dt.datetime,
+    ) -> ProjectRow:
         """A project row; without a slug, one is made from the name and kept unique."""
         if slug is None:
             base = slugify(name, "project")
             slug = base
             while self.store.get_project_by_slug(tx, workspace_id, slug) is not None:
                 slug = f"{base[:100]}-{secrets.token_hex(3)}"
-        row = {
+        row: ProjectRow = {
             "id": f"project-{uuid.uuid4()}",
             "workspace_id": workspace_id,
             "name": name,
@@ -125,10 +129,10 @@ class Provisioning:
 
     def create_environment(
         self,
-        tx: Any,
+        tx: WriteTx,
         project_id: str,
         kind: str,
-        now: Any,
+        now: dt.datetime,
         *,
         slug: str | None = None,
         name: str | None = None,
@@ -161,7 +165,9 @@ class Provisioning:
         )
         return NewEnvironment(environment_id, kind, secret_id, secret)
 
-    def create_secret(self, tx: Any, environment_id: str, kind: str, now: Any) -> tuple[str, str]:
+    def create_secret(
+        self, tx: WriteTx, environment_id: str, kind: str, now: dt.datetime
+    ) -> tuple[str, str]:
         secret = f"secret-{kind}-{credentials.new_token()}"
         secret_id = f"secret-{kind}-{uuid.uuid4()}"
         self.store.insert_secret(
@@ -175,34 +181,3 @@ class Provisioning:
             },
         )
         return secret_id, secret
-
-    def authenticate(
-        self, tx: Any, project_id: str, secret: str, generation: int | None = None
-    ) -> tuple[Environment, str]:
-        """The environment a (project_id, secret) pair opens, and the secret's id for the event log.
-        With the cache `generation` read before `tx` began, the node remembers both."""
-        environment = self.runtime.load_environment(tx, project_id)
-        if environment is None:
-            # Hash anyway so an unknown project costs the same as a wrong secret.
-            credentials.digest_matches(secret, "0" * 64)
-            raise _unauthorized()
-        matched = None
-        for candidate in self.store.secrets(tx, project_id):
-            if credentials.digest_matches(secret, candidate["secret_hash"]):
-                matched = candidate["id"]
-        if matched is None:
-            raise _unauthorized()
-        if generation is not None:
-            digest = credentials.token_digest(secret)
-            self.runtime.cache.put_environment(generation, environment, (digest, matched))
-        return environment, matched
-
-    def authenticate_cached(self, project_id: str, secret: str) -> tuple[Environment, str] | None:
-        """`authenticate` from this node's memory, or None. Only pairs that verified before are
-        remembered, keyed by the secret's SHA-256, so a wrong secret always goes to the database."""
-        cache = self.runtime.cache
-        environment = cache.environment(project_id)
-        if environment is None:
-            return None
-        secret_id = cache.secret_id(project_id, credentials.token_digest(secret))
-        return (environment, secret_id) if secret_id is not None else None

@@ -41,7 +41,8 @@ from gatehouse.services.workspace.operators import (
     member_to_wire,
 )
 from gatehouse.services.workspace.people import Workspace, check_role
-from gatehouse.storage import Row
+from gatehouse.storage.interface import WriteTx
+from gatehouse.storage.rows import DomainRow, WorkspaceMemberRow, WorkspaceMemberValues
 
 log = logging.getLogger("gatehouse.mail")
 
@@ -186,9 +187,14 @@ class DashboardAuth:
                     "the sign-in link has expired; ask for a new one", code=Code.EMAIL_LINK_EXPIRED
                 )
             workspace_id = row["workspace_id"]
+            if workspace_id is None:  # a member password reset token: not a sign-in link
+                raise GatehouseError(
+                    Code.EMAIL_LINK_NOT_FOUND,
+                    "the sign-in link is not valid; copy the whole link or ask for a new one",
+                )
             domains = self.store.list_domains(tx, workspace_id)
             if row["purpose"] == INVITE:
-                member = self.store.get_workspace_member(tx, row["subject_id"])
+                member = self.store.get_workspace_member(tx, row["subject_id"] or "")
                 if member is None or member["email"] != row["email"]:
                     raise GatehouseError(
                         Code.EMAIL_LINK_NOT_FOUND,
@@ -204,8 +210,8 @@ class DashboardAuth:
             if member is None:
                 member = self._join(tx, workspace_id, row["email"], domains)
             elif member["status"] != "active" or not member["email_verified"]:
-                before = {k: member[k] for k in ("status", "email_verified")}
-                after = {"status": "active", "email_verified": True}
+                before = {"status": member["status"], "email_verified": member["email_verified"]}
+                after: WorkspaceMemberValues = {"status": "active", "email_verified": True}
                 self.store.update_workspace_member(tx, member["id"], after)
                 member = {**member, **after}
                 action = (
@@ -218,12 +224,14 @@ class DashboardAuth:
                     self._operator(member, domains),
                     action,
                     member["id"],
-                    {k: [before[k], after[k]] for k in after if before[k] != after[k]},
+                    {k: [before[k], v] for k, v in after.items() if before[k] != v},
                 )
             method = "invitation" if row["purpose"] == INVITE else "email_link"
             return self._signed_in(tx, member, method)
 
-    def _join(self, tx: Any, workspace_id: str, email: str, domains: list[Row]) -> Row:
+    def _join(
+        self, tx: WriteTx, workspace_id: str, email: str, domains: list[DomainRow]
+    ) -> WorkspaceMemberRow:
         rule = _jit_rule(domains, email)
         if rule is None:
             # The rule was switched off or removed after the link was sent.
@@ -334,7 +342,7 @@ class DashboardAuth:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _signed_in(self, tx: Any, member: Row, method: str) -> dict[str, Any]:
+    def _signed_in(self, tx: WriteTx, member: WorkspaceMemberRow, method: str) -> dict[str, Any]:
         domains = self.store.list_domains(tx, member["workspace_id"])
         session = self.workspace.start_session(tx, member)
         self.workspace.record(
@@ -347,7 +355,7 @@ class DashboardAuth:
         return {**session, "member": member_to_wire(member, domains)}
 
     @staticmethod
-    def _operator(member: Row, domains: list[Row]) -> Operator:
+    def _operator(member: WorkspaceMemberRow, domains: list[DomainRow]) -> Operator:
         role, _ = effective_role(member, domains)
         return Operator(
             member["workspace_id"], f"workspace_member:{member['id']}", role, member_id=member["id"]
@@ -355,7 +363,7 @@ class DashboardAuth:
 
     def _store_token(
         self,
-        tx: Any,
+        tx: WriteTx,
         purpose: str,
         email: str,
         workspace_id: str,
@@ -413,6 +421,6 @@ def _check_strength(password: str, email: str) -> None:
         )
 
 
-def _jit_rule(domains: list[Row], email: str) -> Row | None:
+def _jit_rule(domains: list[DomainRow], email: str) -> DomainRow | None:
     domain = domain_of(email)
     return next((d for d in domains if d["domain"] == domain and d["jit_enabled"]), None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gatehouse.errors import (
@@ -28,18 +28,32 @@ from gatehouse.errors import (
     Unauthorized,
 )
 from gatehouse.services import clock, events, ids
-from gatehouse.services.b2b import roles
+from gatehouse.services.b2b.members import Members
+from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.b2b.passwords import password_factor
-from gatehouse.services.b2b.sessions import check_custom_claims
-from gatehouse.services.context import ActiveSession, Caller, Environment
+from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
+from gatehouse.services.context import (
+    Caller,
+    Environment,
+    MemberPage,
+    MemberView,
+    OrganizationPage,
+    SignIn,
+)
 from gatehouse.services.mail import Mailer
 from gatehouse.services.security import credentials, password_hashes
 from gatehouse.services.workspace.operators import Operator
 from gatehouse.services.workspace.people import Workspace
-from gatehouse.storage import Row
-
-if TYPE_CHECKING:
-    from gatehouse.services.wiring import Gatehouse
+from gatehouse.services.workspace.projects import Projects
+from gatehouse.storage.interface import ReadTx
+from gatehouse.storage.rows import (
+    EmailTokenRow,
+    EnvironmentInfo,
+    EventRow,
+    MemberRow,
+    MemberValues,
+    OrganizationRow,
+)
 
 RESET_PURPOSE = "member_password_reset"
 RESET_TOKEN_TYPE = "multi_tenant_passwords"
@@ -58,7 +72,7 @@ def _search_query(filters: dict[str, str], given: dict[str, Any]) -> dict[str, A
     return {"operator": "AND", "operands": operands} if operands else None
 
 
-def event_to_wire(row: Row) -> dict[str, Any]:
+def event_to_wire(row: EventRow) -> dict[str, Any]:
     created: dt.datetime = row["created_at"]
     return {
         "id": row["id"],
@@ -99,9 +113,20 @@ def _unsupported(name: str, why: str) -> GatehouseError:
 
 
 class Support:
-    def __init__(self, workspace: Workspace, gatehouse: Any, mailer: Mailer) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        projects: Projects,
+        organizations: Organizations,
+        members: Members,
+        sessions: Sessions,
+        mailer: Mailer,
+    ) -> None:
         self.workspace = workspace
-        self.gatehouse: Gatehouse = gatehouse
+        self.projects = projects
+        self.organizations = organizations
+        self.members = members
+        self.sessions = sessions
         self.mailer = mailer
         self.runtime = workspace.runtime
         self.store = workspace.store
@@ -109,12 +134,10 @@ class Support:
     # -- where an operator acts ------------------------------------------------------------
 
     def _scope(
-        self, tx: Any, operator: Operator, project_slug: str, environment_slug: str
-    ) -> tuple[Caller, Row]:
+        self, tx: ReadTx, operator: Operator, project_slug: str, environment_slug: str
+    ) -> tuple[Caller, EnvironmentInfo]:
         """The B2B caller for the operator in an environment, and the environment's row."""
-        _, environment = self.gatehouse.projects.environment(
-            tx, operator, project_slug, environment_slug
-        )
+        _, environment = self.projects.environment(tx, operator, project_slug, environment_slug)
         loaded = self.runtime.load_environment(tx, environment["id"])
         assert loaded is not None
         return Caller(loaded, operator.actor, actor_role=operator.role), environment
@@ -127,10 +150,10 @@ class Support:
             return self._scope(tx, operator, project_slug, environment_slug)[0]
 
     def _member(
-        self, tx: Any, environment: Environment, org_ident: str, member_id: str
-    ) -> tuple[Row, Row]:
+        self, tx: ReadTx, environment: Environment, org_ident: str, member_id: str
+    ) -> tuple[OrganizationRow, MemberRow]:
         """(organization, member) for a member of that organization who is not deleted."""
-        org = self.gatehouse.organizations.find(tx, environment, org_ident)
+        org = self.organizations.find(tx, environment, org_ident)
         member = self.store.get_member(tx, org["id"], member_id)
         if member is None or member["status"] == "deleted":
             raise NotFound(Kind.MEMBER, member_id)
@@ -146,16 +169,16 @@ class Support:
         filters: dict[str, Any],
         cursor: str | None,
         limit: int,
-    ) -> tuple[list[Row], int, str | None]:
+    ) -> OrganizationPage:
         caller = self._caller(operator, "directory.view", project_slug, environment_slug)
         query = _search_query(ORGANIZATION_FILTERS, filters)
-        return self.gatehouse.organizations.search(caller, query, cursor, limit)
+        return self.organizations.search(caller, query, cursor, limit)
 
     def get_organization(
         self, operator: Operator, project_slug: str, environment_slug: str, org_ident: str
-    ) -> Row:
+    ) -> OrganizationRow:
         caller = self._caller(operator, "directory.view", project_slug, environment_slug)
-        return self.gatehouse.organizations.get(caller, org_ident)
+        return self.organizations.get(caller, org_ident)
 
     def update_organization(
         self,
@@ -164,9 +187,9 @@ class Support:
         environment_slug: str,
         org_ident: str,
         fields: dict[str, Any],
-    ) -> Row:
+    ) -> OrganizationRow:
         caller = self._caller(operator, "directory.manage", project_slug, environment_slug)
-        return self.gatehouse.organizations.update(caller, org_ident, fields)
+        return self.organizations.update(caller, org_ident, fields)
 
     def list_members(
         self,
@@ -177,7 +200,7 @@ class Support:
         filters: dict[str, Any],
         cursor: str | None,
         limit: int,
-    ) -> tuple[list[dict[str, Any]], int, str | None, Row]:
+    ) -> MemberPage:
         caller = self._caller(operator, "directory.view", project_slug, environment_slug)
         query = _search_query(MEMBER_FILTERS, filters)
         if filters.get("status"):
@@ -185,11 +208,7 @@ class Support:
             query["operands"].append(
                 {"filter_name": "statuses", "filter_value": [filters["status"]]}
             )
-        members, total, next_cursor, orgs = self.gatehouse.members.search(
-            caller, [org_ident], query, cursor, limit
-        )
-        (org,) = orgs.values()
-        return members, total, next_cursor, org
+        return self.members.search(caller, [org_ident], query, cursor, limit)
 
     def get_member(
         self,
@@ -198,9 +217,9 @@ class Support:
         environment_slug: str,
         org_ident: str,
         member_id: str,
-    ) -> tuple[Row, dict[str, Any]]:
+    ) -> MemberView:
         caller = self._caller(operator, "directory.view", project_slug, environment_slug)
-        return self.gatehouse.members.get(caller, org_ident, member_id, None)
+        return self.members.get(caller, org_ident, member_id, None)
 
     def update_member(
         self,
@@ -210,9 +229,9 @@ class Support:
         org_ident: str,
         member_id: str,
         fields: dict[str, Any],
-    ) -> tuple[Row, dict[str, Any]]:
+    ) -> MemberView:
         caller = self._caller(operator, "directory.manage", project_slug, environment_slug)
-        return self.gatehouse.members.update(caller, org_ident, member_id, fields)
+        return self.members.update(caller, org_ident, member_id, fields)
 
     # -- support.sessions_revoke / support.emails_reactivate ---------------------------------
 
@@ -223,12 +242,10 @@ class Support:
         environment_slug: str,
         org_ident: str,
         member_id: str,
-    ) -> tuple[Row, dict[str, Any]]:
+    ) -> MemberView:
         caller = self._caller(operator, "support.sessions_revoke", project_slug, environment_slug)
         # The member must be in the organization named by the path, not just in the environment.
-        org, member = self.gatehouse.members.get(caller, org_ident, member_id, None)
-        self.gatehouse.sessions.revoke(caller, {"member_id": member["member_id"]})
-        return org, member
+        return self.sessions.revoke_member(caller, org_ident, member_id)
 
     def reactivate(
         self,
@@ -237,9 +254,9 @@ class Support:
         environment_slug: str,
         org_ident: str,
         member_id: str,
-    ) -> tuple[Row, dict[str, Any]]:
+    ) -> MemberView:
         caller = self._caller(operator, "support.emails_reactivate", project_slug, environment_slug)
-        return self.gatehouse.members.reactivate(caller, org_ident, member_id)
+        return self.members.reactivate(caller, org_ident, member_id)
 
     # -- support.password_reset: the email -------------------------------------------------
 
@@ -252,14 +269,14 @@ class Support:
         member_id: str,
         redirect_url: str | None,
         expiration_minutes: int | None,
-    ) -> tuple[Row, dict[str, Any], str]:
-        """Email the member a one-time link to set a new password; returns (organization,
-        member, expires_at)."""
+    ) -> tuple[MemberView, str]:
+        """Email the member a one-time link to set a new password; returns the member and when
+        the link expires."""
         operator.require("support.password_reset")
         with self.store.read() as tx:
             caller, environment = self._scope(tx, operator, project_slug, environment_slug)
             org, member = self._member(tx, caller.environment, org_ident, member_id)
-            member_wire = self.gatehouse.members.wire(tx, member, org)
+            view = self.members.view(tx, member, org)
         base = redirect_url or environment["settings"].get("reset_password_redirect_url")
         if not base:
             raise InvalidInput(
@@ -307,7 +324,7 @@ class Support:
                 {"email_address": member["email"], "expires_at": clock.iso(expires_at)},
                 scope=environment["id"],
             )
-        return org, member_wire, str(clock.iso(expires_at))
+        return view, str(clock.iso(expires_at))
 
     def _send(self, to: str, subject: str, body: str) -> None:
         try:
@@ -321,7 +338,9 @@ class Support:
 
     # -- the B2B completion: POST /v1/b2b/passwords/email/reset ------------------------------
 
-    def _reset_token(self, tx: Any, environment: Environment, token: str) -> tuple[Row, Row]:
+    def _reset_token(
+        self, tx: ReadTx, environment: Environment, token: str
+    ) -> tuple[EmailTokenRow, MemberRow]:
         """The live reset token and its member, or the one error for every kind of bad token."""
         row = self.store.find_email_token(tx, credentials.token_digest(token))
         if (
@@ -333,7 +352,7 @@ class Support:
             or not credentials.digest_matches(token, row["token_hash"])
         ):
             raise _invalid_reset_token()
-        member = self.store.get_member_by_id(tx, environment.id, row["subject_id"])
+        member = self.store.get_member_by_id(tx, environment.id, row["subject_id"] or "")
         # A token sent to an address the member no longer has is void.
         if (
             member is None
@@ -354,7 +373,7 @@ class Support:
             raise _invalid_reset_token()
         return row, member
 
-    def reset_password(self, caller: Caller, fields: dict[str, Any]) -> dict[str, Any]:
+    def reset_password(self, caller: Caller, fields: dict[str, Any]) -> SignIn:
         """Set the member's password from a reset token, revoke their sessions and start a new
         one (as Stytch does)."""
         for name in ("session_token", "session_jwt"):
@@ -392,7 +411,7 @@ class Support:
                 raise _invalid_reset_token()
             org = self.store.find_organization(tx, environment.id, member["organization_id"])
             assert org is not None
-            values: Row = {
+            values: MemberValues = {
                 "password_hash": hashed,
                 "password_id": member["password_id"]
                 or ids.new_id("member-password", environment.kind),
@@ -414,31 +433,21 @@ class Support:
                 {"by": "email", "sessions_revoked": revoked},
                 actor_role=caller.actor_role,
             )
-            row, token = self.gatehouse.sessions.start(
+            row, token = self.sessions.start(
                 tx,
                 caller,
                 member,
                 org,
-                password_factor(member),
+                password_factor(member["id"], member["email"]),
                 duration,
                 fields.get("session_custom_claims"),
             )
-            member_wire = self.gatehouse.members.wire(tx, member, org)
-            direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        active = ActiveSession(
-            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
-        )
-        return {
-            "member": member_wire,
-            "org": org,
-            "session": active,
-            "session_token": token,
-            "session_jwt": self.gatehouse.sessions.mint_jwt(environment, row, org, active.roles),
-        }
+            active = self.sessions.signed_in(tx, row, token, member, org)
+        return self.sessions.with_jwt(environment, active, token)
 
     # -- impersonation.use -------------------------------------------------------------------
 
-    def _impersonator(self, tx: Any, operator: Operator) -> dict[str, str]:
+    def _impersonator(self, tx: ReadTx, operator: Operator) -> dict[str, str]:
         if operator.member_id is not None:
             person = self.store.get_workspace_member(tx, operator.member_id)
             email = person["email"] if person is not None else ""
@@ -455,7 +464,7 @@ class Support:
         environment_slug: str,
         org_ident: str,
         member_id: str,
-    ) -> dict[str, Any]:
+    ) -> SignIn:
         """A short-lived session of the member whose factor names the impersonator."""
         operator.require("impersonation.use")
         with self.store.transaction() as tx:
@@ -478,9 +487,7 @@ class Support:
                 "impersonated_factor": impersonator,
             }
             minutes = self.runtime.settings.impersonation_minutes
-            row, token = self.gatehouse.sessions.start(
-                tx, caller, member, org, factor, minutes, None
-            )
+            row, token = self.sessions.start(tx, caller, member, org, factor, minutes, None)
             self.workspace.record(
                 tx,
                 operator,
@@ -494,19 +501,8 @@ class Support:
                 },
                 scope=environment["id"],
             )
-            member_wire = self.gatehouse.members.wire(tx, member, org)
-            direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        active = ActiveSession(
-            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
-        )
-        sessions = self.gatehouse.sessions
-        return {
-            "member": member_wire,
-            "org": org,
-            "session": active,
-            "session_token": token,
-            "session_jwt": sessions.mint_jwt(caller.environment, row, org, active.roles),
-        }
+            active = self.sessions.signed_in(tx, row, token, member, org)
+        return self.sessions.with_jwt(caller.environment, active, token)
 
     # -- event_logs.view ---------------------------------------------------------------------
 
@@ -524,9 +520,7 @@ class Support:
         if since is not None and until is not None and since > until:
             raise InvalidInput("`since` must not be later than `until`")
         with self.store.read() as tx:
-            _, environment = self.gatehouse.projects.environment(
-                tx, operator, project_slug, environment_slug
-            )
+            _, environment = self.projects.environment(tx, operator, project_slug, environment_slug)
             rows = self.store.query_events(
                 tx,
                 environment["id"],

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
 
+from gatehouse.storage import search as neutral
+from gatehouse.storage.search import SearchQuery, UnknownFilter, encode_cursor
 from gatehouse.storage.sql import tables as t
 
+__all__ = [
+    "MEMBER_FILTERS",
+    "ORGANIZATION_FILTERS",
+    "UnknownFilter",
+    "build_condition",
+    "encode_cursor",
+]
+
 Filter = Callable[[Any], ColumnElement[bool]]
-
-
-class UnknownFilter(ValueError):
-    """A filter name this backend does not answer; the service turns it into a 400."""
 
 
 def _strings(value: Any) -> list[str]:
@@ -39,39 +41,33 @@ def _member_exists(condition: ColumnElement[bool]) -> ColumnElement[bool]:
     )
 
 
-ORGANIZATION_FILTERS: dict[str, tuple[type, Filter]] = {
-    "organization_ids": (list, lambda v: t.organizations.c.id.in_(_strings(v))),
-    "organization_slugs": (list, lambda v: t.organizations.c.slug.in_(_strings(v))),
-    "organization_external_ids": (list, lambda v: t.organizations.c.external_id.in_(_strings(v))),
-    "organization_name_fuzzy": (str, lambda v: _like(t.organizations.c.name, v)),
-    "organization_slug_fuzzy": (str, lambda v: _like(t.organizations.c.slug, v)),
+_ORGANIZATION_SQL: dict[str, Filter] = {
+    "organization_ids": (lambda v: t.organizations.c.id.in_(_strings(v))),
+    "organization_slugs": (lambda v: t.organizations.c.slug.in_(_strings(v))),
+    "organization_external_ids": (lambda v: t.organizations.c.external_id.in_(_strings(v))),
+    "organization_name_fuzzy": (lambda v: _like(t.organizations.c.name, v)),
+    "organization_slug_fuzzy": (lambda v: _like(t.organizations.c.slug, v)),
     "member_emails": (
-        list,
-        lambda v: _member_exists(t.members.c.email_lower.in_([s.lower() for s in _strings(v)])),
+        lambda v: _member_exists(t.members.c.email_lower.in_([s.lower() for s in _strings(v)]))
     ),
-    "member_email_fuzzy": (str, lambda v: _member_exists(_like(t.members.c.email, v))),
+    "member_email_fuzzy": (lambda v: _member_exists(_like(t.members.c.email, v))),
 }
 
-MEMBER_FILTERS: dict[str, tuple[type, Filter]] = {
-    "member_ids": (list, lambda v: t.members.c.id.in_(_strings(v))),
-    "member_emails": (
-        list,
-        lambda v: t.members.c.email_lower.in_([s.lower() for s in _strings(v)]),
-    ),
-    "member_email_fuzzy": (str, lambda v: _like(t.members.c.email, v)),
-    "member_external_ids": (list, lambda v: t.members.c.external_id.in_(_strings(v))),
-    "member_is_breakglass": (bool, lambda v: t.members.c.is_breakglass == bool(v)),
-    "statuses": (list, lambda v: t.members.c.status.in_(_strings(v))),
+_MEMBER_SQL: dict[str, Filter] = {
+    "member_ids": (lambda v: t.members.c.id.in_(_strings(v))),
+    "member_emails": (lambda v: t.members.c.email_lower.in_([s.lower() for s in _strings(v)])),
+    "member_email_fuzzy": (lambda v: _like(t.members.c.email, v)),
+    "member_external_ids": (lambda v: t.members.c.external_id.in_(_strings(v))),
+    "member_is_breakglass": (lambda v: t.members.c.is_breakglass == bool(v)),
+    "statuses": (lambda v: t.members.c.status.in_(_strings(v))),
     "member_password_exists": (
-        bool,
         lambda v: (
             t.members.c.password_hash.is_not(None) if v else t.members.c.password_hash.is_(None)
-        ),
+        )
     ),
-    "member_mfa_phone_numbers": (list, lambda v: t.members.c.mfa_phone_number.in_(_strings(v))),
-    "member_mfa_phone_number_fuzzy": (str, lambda v: _like(t.members.c.mfa_phone_number, v)),
+    "member_mfa_phone_numbers": (lambda v: t.members.c.mfa_phone_number.in_(_strings(v))),
+    "member_mfa_phone_number_fuzzy": (lambda v: _like(t.members.c.mfa_phone_number, v)),
     "member_roles": (
-        list,
         lambda v: (
             true()
             if "stytch_member" in v
@@ -81,13 +77,24 @@ MEMBER_FILTERS: dict[str, tuple[type, Filter]] = {
                     t.member_roles.c.role_id.in_(_strings(v)),
                 )
             )
-        ),
+        )
     ),
 }
 
 
+# name -> (the type its value takes, the SQL it means), for exactly storage.search's filters.
+ORGANIZATION_FILTERS: dict[str, tuple[type, Filter]] = {
+    name: (kind, _ORGANIZATION_SQL[name]) for name, kind in neutral.ORGANIZATION_FILTERS.items()
+}
+MEMBER_FILTERS: dict[str, tuple[type, Filter]] = {
+    name: (kind, _MEMBER_SQL[name]) for name, kind in neutral.MEMBER_FILTERS.items()
+}
+assert set(_ORGANIZATION_SQL) == set(ORGANIZATION_FILTERS)
+assert set(_MEMBER_SQL) == set(MEMBER_FILTERS)
+
+
 def build_condition(
-    query: dict[str, Any] | None, filters: dict[str, tuple[type, Filter]]
+    query: SearchQuery | None, filters: dict[str, tuple[type, Filter]]
 ) -> ColumnElement[bool]:
     """The WHERE clause for a validated query. Raises UnknownFilter for unsupported filters."""
     if not query or not query.get("operands"):
@@ -106,28 +113,10 @@ def build_condition(
     return and_(*parts) if query.get("operator", "AND") == "AND" else or_(*parts)
 
 
-def encode_cursor(created_at: dt.datetime, row_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    """Raises ValueError for a cursor this server did not issue."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        when = dt.datetime.fromisoformat(created)
-        if when.tzinfo is None or not isinstance(row_id, str):
-            raise ValueError("bad cursor")
-        return when.astimezone(dt.UTC), row_id
-    except (TypeError, OverflowError, binascii.Error, UnicodeError, RecursionError) as error:
-        raise ValueError("bad cursor") from error
-
-
 def after_cursor(table: Any, cursor: str | None) -> ColumnElement[bool]:
     if not cursor:
         return true()
-    created, row_id = decode_cursor(cursor)
+    created, row_id = neutral.decode_cursor(cursor)
     return or_(
         table.c.created_at > created,
         and_(table.c.created_at == created, table.c.id > row_id),

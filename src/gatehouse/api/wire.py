@@ -1,0 +1,165 @@
+"""The Stytch JSON of the B2B objects, shaped in this one place: Organization, Member,
+MemberSession, and the payloads built from them (a member with its organization, a sign-in).
+
+Services return rows and named values (`services.context`); routes turn them into JSON here.
+The one deliberate exception to "shape per response" is the hot path's pre-encoded fragment
+(`session_fragment`): encoded once per cache entry and JWT, an optimisation that every change to
+what it shows invalidates (the cache entry is dropped).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gatehouse.policy.defaults import STYTCH_ADMIN
+from gatehouse.services import clock
+from gatehouse.services.b2b import roles
+from gatehouse.services.context import ActiveSession, CachedSession, MemberView, SignIn
+from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow
+
+# Every Organization field the SDK requires, with the value a new organization starts with.
+ORGANIZATION_DEFAULTS: dict[str, Any] = {
+    "organization_logo_url": "",
+    "untrusted_metadata": {},
+    "sso_jit_provisioning": "ALL_ALLOWED",
+    "sso_jit_provisioning_allowed_connections": [],
+    "sso_default_connection_id": None,
+    "email_allowed_domains": [],
+    "email_jit_provisioning": "NOT_ALLOWED",
+    "email_invites": "ALL_ALLOWED",
+    "auth_methods": "ALL_ALLOWED",
+    "allowed_auth_methods": [],
+    "mfa_policy": "OPTIONAL",
+    "rbac_email_implicit_role_assignments": [],
+    "mfa_methods": "ALL_ALLOWED",
+    "allowed_mfa_methods": [],
+    "oauth_tenant_jit_provisioning": "NOT_ALLOWED",
+    "allowed_oauth_tenants": {},
+    "claimed_email_domains": [],
+    "first_party_connected_apps_allowed_type": "ALL_ALLOWED",
+    "allowed_first_party_connected_apps": [],
+    "third_party_connected_apps_allowed_type": "ALL_ALLOWED",
+    "allowed_third_party_connected_apps": [],
+}
+
+
+def org_to_wire(org: OrganizationRow) -> dict[str, Any]:
+    settings = {**ORGANIZATION_DEFAULTS, **org["settings"]}
+    return {
+        "organization_id": org["id"],
+        "organization_name": org["name"],
+        "organization_slug": org["slug"],
+        "organization_external_id": org["external_id"],
+        "trusted_metadata": org["trusted_metadata"],
+        **settings,
+        "sso_active_connections": [],
+        "scim_active_connection": None,
+        "custom_roles": org["custom_roles"],
+        "created_at": clock.iso(org["created_at"]),
+        "updated_at": clock.iso(org["updated_at"]),
+    }
+
+
+def member_to_wire(member: MemberRow, direct: list[str], org: OrganizationRow) -> dict[str, Any]:
+    member_roles = roles.member_roles(member, direct, org)
+    return {
+        "organization_id": member["organization_id"],
+        "member_id": member["id"],
+        "email_address": member["email"],
+        "email_address_verified": member["email_verified"],
+        "status": member["status"],
+        "name": member["name"],
+        "sso_registrations": [],
+        "oauth_registrations": [],
+        "is_breakglass": member["is_breakglass"],
+        "member_password_id": member["password_id"] or "",
+        "mfa_phone_number_verified": member["mfa_phone_verified"],
+        "mfa_phone_number": member["mfa_phone_number"],
+        "mfa_enrolled": member["mfa_enrolled"],
+        "default_mfa_method": member["default_mfa_method"],
+        "is_admin": any(r["role_id"] == STYTCH_ADMIN for r in member_roles),
+        "totp_registration_id": "",
+        "retired_email_addresses": [],
+        "is_locked": False,
+        "lock_created_at": None,
+        "lock_expires_at": None,
+        "roles": member_roles,
+        "trusted_metadata": member["trusted_metadata"],
+        "untrusted_metadata": member["untrusted_metadata"],
+        "external_id": member["external_id"],
+        "scim_registration": None,
+        "created_at": clock.iso(member["created_at"]),
+        "updated_at": clock.iso(member["updated_at"]),
+    }
+
+
+def session_to_wire(
+    row: SessionRow, org: OrganizationRow, role_ids: frozenset[str]
+) -> dict[str, Any]:
+    return {
+        "member_session_id": row["id"],
+        "member_id": row["member_id"],
+        "organization_id": row["organization_id"],
+        "organization_slug": org["slug"],
+        "started_at": clock.iso(row["started_at"]),
+        "last_accessed_at": clock.iso(row["last_accessed_at"]),
+        "expires_at": clock.iso(row["expires_at"]),
+        "authentication_factors": row["authentication_factors"],
+        "roles": sorted(role_ids),
+        "custom_claims": row["custom_claims"],
+    }
+
+
+def member_of(view: MemberView) -> dict[str, Any]:
+    return member_to_wire(view.member, list(view.direct_roles), view.org)
+
+
+def member_payload(view: MemberView) -> dict[str, Any]:
+    """`{member_id, member, organization}`: the answer of every member endpoint."""
+    return {
+        "member_id": view.member["id"],
+        "member": member_of(view),
+        "organization": org_to_wire(view.org),
+    }
+
+
+def member_session(active: ActiveSession) -> dict[str, Any]:
+    return session_to_wire(active.row, active.org, active.roles)
+
+
+def active_member(active: ActiveSession) -> dict[str, Any]:
+    """The session's Member, from what resolving the session already read."""
+    return member_to_wire(active.member, list(active.direct_roles), active.org)
+
+
+def sign_in_payload(signed_in: SignIn) -> dict[str, Any]:
+    """What a call that signs a member in answers (the fields every such SDK response needs)."""
+    active = signed_in.active
+    return {
+        "member_id": active.member_id,
+        "organization_id": active.organization_id,
+        "member": active_member(active),
+        "organization": org_to_wire(active.org),
+        "session_token": signed_in.session_token,
+        "session_jwt": signed_in.session_jwt,
+        "member_session": member_session(active),
+    }
+
+
+def session_fragment(entry: CachedSession) -> bytes:
+    """`"session_jwt":…,"member_session":…,"member":…,"organization":…` encoded once per cache
+    entry and JWT: every change to what they show drops the entry. The JWT is read once, so the
+    fragment and `wire_jwt` always agree."""
+    session_jwt = entry.jwt
+    if entry.wire is None or entry.wire_jwt != session_jwt:
+        active = entry.active
+        objects = {
+            "session_jwt": session_jwt,
+            "member_session": member_session(active),
+            "member": active_member(active),
+            "organization": org_to_wire(active.org),
+        }
+        encoded = json.dumps(objects, ensure_ascii=False, separators=(",", ":"))
+        entry.wire, entry.wire_jwt = encoded[1:-1].encode(), session_jwt
+    return entry.wire

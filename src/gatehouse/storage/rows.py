@@ -1,0 +1,369 @@
+"""Rows as the storage layer reads and writes them: one TypedDict per table, keyed by column.
+
+Generated from `storage/sql/tables.py` (`tests/storage/test_rows.py` keeps them equal). A
+`...Row` is a whole row; a `...Values` names the columns an update may set, any subset.
+TypedDicts cost nothing at run time: rows stay the plain dicts the hot path encodes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, TypedDict
+
+JsonObject = dict[str, Any]
+
+
+class EmailTokenRow(TypedDict):
+    """A row of `email_tokens`."""
+
+    id: str
+    purpose: str
+    token_hash: str
+    email: str
+    workspace_id: str | None
+    environment_id: str | None
+    subject_id: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
+class EventRow(TypedDict):
+    """A row of `events`."""
+
+    id: int
+    environment_id: str
+    actor: str
+    action: str
+    target: str
+    changes: JsonObject
+    created_at: dt.datetime
+    actor_role: str | None
+
+
+class WorkspaceRow(TypedDict):
+    """A row of `workspaces`."""
+
+    id: str
+    name: str
+    created_at: dt.datetime
+    settings: JsonObject
+
+
+class WorkspaceValues(TypedDict, total=False):
+    """Columns of `workspaces` an update sets."""
+
+    name: str
+    created_at: dt.datetime
+    settings: JsonObject
+
+
+class ProjectRow(TypedDict):
+    """A row of `projects`."""
+
+    id: str
+    workspace_id: str
+    name: str
+    created_at: dt.datetime
+    slug: str
+    vertical: str
+
+
+class ProjectValues(TypedDict, total=False):
+    """Columns of `projects` an update sets."""
+
+    workspace_id: str
+    name: str
+    created_at: dt.datetime
+    slug: str
+    vertical: str
+
+
+class DomainRow(TypedDict):
+    """A row of `workspace_domains`."""
+
+    workspace_id: str
+    domain: str
+    jit_enabled: bool
+    auto_role: str | None
+    created_at: dt.datetime
+
+
+class WorkspaceKeyRow(TypedDict):
+    """A row of `workspace_keys`."""
+
+    id: str
+    workspace_id: str
+    secret_hash: str
+    last_four: str
+    role: str
+    name: str
+    created_by: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class WorkspaceKeyValues(TypedDict, total=False):
+    """Columns of `workspace_keys` an update sets."""
+
+    workspace_id: str
+    secret_hash: str
+    last_four: str
+    role: str
+    name: str
+    created_by: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class WorkspaceMemberRow(TypedDict):
+    """A row of `workspace_members`."""
+
+    id: str
+    workspace_id: str
+    email: str
+    role: str | None
+    created_at: dt.datetime
+    name: str
+    status: str
+    email_verified: bool
+    password_hash: str | None
+
+
+class WorkspaceMemberValues(TypedDict, total=False):
+    """Columns of `workspace_members` an update sets."""
+
+    workspace_id: str
+    email: str
+    role: str | None
+    created_at: dt.datetime
+    name: str
+    status: str
+    email_verified: bool
+    password_hash: str | None
+
+
+class DashboardSessionRow(TypedDict):
+    """A row of `dashboard_sessions`."""
+
+    id: str
+    member_id: str
+    token_hash: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class DashboardSessionValues(TypedDict, total=False):
+    """Columns of `dashboard_sessions` an update sets."""
+
+    member_id: str
+    token_hash: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class EnvironmentRow(TypedDict):
+    """A row of `environments`."""
+
+    id: str
+    project_id: str
+    kind: str
+    name: str
+    policy_version: int
+    policy: JsonObject
+    created_at: dt.datetime
+    slug: str
+    user_impersonation_enabled: bool
+    settings: JsonObject
+
+
+class EnvironmentValues(TypedDict, total=False):
+    """Columns of `environments` an update sets."""
+
+    project_id: str
+    kind: str
+    name: str
+    policy_version: int
+    policy: JsonObject
+    created_at: dt.datetime
+    slug: str
+    user_impersonation_enabled: bool
+    settings: JsonObject
+
+
+class SecretRow(TypedDict):
+    """A row of `api_secrets`."""
+
+    id: str
+    environment_id: str
+    secret_hash: str
+    last_four: str
+    created_at: dt.datetime
+
+
+class OrganizationRow(TypedDict):
+    """A row of `organizations`."""
+
+    id: str
+    environment_id: str
+    name: str
+    slug: str
+    external_id: str | None
+    trusted_metadata: JsonObject
+    settings: JsonObject
+    custom_roles: list[JsonObject]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class OrganizationValues(TypedDict, total=False):
+    """Columns of `organizations` an update sets."""
+
+    environment_id: str
+    name: str
+    slug: str
+    external_id: str | None
+    trusted_metadata: JsonObject
+    settings: JsonObject
+    custom_roles: list[JsonObject]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SigningKeyRow(TypedDict):
+    """A row of `signing_keys`."""
+
+    kid: str
+    environment_id: str
+    private_key_pem: str
+    public_jwk: JsonObject
+    created_at: dt.datetime
+
+
+class MemberRow(TypedDict):
+    """A row of `members`."""
+
+    id: str
+    environment_id: str
+    organization_id: str
+    email: str
+    email_lower: str
+    status: str
+    name: str
+    external_id: str | None
+    is_breakglass: bool
+    email_verified: bool
+    mfa_enrolled: bool
+    mfa_phone_number: str
+    mfa_phone_verified: bool
+    default_mfa_method: str
+    trusted_metadata: JsonObject
+    untrusted_metadata: JsonObject
+    password_id: str | None
+    password_hash: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class MemberValues(TypedDict, total=False):
+    """Columns of `members` an update sets."""
+
+    environment_id: str
+    organization_id: str
+    email: str
+    email_lower: str
+    status: str
+    name: str
+    external_id: str | None
+    is_breakglass: bool
+    email_verified: bool
+    mfa_enrolled: bool
+    mfa_phone_number: str
+    mfa_phone_verified: bool
+    default_mfa_method: str
+    trusted_metadata: JsonObject
+    untrusted_metadata: JsonObject
+    password_id: str | None
+    password_hash: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class MemberRoleRow(TypedDict):
+    """A row of `member_roles`."""
+
+    member_id: str
+    role_id: str
+    environment_id: str
+
+
+class SessionRow(TypedDict):
+    """A row of `member_sessions`."""
+
+    id: str
+    environment_id: str
+    organization_id: str
+    member_id: str
+    token_hash: str
+    authentication_factors: list[JsonObject]
+    custom_claims: JsonObject
+    started_at: dt.datetime
+    last_accessed_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class SessionValues(TypedDict, total=False):
+    """Columns of `member_sessions` an update sets."""
+
+    environment_id: str
+    organization_id: str
+    member_id: str
+    token_hash: str
+    authentication_factors: list[JsonObject]
+    custom_claims: JsonObject
+    started_at: dt.datetime
+    last_accessed_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+# -- shapes other than whole rows ---------------------------------------------------------------
+
+
+class NewEvent(TypedDict):
+    """An event to record (the database numbers it)."""
+
+    environment_id: str
+    actor: str
+    actor_role: str | None
+    action: str
+    target: str
+    changes: JsonObject
+    created_at: dt.datetime
+
+
+class EnvironmentHead(TypedDict):
+    """An environment without its policy document: what every request needs."""
+
+    id: str
+    project_id: str
+    kind: str
+    name: str
+    policy_version: int
+
+
+class EnvironmentInfo(TypedDict):
+    """An environment row without its policy document (the Management API's view)."""
+
+    id: str
+    project_id: str
+    kind: str
+    name: str
+    policy_version: int
+    created_at: dt.datetime
+    slug: str
+    user_impersonation_enabled: bool
+    settings: JsonObject

@@ -1,11 +1,12 @@
 """How policy changes reach a running client: by polling (push off, or the stream down) and by
 the push stream (`GET /v1/b2b/gatehouse/changes`). Changes are made over HTTP: the project policy
 through the Management API, an organization's roles through the official SDK. Every wait is
-bounded; none asserts how long anything took."""
+bounded; none asserts how long anything took, and the backoff is shown on a fake clock."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import pytest
 
 from gatehouse.client import AsyncClient, Client
 from tests.client.conftest import MakeClient, Recorded
+from tests.client.fake_time import FakeClock, with_clock
 from tests.client.world import AUDITOR, POLICY, World, set_policy_over_http
 from tests.server import RunningServer
 
@@ -171,17 +173,21 @@ def test_close_stops_the_background_thread(server: RunningServer, push: bool) ->
 
 
 def test_an_unreachable_server_is_retried_with_backoff_not_in_a_loop() -> None:
-    recorded = Recorded()
-    client = Client("project-test-x", "secret-test-x", "http://127.0.0.1:9", push=True,
-                    poll_seconds=3600, http=recorded.http, timeout=2)
+    """A minute of fake time against a port nothing listens on (the connections are real)."""
+    clock = FakeClock()
+    recorded = Recorded(clock)
+    client = with_clock(Client, clock)(
+        "project-test-x", "secret-test-x", "http://127.0.0.1:9", push=True, poll_seconds=3600,
+        http=recorded.http, timeout=2)
     try:
-        eventually(lambda: bool(recorded.paths("/v1/b2b/gatehouse/changes")), "a first stream attempt")
-        time.sleep(1.0)
-        # Backoff from 0.1 s doubling: however slow the machine, at most 4 more stream attempts
-        # follow the first within a second (and one poll).
-        assert 1 <= len(recorded.paths("/v1/b2b/gatehouse/changes")) <= 5
-        assert len(recorded.paths("/v1/b2b/gatehouse/policy")) <= 1
+        clock.run_until(60.0)
     finally:
         client.close()
         recorded.http.close()
+    attempts = recorded.times_of("/v1/b2b/gatehouse/changes")
+    # Backoff from 0.1 s, doubling up to 5 s: 4 stream attempts in the first second, 17 in all.
+    assert len([t for t in attempts if t < 1.0]) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
+    assert gaps == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2] + [5.0] * 10)
+    assert recorded.times_of("/v1/b2b/gatehouse/policy") == [0.0]  # one poll, at the start
 

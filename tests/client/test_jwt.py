@@ -19,6 +19,7 @@ from gatehouse.client import jwks as client_jwks
 from gatehouse.services import clock
 from gatehouse.services.security.signing import new_signing_key
 from tests.client.conftest import MakeClient
+from tests.client.fake_time import FakeClock
 from tests.client.world import World
 from tests.server import RunningServer
 
@@ -75,6 +76,8 @@ def _now() -> int:
         ("expired", lambda c: {**c, "iat": _now() - 600, "nbf": _now() - 600, "exp": _now() - 60},
          "expired"),
         ("not yet valid", lambda c: {**c, "nbf": _now() + 600, "exp": _now() + 900}, "not yet"),
+        ("issued in the future", lambda c: {**c, "iat": _now() + 600}, r"not yet valid \(iat\)"),
+        ("a non-integer exp", lambda c: {**c, "exp": "later"}, r"\(exp\) must be an integer"),
         ("another audience", lambda c: {**c, "aud": ["project-test-someone-else"]}, "audience"),
         ("another issuer", lambda c: {**c, "iss": "https://elsewhere.example"}, "issuer"),
         ("no session claim", lambda c: {k: v for k, v in c.items() if k != SESSION}, "claims"),
@@ -166,10 +169,10 @@ def test_a_first_token_with_an_unknown_key_fetches_once(
 
 
 def test_a_rotated_key_is_fetched_once_the_refetch_interval_passed(
-    server: RunningServer, make_client: MakeClient, world: World, monkeypatch: pytest.MonkeyPatch
+    server: RunningServer, make_client: MakeClient, world: World
 ) -> None:
-    monkeypatch.setattr(client_jwks, "REFETCH_SECONDS", 0.3)  # 30 s in production
-    client, recorded = make_client()
+    fake = FakeClock()
+    client, recorded = make_client(clock=fake)
     admin = world.members["admin"]
     client.verify_jwt(admin.session_jwt)
 
@@ -178,33 +181,28 @@ def test_a_rotated_key_is_fetched_once_the_refetch_interval_passed(
         server.store.insert_signing_key(tx, row)
     rotated = jwt.encode(claims_of(admin.session_jwt), row["private_key_pem"], algorithm="RS256",
                          headers={"kid": row["kid"]})
-    try:
-        client.verify_jwt(rotated)
-    except InvalidSessionJWT:  # asked within the interval: refused, with no second fetch
-        assert len(recorded.paths(JWKS)) == 1
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            session = client.verify_jwt(rotated)
-            break
-        except InvalidSessionJWT:
-            assert time.monotonic() < deadline, "the rotated key was never fetched"
-            time.sleep(0.05)
-    assert session.member_id == admin.member_id
+    fake.advance(client_jwks.REFETCH_SECONDS - 1)
+    with pytest.raises(InvalidSessionJWT, match="unknown key"):
+        client.verify_jwt(rotated)  # asked within the interval: refused, with no second fetch
+    assert len(recorded.paths(JWKS)) == 1
+    fake.advance(1)
+    assert client.verify_jwt(rotated).member_id == admin.member_id
     assert len(recorded.paths(JWKS)) == 2
 
 
 def test_a_remembered_token_still_expires(
     server: RunningServer, make_client: MakeClient, world: World
 ) -> None:
-    client, _ = make_client()
-    expires = _now() + 2
+    fake = FakeClock()
+    client, _ = make_client(clock=fake)
+    expires = int(fake.wall()) + 60
     token = signed(server, {**claims_of(world.members["admin"].session_jwt), "exp": expires})
-    assert client.verify_jwt(token).member_id
-    while time.time() <= expires + 0.05:  # bounded: two seconds at most
-        time.sleep(0.05)
+    assert client.verify_jwt(token).member_id  # verified, and now remembered
+    fake.advance(59)
+    assert client.verify_jwt(token).member_id  # remembered: a second before it expires
+    fake.advance(1)
     with pytest.raises(InvalidSessionJWT, match="expired"):
-        client.verify_jwt(token)
+        client.verify_jwt(token)  # at its exp
 
 
 def test_an_unreachable_server_is_a_server_error(world: World) -> None:

@@ -1,12 +1,14 @@
 """The client's sans-I/O parts, driven directly: the SSE decoder, what each pushed event does to
-the policy cache, the cache's freshness rules and bounds, and the reconnect backoff. The tests
-over a real server (test_freshness.py) show the same rules end to end; these pin the edges."""
+the policy cache, the cache's freshness rules and bounds, waiting for a version and the
+reconnect backoff, with time on a fake clock. The tests over a real server (test_freshness.py)
+show the same rules end to end; these pin the edges."""
 
 from __future__ import annotations
 
 import itertools
-import time
+import threading
 
+from gatehouse.client._lifecycle_sync import Worker
 from gatehouse.client.policies import PolicyCache
 from gatehouse.client.push import (
     BACKOFF_FIRST_SECONDS,
@@ -17,6 +19,7 @@ from gatehouse.client.push import (
     apply,
 )
 from gatehouse.policy import Permission, Role, default_policy
+from tests.client.fake_time import FakeClock
 
 EDITOR = Role("editor", "edits", (Permission("stytch.member", ("search",)),))
 
@@ -110,22 +113,55 @@ def test_a_new_project_policy_drops_organizations_and_old_versions_are_ignored()
     assert cache.store_project(4, default_policy()) is True
     assert old is not None and cache.org("org-1", old) is None
     assert cache.version == 4 and cache.cached_orgs() == 0
-    assert cache.wait_for_version(4, 0) and not cache.wait_for_version(5, 0.05)
+    assert cache.has_version(4) and not cache.has_version(5)
+
+
+def test_waiting_for_a_version_ends_when_it_is_stored_or_when_the_time_is_up() -> None:
+    clock = FakeClock()
+    cache = PolicyCache(poll_seconds=3600, now=clock.now)
+    worker = Worker(lambda: None, cache, clock)  # its thread is never started
+    results: list[bool] = []
+
+    def wait_in_a_thread(version: int) -> threading.Thread:
+        thread = threading.Thread(target=lambda: results.append(worker.wait_for_version(version, 10)))
+        thread.start()
+        clock.settle()  # it waits
+        return thread
+
+    waiter = wait_in_a_thread(2)
+    cache.store_project(2, default_policy())
+    worker.replaced()
+    waiter.join(15)
+    assert results == [True]
+    waiter = wait_in_a_thread(3)
+    clock.advance(9.5)
+    clock.settle()  # still waiting: half a second is left
+    cache.store_project(1, default_policy())  # an older version wakes nobody for good
+    worker.replaced()
+    clock.settle()
+    clock.advance(0.5)
+    waiter.join(15)
+    assert results == [True, False]
+    assert worker.wait_for_version(2, 0)  # there already: no wait
 
 
 def test_organizations_age_out_only_while_no_stream_is_connected() -> None:
-    cache = PolicyCache(poll_seconds=0.05)
+    clock = FakeClock()
+    cache = PolicyCache(poll_seconds=30, now=clock.now)
     cache.store_project(1, default_policy())
     project = cache.project
     assert project is not None
     cache.stream_connected()
     cache.store_org("org-1", (), project, cache.epoch)
-    time.sleep(0.1)
+    clock.advance(3600)
     assert cache.org("org-1", project) is not None  # pushed: fresh however old
     cache.stream_lost()
     assert cache.org("org-1", project) is None  # polled: too old now
     cache.store_org("org-1", (), project, cache.epoch)
-    assert cache.org("org-1", project) is not None
+    clock.advance(29)
+    assert cache.org("org-1", project) is not None  # younger than poll_seconds
+    clock.advance(2)
+    assert cache.org("org-1", project) is None
 
 
 def test_the_organization_cache_is_a_bounded_lru() -> None:

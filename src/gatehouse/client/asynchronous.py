@@ -1,36 +1,39 @@
-"""`AsyncClient`: the asyncio Gatehouse client, for async apps (Starlette, FastAPI, aiohttp).
+"""`AsyncClient`: session JWTs verified and authorization checked in the app's process, on a
+policy cached and kept fresh by a background worker (`gatehouse.client` and docs/CLIENT.md say
+how fresh).
 
-The same checks and freshness as `Client`; the push stream is followed by a task on the app's
-event loop (started on first use or by `async with`), so an `AsyncClient` belongs to one loop.
-Verifying a JWT and checking are CPU work of microseconds once warm and run inline; only fetches
-(keys, policies) await.
+The two clients' shared logic is written once, in `asynchronous.py`: `scripts/unasync` generates
+`sync.py` from it, and `scripts/unasync --check` fails when the two are not in step. What
+differs, the background worker (a thread or a task), the locks and waiting for a policy version,
+is hand-written in `_lifecycle_async.py`, which also says which apps this client is for.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from gatehouse.client import _lifecycle_async as lifecycle
 from gatehouse.client import push, wire
 from gatehouse.client.errors import GatehouseClientError, InvalidSessionJWT, TenancyError
 from gatehouse.client.jwks import VerifiedSession, Verifier, keys_from_jwks, kid_of
 from gatehouse.client.policies import PolicyCache, ProjectPolicy
-from gatehouse.client.sync import MAX_BATCH
 from gatehouse.policy import CompiledPolicy, Decision
 
 log = logging.getLogger("gatehouse.client")
 
-_ORG_LOCKS = 64
+_ORG_LOCKS = 64  # organization fetches are single-flight per stripe, not per client
 
 
 class AsyncClient:
+    # Where the client reads the time and how its worker waits. The constructor's parameters are
+    # the public API, so a test that fakes time sets this on a subclass instead.
+    _clock = lifecycle.Clock()
+
     def __init__(
         self,
         project_id: str,
@@ -44,43 +47,34 @@ class AsyncClient:
         issuer: str | None = None,
         leeway_seconds: float = 0.0,
     ) -> None:
-        """The arguments are `Client`'s; `http` is an `httpx.AsyncClient` here."""
+        """`issuer`: the JWTs' `iss`, the server's public URL (default: `base_url`), for when
+        the app reaches the server by another address. `http`: an `httpx.AsyncClient` to send
+        requests with (proxies, TLS settings); it is not closed by `aclose()`."""
         self._settings = wire.settings(
             project_id, secret, base_url, issuer, push, poll_seconds, timeout, leeway_seconds
         )
         self._http = http if http is not None else wire.async_http(timeout)
         self._owns_http = http is None
-        self._verifier = Verifier(project_id, self._settings.issuer, leeway_seconds)
-        self._cache = PolicyCache(poll_seconds)
-        self._jwks_lock = asyncio.Lock()
-        self._project_lock = asyncio.Lock()
-        self._org_locks = [asyncio.Lock() for _ in range(_ORG_LOCKS)]
-        self._replaced = asyncio.Event()  # set whenever this client stores a project policy
-        self._worker: asyncio.Task[None] | None = None
-        self._closed = False
+        clock = self._clock
+        self._verifier = Verifier(
+            project_id, self._settings.issuer, leeway_seconds, now=clock.now, wall=clock.wall
+        )
+        self._cache = PolicyCache(poll_seconds, now=clock.now)
+        self._jwks_lock = lifecycle.Lock()
+        self._project_lock = lifecycle.Lock()
+        self._org_locks = [lifecycle.Lock() for _ in range(_ORG_LOCKS)]
+        self._worker = lifecycle.Worker(self._run, self._cache, clock)
+        self._worker.on_init()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        if self._worker is None and not self._closed:
-            self._worker = asyncio.get_running_loop().create_task(
-                self._run(), name="gatehouse-client"
-            )
-
     async def aclose(self) -> None:
-        """Stop the background task and release connections; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        if self._owns_http:
+        """Stop the background worker and release connections; idempotent."""
+        if await self._worker.stop() and self._owns_http:
             await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
-        self._start()
+        self._worker.on_use()
         return self
 
     async def __aexit__(
@@ -97,7 +91,7 @@ class AsyncClient:
         self, session_jwt: str, *, max_token_age_seconds: float | None = None
     ) -> VerifiedSession:
         """The session a JWT proves, verified locally; `InvalidSessionJWT` if it proves none."""
-        self._start()
+        self._worker.on_use()
         if not isinstance(session_jwt, str) or not session_jwt:
             raise InvalidSessionJWT("pass the session jwt as a non-empty string")
         known = self._verifier.remembered(session_jwt, max_token_age_seconds)
@@ -122,12 +116,14 @@ class AsyncClient:
     async def is_authorized(
         self, session: str | VerifiedSession, organization_id: str, resource_id: str, action: str
     ) -> bool:
+        """May the session's member do `action` on `resource_id` in `organization_id`?"""
         verified, compiled = await self._policy_for(session, organization_id)
         return compiled.check(verified.roles, resource_id, action)
 
     async def authorize(
         self, session: str | VerifiedSession, organization_id: str, resource_id: str, action: str
     ) -> Decision:
+        """Like `is_authorized`, with the granting roles and the reason."""
         verified, compiled = await self._policy_for(session, organization_id)
         return compiled.authorize(verified.roles, resource_id, action)
 
@@ -137,6 +133,7 @@ class AsyncClient:
         organization_id: str,
         checks: Iterable[tuple[str, str]],
     ) -> list[bool]:
+        """One verdict per (resource_id, action), in order."""
         verified, compiled = await self._policy_for(session, organization_id)
         allowed = compiled.checker(verified.roles)  # the role set is looked up once
         return [allowed(resource_id, action) for resource_id, action in checks]
@@ -144,13 +141,15 @@ class AsyncClient:
     async def permissions(
         self, session: str | VerifiedSession, organization_id: str
     ) -> dict[str, frozenset[str]]:
+        """What the member may do in the organization: resource_id -> actions (`*` expanded to
+        the resource's declared actions)."""
         verified, compiled = await self._policy_for(session, organization_id)
         return compiled.permissions(verified.roles)
 
     async def _policy_for(
         self, session: str | VerifiedSession, organization_id: str
     ) -> tuple[VerifiedSession, CompiledPolicy]:
-        self._start()
+        self._worker.on_use()
         if isinstance(session, VerifiedSession):
             verified = session
         else:
@@ -175,7 +174,7 @@ class AsyncClient:
     async def _refresh_project(self) -> None:
         body = await self._get(wire.POLICY_PATH, "fetch the project policy")
         if self._cache.store_project(*wire.project_policy(body)):
-            self._replaced.set()
+            self._worker.replaced()
 
     async def _fetch_org(self, organization_id: str, project: ProjectPolicy) -> CompiledPolicy:
         async with self._org_locks[hash(organization_id) % _ORG_LOCKS]:
@@ -196,10 +195,12 @@ class AsyncClient:
         session_jwt: str | None = None,
         session_token: str | None = None,
     ) -> list[bool]:
+        """The server's verdicts (`POST /v1/b2b/gatehouse/authorize`), with the member's roles
+        as they are now rather than as the JWT says."""
         pairs = list(checks)
         results: list[bool] = []
-        for start in range(0, len(pairs), MAX_BATCH):
-            chunk = pairs[start : start + MAX_BATCH]
+        for start in range(0, len(pairs), wire.MAX_BATCH):
+            chunk = pairs[start : start + wire.MAX_BATCH]
             body = wire.batch_body(organization_id, chunk, session_jwt, session_token)
             try:
                 response = await self._http.post(
@@ -223,44 +224,38 @@ class AsyncClient:
 
     @property
     def policy_version(self) -> int | None:
+        """The version of the cached project policy; None before the first fetch."""
         return self._cache.version
 
     async def wait_for_policy_version(self, version: int, timeout: float) -> bool:
         """Wait (at most `timeout` seconds) until the cached policy is at least `version`."""
-        self._start()
-        deadline = time.monotonic() + timeout
-        while (self._cache.version or 0) < version:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._replaced.clear()
-            if (self._cache.version or 0) >= version:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._replaced.wait(), remaining)
-        return True
+        self._worker.on_use()
+        return await self._worker.wait_for_version(version, timeout)
 
     async def _run(self) -> None:
-        """The background task: follow the push stream, poll while it is down (or off)."""
-        settings = self._settings
+        """The background worker: follow the push stream, poll while it is down (or off)."""
+        settings, worker, now = self._settings, self._worker, self._clock.now
         backoff = push.Backoff()
-        next_connect = next_poll = time.monotonic()
-        while True:
-            if settings.push and time.monotonic() >= next_connect:
+        next_connect = next_poll = now()
+        while not worker.stopped:
+            if settings.push and now() >= next_connect:
                 if await self._follow():
                     backoff.reset()
-                    next_poll = time.monotonic() + settings.poll_seconds
-                next_connect = time.monotonic() + backoff.delay()
-            if time.monotonic() >= next_poll:
+                    # The stream kept the cache current until it ended.
+                    next_poll = now() + settings.poll_seconds
+                next_connect = now() + backoff.delay()
+            if worker.stopped:
+                break
+            if now() >= next_poll:
                 try:
                     await self._refresh_project()
                 except GatehouseClientError as error:
                     log.warning("gatehouse: polling the policy failed: %s", error)
                 except Exception:  # a bug here must not end freshness for the process
                     log.exception("gatehouse: polling the policy failed")
-                next_poll = time.monotonic() + settings.poll_seconds
+                next_poll = now() + settings.poll_seconds
             deadline = min(next_poll, next_connect) if settings.push else next_poll
-            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            await worker.sleep(max(0.0, deadline - now()))
 
     async def _follow(self) -> bool:
         """Read the push stream until it ends; True if it got as far as `ready`."""
@@ -278,17 +273,25 @@ class AsyncClient:
                 if response.status_code != 200:
                     await response.aread()
                     wire.answer(response)  # raises the server's error
+                self._worker.stream_opened(response)
+                if self._worker.stopped:
+                    return ready
                 async for line in response.aiter_lines():
                     event = decoder.line(line)
                     if event is None:
                         continue
                     ready = ready or event.name == "ready"
                     if push.apply(self._cache, event):
-                        await self._refresh_project()  # a failure ends the stream: resync
+                        # A failure ends the stream: the reconnect resynchronises.
+                        await self._refresh_project()
+                    if self._worker.stopped:
+                        break
         except (httpx.HTTPError, GatehouseClientError, OSError) as error:
-            log.info("gatehouse: the push stream ended: %s", error)
+            if not self._worker.stopped:
+                log.info("gatehouse: the push stream ended: %s", error)
         except Exception:  # a bug here must not end freshness for the process: reconnect
             log.exception("gatehouse: the push stream failed")
         finally:
+            self._worker.stream_closed()
             self._cache.stream_lost()
         return ready

@@ -1,5 +1,5 @@
 """Session JWTs verified in the app's process: RS256 against the project's JWKS, then the
-`exp`/`nbf`/`iat`, issuer and audience claims, the way the official SDK's local path does.
+issuer, audience and `iat`/`nbf`/`exp` claims, the way the official SDK's local path does.
 
 No I/O here: the sync and async clients fetch the JWKS and hand the keys in, so both share one
 verifier. Two caches keep the hot path cheap and the server unbothered:
@@ -9,7 +9,13 @@ verifier. Two caches keep the hot path cheap and the server unbothered:
   turn into a stream of requests;
 - tokens already verified (a bounded LRU keyed by the exact token text): checking a signature
   costs far more than a check, and an app sees the same JWT on every request for its lifetime.
-  A hit still re-checks expiry, `nbf`, the asked maximum age and that its key is still published.
+  A hit still re-checks `iat`, `nbf` and `exp`, the asked maximum age and that its key is still
+  published.
+
+Time comes from the clocks the verifier is given: `wall` (the epoch clock by default) for the
+`iat`/`nbf`/`exp` checks, of a remembered token and of a full verification alike, and `now`
+(monotonic) for the refetch intervals. So pyjwt checks the signature, the required claims, the
+issuer and the audience, and `_Times` the times, with pyjwt's rules and messages.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import datetime as dt
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -34,6 +40,7 @@ REFETCH_SECONDS = 30.0
 RETRY_EMPTY_SECONDS = 1.0
 VERIFIED_CACHE_SIZE = 4096
 _REQUIRED = ["exp", "iat", "nbf", "sub", "aud", "iss"]
+_TIME_CLAIMS = [("iat", "Issued At"), ("nbf", "Not Before"), ("exp", "Expiration Time")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +55,45 @@ class VerifiedSession:
     claims: Mapping[str, Any] = field(repr=False, compare=False)
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+@dataclass(frozen=True, slots=True)
+class _Times:
+    iat: int
+    nbf: int
+    exp: int
+
+    @staticmethod
+    def of(claims: dict[str, Any]) -> _Times:
+        values = []
+        for claim, name in _TIME_CLAIMS:
+            try:
+                values.append(int(claims[claim]))
+            except (TypeError, ValueError, OverflowError):
+                reason = _lower_first(f"{name} claim ({claim}) must be an integer.")
+                raise InvalidSessionJWT(f"the session jwt does not verify: {reason}") from None
+        return _Times(*values)
+
+    def problem(self, now: float, leeway: float, max_age: float | None) -> str | None:
+        """Why the token is not valid at `now`, or None (pyjwt's order and boundaries)."""
+        if self.iat > now + leeway:
+            return "does not verify: the token is not yet valid (iat)"
+        if self.nbf > now + leeway:
+            return "does not verify: the token is not yet valid (nbf)"
+        if self.exp <= now - leeway:
+            return "does not verify: signature has expired"
+        if max_age is not None and now - self.iat >= max_age:
+            return f"is older than {max_age} seconds"
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Verified:
     session: VerifiedSession
     kid: str
-    exp: float
-    nbf: float
-    iat: float
+    times: _Times
 
 
 def session_from_claims(claims: dict[str, Any]) -> VerifiedSession:
@@ -103,10 +142,20 @@ def keys_from_jwks(body: Any) -> dict[str, Any]:
 class Verifier:
     """Thread-safe; the async client uses it from its event loop."""
 
-    def __init__(self, project_id: str, issuer: str, leeway_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        project_id: str,
+        issuer: str,
+        leeway_seconds: float = 0.0,
+        *,
+        now: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.project_id = project_id
         self.issuer = issuer
         self.leeway = leeway_seconds
+        self._now = now
+        self._wall = wall
         self._lock = threading.Lock()
         self._keys: dict[str, Any] = {}
         self._attempted_at: float | None = None
@@ -124,11 +173,11 @@ class Verifier:
         if self._attempted_at is None:
             return True
         wait = REFETCH_SECONDS if self._keys else RETRY_EMPTY_SECONDS
-        return time.monotonic() - self._attempted_at >= wait
+        return self._now() - self._attempted_at >= wait
 
     def fetching(self) -> None:
         """Note an attempt before making it, so a failing server is not asked on every call."""
-        self._attempted_at = time.monotonic()
+        self._attempted_at = self._now()
 
     def set_keys(self, keys: dict[str, Any]) -> None:
         with self._lock:
@@ -145,11 +194,8 @@ class Verifier:
             known = self._verified.get(token)
             if known is None:
                 return None
-            now = time.time()
             if (
-                now > known.exp + self.leeway
-                or now < known.nbf - self.leeway
-                or (max_age is not None and now - known.iat >= max_age)
+                known.times.problem(self._wall(), self.leeway, max_age) is not None
                 or known.kid not in self._keys
             ):
                 return None
@@ -167,20 +213,24 @@ class Verifier:
                 algorithms=["RS256"],
                 audience=self.project_id,
                 issuer=self.issuer,
-                leeway=self.leeway,
-                options={"require": _REQUIRED},
+                # pyjwt would compare the times with its own clock: `_Times` does, with ours.
+                options={
+                    "require": _REQUIRED,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError as error:
-            reason = str(error)
-            reason = reason[:1].lower() + reason[1:]
+            reason = _lower_first(str(error))
             raise InvalidSessionJWT(f"the session jwt does not verify: {reason}") from None
-        if max_age is not None and time.time() - claims["iat"] >= max_age:
-            raise InvalidSessionJWT(f"the session jwt is older than {max_age} seconds")
+        times = _Times.of(claims)
+        problem = times.problem(self._wall(), self.leeway, max_age)
+        if problem is not None:
+            raise InvalidSessionJWT(f"the session jwt {problem}")
         session = session_from_claims(claims)
         with self._lock:
-            self._verified[token] = _Verified(
-                session, kid, float(claims["exp"]), float(claims["nbf"]), float(claims["iat"])
-            )
+            self._verified[token] = _Verified(session, kid, times)
             if len(self._verified) > VERIFIED_CACHE_SIZE:
                 self._verified.popitem(last=False)
         return session

@@ -1,6 +1,8 @@
 """The client's policy cache: the project policy with its version, and each organization's
-compiled policy (its custom roles layered on the project's) in a bounded LRU. No I/O here, and
-thread-safe, so the sync client's threads, its push thread and the async client share one design.
+compiled policy (its custom roles layered on the project's) in a bounded LRU. No I/O and no
+waiting here (each client's lifecycle module waits for a version), and thread-safe, so the sync
+client's threads, its push thread and the async client share one design. Ages are read from the
+`now` it is given (a monotonic clock by default).
 
 Freshness (docs/CLIENT.md has the bounds):
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gatehouse.policy import CompiledPolicy, Policy, Role, compile_policy
@@ -42,12 +45,17 @@ class _OrgEntry:
 
 
 class PolicyCache:
-    def __init__(self, poll_seconds: float, max_orgs: int = MAX_ORGS) -> None:
+    def __init__(
+        self,
+        poll_seconds: float,
+        max_orgs: int = MAX_ORGS,
+        *,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.poll_seconds = poll_seconds
         self.max_orgs = max_orgs
+        self._now = now
         self._lock = threading.Lock()
-        # Notified whenever the project policy is replaced (`wait_for_version`).
-        self._replaced = threading.Condition(self._lock)
         self._project: ProjectPolicy | None = None
         self._orgs: OrderedDict[str, _OrgEntry] = OrderedDict()
         self._epoch = 0
@@ -78,19 +86,12 @@ class PolicyCache:
             self._project = ProjectPolicy(version, compiled)
             self._orgs.clear()
             self._epoch += 1
-            self._replaced.notify_all()
         return True
 
-    def wait_for_version(self, version: int, timeout: float) -> bool:
-        """Block until the cached project policy is at least `version`, or `timeout` passes."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while self._project is None or self._project.version < version:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._replaced.wait(remaining)
-            return True
+    def has_version(self, version: int) -> bool:
+        """Whether a project policy is cached and its version is at least `version`."""
+        project = self._project
+        return project is not None and project.version >= version
 
     # -- organizations -----------------------------------------------------------------------
 
@@ -105,7 +106,7 @@ class PolicyCache:
             if entry is None:
                 return None
             pushed = self._stream != 0 and entry.stream == self._stream
-            fresh = pushed or time.monotonic() - entry.fetched_at < self.poll_seconds
+            fresh = pushed or self._now() - entry.fetched_at < self.poll_seconds
             if entry.project is not project or not fresh:
                 del self._orgs[organization_id]
                 return None
@@ -121,7 +122,7 @@ class PolicyCache:
         with self._lock:
             if epoch == self._epoch and project is self._project:
                 self._orgs[organization_id] = _OrgEntry(
-                    compiled, project, time.monotonic(), self._stream
+                    compiled, project, self._now(), self._stream
                 )
                 self._orgs.move_to_end(organization_id)
                 while len(self._orgs) > self.max_orgs:

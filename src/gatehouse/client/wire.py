@@ -17,6 +17,7 @@ from gatehouse.policy import Policy, PolicyProblems, Role, org_policy_from_wire,
 
 POLICY_PATH = "/v1/b2b/gatehouse/policy"
 AUTHORIZE_PATH = "/v1/b2b/gatehouse/authorize"
+MAX_BATCH = 10_000  # the server's limit on checks per request; longer lists go in several
 # Without it a request whose body goes out in a second write waits for the server's delayed ACK
 # (~40 ms on Linux) on a kept-alive connection.
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]

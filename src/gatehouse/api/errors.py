@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from gatehouse.errors import GatehouseError
 from gatehouse.services.ids import request_id
 
-log = logging.getLogger("gatehouse.api")
+log = logging.getLogger(__name__)
 
 ERROR_URL = "https://github.com/gatehouse/gatehouse/blob/main/docs/ERRORS.md"
 

@@ -29,7 +29,6 @@ from gatehouse.storage import Row
 SESSION_CLAIM = "https://stytch.com/session"
 ORGANIZATION_CLAIM = "https://stytch.com/organization"
 RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
-MIN_SESSION_MINUTES = 5
 LAST_ACCESS_RESOLUTION = dt.timedelta(minutes=1)
 
 

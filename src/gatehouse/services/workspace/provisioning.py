@@ -177,6 +177,12 @@ class Provisioning:
         )
         return secret_id, secret
 
+    def find_environment(self, project_id: str) -> Environment | None:
+        """The environment API callers know as `project_id`, for a trusted caller (an operator
+        with the database: the CLI), or None when there is none."""
+        with self.store.read() as tx:
+            return self.runtime.load_environment(tx, project_id)
+
     def authenticate(
         self, tx: Any, project_id: str, secret: str, generation: int | None = None
     ) -> tuple[Environment, str]:

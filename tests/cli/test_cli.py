@@ -1,38 +1,40 @@
-"""The `gatehouse` console script, run for real in subprocesses over throwaway databases.
+"""The `gatehouse` CLI, run in-process (typer's CliRunner) over throwaway databases.
 
-Every call goes through the installed `gatehouse` script next to the interpreter, with an explicit
-`--database-url` and a timeout. The database is inspected directly (every row of every table) to
-check what a command stored, and that a refused command changed nothing.
+Every call passes an explicit `--database-url` and sees none of the developer's `GATEHOUSE_*`
+settings (only the suite's low argon2 cost). The database is inspected directly (every row of every table) to check what a command
+stored, and that a refused command changed nothing. tests/cli/test_console_script.py runs the
+installed script itself, `serve` included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bcrypt
-import jwt
 import pytest
 import yaml
 from sqlalchemy import MetaData, create_engine, select
+from typer.testing import CliRunner
 
+from gatehouse import config
+from gatehouse.cli.main import app
 from gatehouse.services.context import Caller
 from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import open_store
 from gatehouse.storage.sql import tables
+from tests.server import FAST_ARGON2
 
-GATEHOUSE = Path(sys.executable).with_name("gatehouse")
-TIMEOUT = 60
+# Every variable the settings are read from, unset for the duration of a call; then the suite's
+# low argon2 cost (tests/server.py): building the services hashes once at that cost, and no
+# command here hashes a member password.
+CLI_ENV: dict[str, str | None] = {
+    config.CONFIG_ENV: None,
+    **{setting.env_var: None for setting in config.SETTINGS.values()},
+    **{config.SETTINGS[name].env_var: str(value) for name, value in FAST_ARGON2.items()},
+}
 
 DEFAULT_RESOURCE_IDS = ["stytch.organization", "stytch.member", "stytch.sso", "stytch.self"]
 FILE_KEYS = [
@@ -74,20 +76,32 @@ EXPECTED_DIFF = [
 # -- helpers ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What a run of the command left: its exit status and its two streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 def gatehouse(
-    *args: str, database_url: str | None, cwd: Path, timeout: float = TIMEOUT
-) -> subprocess.CompletedProcess[str]:
-    """Run the real console script; never inherits a database URL from the environment."""
-    env = {k: v for k, v in os.environ.items() if k != "GATEHOUSE_DATABASE_URL"}
-    command = [str(GATEHOUSE), *args]
+    *args: str, database_url: str | None, cwd: Path, env: dict[str, str] | None = None
+) -> Ran:
+    """Run the `gatehouse` command in-process from `cwd`, with the `GATEHOUSE_*` settings of
+    CLI_ENV and `env`. An exception the command did not turn into an exit status fails the
+    test."""
+    command = list(args)
     if database_url is not None:
         command += ["--database-url", database_url]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, check=False
-    )
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(
+            app, command, env={**CLI_ENV, **(env or {})}, catch_exceptions=False
+        )
+    return Ran(result.exit_code, result.stdout, result.stderr)
 
 
-def assert_clean_failure(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+def assert_clean_failure(result: Ran, *needles: str) -> None:
     """Non-zero exit, an `error:` message on stderr naming `needles`, no traceback, no stdout."""
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr, result.stderr
@@ -171,10 +185,10 @@ class Project:
     def live_id(self) -> str:
         return str(self.environments["live"]["project_id"])
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str) -> Ran:
         return gatehouse(*args, database_url=self.database_url, cwd=self.cwd)
 
-    def apply(self, path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    def apply(self, path: Path, *flags: str) -> Ran:
         return self.run("policy", "apply", str(path), "--project-id", self.test_id, *flags)
 
     def snapshot(self) -> dict[str, list[str]]:
@@ -523,101 +537,3 @@ def test_removing_an_assigned_role_is_refused_then_cascades(project: Project) ->
     document = project.export()
     assert document["custom_roles"] == []
     assert document["custom_resources"] == CUSTOM_POLICY["custom_resources"]
-
-
-# -- serve -----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def served(project: Project) -> Iterator[tuple[Project, str]]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(GATEHOUSE),
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            project.database_url,
-            "--log-level",
-            "warning",
-        ],
-        cwd=project.cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                _, err = process.communicate(timeout=10)
-                pytest.fail(f"gatehouse serve exited with {process.returncode}: {err}")
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                    if response.status == 200 and json.load(response) == {"status": "ok"}:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("gatehouse serve did not answer /healthz within 20 s")
-            time.sleep(0.1)
-        yield project, url
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate(timeout=10)
-
-
-def test_serve_answers_the_stytch_sdk(served: tuple[Project, str]) -> None:
-    import stytch
-
-    project, url = served
-    env = project.environments["test"]
-    client = stytch.B2BClient(env["project_id"], env["secret"], environment=f"{url}/")
-
-    roles = [r.role_id for r in client.rbac.policy().policy.roles]
-    assert roles[:2] == ["stytch_member", "stytch_admin"]
-
-    org = client.organizations.create(organization_name="Acme Corp").organization
-    assert org.organization_name == "Acme Corp"
-
-    password = "a long and unguessable passphrase 42"
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
-    migrated = client.passwords.migrate(
-        email_address="ada@example.com",
-        hash=hashed,
-        hash_type="bcrypt",
-        organization_id=org.organization_id,
-    )
-    assert migrated.member.email_address == "ada@example.com"
-    session = client.passwords.authenticate(
-        organization_id=org.organization_id,
-        email_address="ada@example.com",
-        password=password,
-        session_duration_minutes=30,
-    )
-    claims = jwt.decode(session.session_jwt, options={"verify_signature": False})
-    assert claims["iss"] == url
-    assert claims["sub"] == migrated.member.member_id
-
-
-def test_serve_rejects_a_wrong_secret(served: tuple[Project, str]) -> None:
-    import stytch
-    from stytch.core.response_base import StytchError
-
-    project, url = served
-    client = stytch.B2BClient(project.test_id, "secret-test-wrong", environment=f"{url}/")
-    with pytest.raises(StytchError) as caught:
-        client.rbac.policy()
-    assert caught.value.details.status_code == 401

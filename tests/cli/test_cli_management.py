@@ -1,5 +1,6 @@
-"""The operator's CLI for the Management API: init's Admin key, `key create`, `dev-cert`, and
-`serve --tls-cert/--tls-key` answering the official `stytch-management` client over HTTPS."""
+"""The operator's CLI for the Management API: init's Admin key, `key create` and `dev-cert`
+(in-process), and the installed script's `serve --tls-cert/--tls-key` answering the official
+`stytch-management` client over HTTPS."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import requests
 from stytch_management import Client
 from stytch_management.errors import StytchError
 
-from tests.cli.test_cli import GATEHOUSE, assert_clean_failure, gatehouse
+from gatehouse.storage.sql import tables
+from tests.cli.test_cli import _rows, assert_clean_failure, gatehouse
+from tests.cli.test_console_script import GATEHOUSE, script_env
 
 SESSIONS: list[requests.Session] = []
 
@@ -89,6 +92,7 @@ def test_keys_from_init_and_key_create_drive_the_management_api_over_https(datab
             "warning",
         ],
         cwd=tmp_path,
+        env=script_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -112,10 +116,11 @@ def test_keys_from_init_and_key_create_drive_the_management_api_over_https(datab
         assert [p.project_slug for p in agent_client.projects.get_all().projects] == [slug]
         with pytest.raises(StytchError) as denied:
             agent_client.secrets.get_all(project_slug=slug, environment_slug="live")
-        assert (denied.value.details.status_code, denied.value.details.error_type) == (
-            403,
-            "forbidden",
-        )
+        details = denied.value.details
+        # The traceback holds the refused response and its connection, which the server would
+        # wait for when it shuts down.
+        del denied
+        assert (details.status_code, details.error_type) == (403, "forbidden")
     finally:
         for session in SESSIONS:
             session.close()
@@ -125,3 +130,10 @@ def test_keys_from_init_and_key_create_drive_the_management_api_over_https(datab
         except subprocess.TimeoutExpired:
             server.kill()
             server.communicate(timeout=10)
+
+
+def test_key_create_before_init_fails_clearly_and_stores_no_key(database_url, tmp_path):
+    result = gatehouse("key", "create", "--role", "admin", database_url=database_url, cwd=tmp_path)
+    assert_clean_failure(result, "no workspace yet", "`gatehouse init`")
+    assert result.stdout == ""
+    assert _rows(database_url)[tables.workspace_keys.name] == []

@@ -405,7 +405,7 @@ def test_me_needs_a_person(dash):
 
 
 def test_without_smtp_the_email_goes_to_the_log(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="gatehouse.mail")
+    caplog.set_level(logging.WARNING, logger="gatehouse.services.mail")
     with (
         throwaway_database(tmp_path) as url,
         running_server(url, **FAST_ARGON2) as server,
@@ -417,7 +417,7 @@ def test_without_smtp_the_email_goes_to_the_log(tmp_path, caplog):
             while not any(ADMIN in r.getMessage() for r in caplog.records):
                 assert time.monotonic() < deadline, "nothing was logged"
                 time.sleep(0.02)
-            (record,) = [r for r in caplog.records if r.name == "gatehouse.mail"]
+            (record,) = [r for r in caplog.records if r.name == "gatehouse.services.mail"]
             assert record.levelno == logging.WARNING
             assert "no SMTP server configured" in record.getMessage()
             found = _TOKEN.search(record.getMessage())

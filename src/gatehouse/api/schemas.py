@@ -10,6 +10,7 @@ import pydantic
 from pydantic import AfterValidator, Field
 
 from gatehouse.api.parsing import Body
+from gatehouse.config import MAX_SESSION_MINUTES, MIN_SESSION_MINUTES
 from gatehouse.services import addresses
 
 MAX_METADATA_CHARS = 20_000
@@ -68,7 +69,7 @@ Name = Annotated[str, Field(max_length=256)]
 Ident = Annotated[str, Field(min_length=1, max_length=256)]
 RoleId = Annotated[str, Field(min_length=1, max_length=128)]
 Token = Annotated[str, Field(min_length=1, max_length=8192)]
-SessionMinutes = Annotated[int, Field(ge=5, le=527_040)]
+SessionMinutes = Annotated[int, Field(ge=MIN_SESSION_MINUTES, le=MAX_SESSION_MINUTES)]
 
 AllowedType = Literal["ALL_ALLOWED", "RESTRICTED", "NOT_ALLOWED"]
 AuthMethod = Literal[

@@ -1,24 +1,29 @@
-"""The `gatehouse` command: serve, init, policy export / apply."""
+"""The `gatehouse` command: serve, init, key create, policy export / apply, config show, dev-cert,
+bench.
+
+Importing this module stays cheap, so `gatehouse --help` is quick: each command imports the
+services, storage and web code it needs. Commands reach the database through the services only.
+Settings come from `gatehouse.config` (defaults, config file, `GATEHOUSE_*` variables, flags);
+`serve` and `config show` take a flag for every setting, the others `--database-url`.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-import yaml
 
-from gatehouse.config import Settings
-from gatehouse.errors import GatehouseError, InvalidInput
-from gatehouse.policy import PolicyProblems, policy_from_file, policy_to_file
-from gatehouse.policy.diff import describe_changes
-from gatehouse.policy.document import file_path
-from gatehouse.services import addresses
-from gatehouse.services.context import Caller
-from gatehouse.services.wiring import Gatehouse
-from gatehouse.storage import default_database_url, open_store
+from gatehouse import config
+
+if TYPE_CHECKING:
+    from gatehouse.services.context import Caller
+    from gatehouse.services.wiring import Gatehouse
 
 app = typer.Typer(
     help="Gatehouse: a self-hosted, Stytch-compatible B2B authorization service.",
@@ -28,99 +33,153 @@ policy_app = typer.Typer(
     help="Export and apply a project's RBAC policy file.", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
+key_app = typer.Typer(help="Workspace management keys.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+config_app = typer.Typer(
+    help="The settings (docs/CONFIGURATION.md): each value and where it came from.",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
 
-DatabaseUrl = Annotated[
-    str | None,
+ConfigFile = Annotated[
+    Path | None,
     typer.Option(
-        "--database-url",
-        envvar="GATEHOUSE_DATABASE_URL",
-        help="SQLAlchemy URL; default: SQLite under ./gatehouse-data/",
+        "--config",
+        metavar="FILE",
+        help=f"TOML file of settings (docs/CONFIGURATION.md); default: ${config.CONFIG_ENV}.",
+        show_default=False,
     ),
 ]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Flags = Mapping[str, str | bool | None]
+
+_METAVARS = {str: "TEXT", int: "INTEGER", float: "NUMBER", bool: ""}
+Command = TypeVar("Command", bound=Callable[..., None])
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _setting_option(setting: config.SettingInfo) -> Any:
+    """The flag of one setting: given as text (None: not given) for `config.load` to check, so
+    that a bad flag is reported with every other problem."""
+    # Backslashes keep rich (typer's help formatter) from taking the brackets for markup.
+    help = setting.help
+    if setting.default not in ("", False) or setting.default_text:
+        help += f" \\[default: {(setting.default_text or str(setting.default)).replace('`', '')}]"
+    help += f" \\[env: {setting.env_var}]"
+    if setting.type is bool:
+        option = typer.Option(f"{setting.flag}/--no-{setting.flag[2:]}", help=help)
+        return Annotated[bool | None, option]
+    option = typer.Option(setting.flag, metavar=_METAVARS[setting.type], help=help)
+    return Annotated[str | None, option]
+
+
+def _with_setting_flags(names: Iterable[str]) -> Callable[[Command], Command]:
+    """Give a command taking `**flags` one flag per setting in `names` (typer reads the
+    signature); the command gets each as `flags[name]`."""
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        added = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=_setting_option(config.SETTINGS[name]),
+            )
+            for name in names
+        ]
+        command.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
+        return command
+
+    return decorate
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def _gatehouse(database_url: str | None, settings: Settings | None = None) -> Gatehouse:
-    return Gatehouse(open_store(database_url or default_database_url()), settings)
+def _load(config_file: Path | None, flags: Flags) -> config.Loaded:
+    """The settings, or exit 2 naming every problem."""
+    try:
+        return config.load(config_file, flags)
+    except config.ConfigError as error:
+        _fail(str(error), code=2)
+
+
+@contextmanager
+def _services(settings: config.Settings) -> Iterator[Gatehouse]:
+    """Every service over the configured database (migrated first), closed afterwards."""
+    from gatehouse.services.wiring import Gatehouse
+    from gatehouse.storage import open_store
+
+    store = open_store(settings.database_url)
+    try:
+        yield Gatehouse(store, settings)
+    finally:
+        store.engine.dispose()
 
 
 @app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    database_url: DatabaseUrl = None,
-    public_url: Annotated[
-        str | None,
-        typer.Option(help="URL clients use to reach this server; the session JWT issuer."),
-    ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-    workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes (each a node with its own caches).")
-    ] = 1,
-    tls_cert: Annotated[
-        Path | None,
-        typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (needs --tls-key)."),
-    ] = None,
-    tls_key: Annotated[
-        Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")
-    ] = None,
-    smtp_host: Annotated[
-        str,
-        typer.Option(
-            envvar="GATEHOUSE_SMTP_HOST", help="SMTP server for outgoing email; none: log it."
-        ),
-    ] = "",
-    smtp_port: Annotated[int, typer.Option(envvar="GATEHOUSE_SMTP_PORT")] = 25,
-    smtp_username: Annotated[str, typer.Option(envvar="GATEHOUSE_SMTP_USERNAME")] = "",
-    smtp_password: Annotated[
-        str, typer.Option(envvar="GATEHOUSE_SMTP_PASSWORD", show_default=False)
-    ] = "",
-    smtp_starttls: Annotated[bool, typer.Option(envvar="GATEHOUSE_SMTP_STARTTLS")] = False,
-    smtp_from: Annotated[str, typer.Option(envvar="GATEHOUSE_SMTP_FROM")] = "gatehouse@localhost",
-) -> None:
-    """Apply migrations and serve the API."""
+@_with_setting_flags(config.SETTINGS)
+def serve(config_file: ConfigFile = None, **flags: str | bool | None) -> None:
+    """Apply migrations and serve the API (every setting: docs/CONFIGURATION.md)."""
+    settings = _load(config_file, flags).settings
+
     import uvicorn
 
     from gatehouse.api.app import create_app
     from gatehouse.api.protocol import PROTOCOL
 
-    if (tls_cert is None) != (tls_key is None):
-        _fail("pass both --tls-cert and --tls-key, or neither")
-    scheme = "https" if tls_cert else "http"
-    settings = Settings(
-        public_url=(public_url or f"{scheme}://{host}:{port}").rstrip("/"),
-        smtp_host=smtp_host,
-        smtp_port=smtp_port,
-        smtp_username=smtp_username,
-        smtp_password=smtp_password,
-        smtp_starttls=smtp_starttls,
-        smtp_from=smtp_from,
-    )
-    url = database_url or default_database_url()
-    gatehouse = _gatehouse(url, settings)  # applies migrations once, before any worker starts
-    app: Any = create_app(gatehouse)
-    if workers > 1:
-        from gatehouse.api import worker
+    with _services(settings) as gatehouse:  # applies migrations once, before any worker starts
+        application: Any = create_app(gatehouse)
+        if settings.workers > 1:
+            from gatehouse.api import worker
 
-        worker.prepare(url, settings)
-        app = "gatehouse.api.worker:create_from_environment"
-    uvicorn.run(
-        app,
-        http=PROTOCOL,
-        factory=workers > 1,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-    )
+            worker.prepare(settings)
+            application = "gatehouse.api.worker:create_from_environment"
+        uvicorn.run(
+            application,
+            http=PROTOCOL,
+            factory=settings.workers > 1,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            ssl_certfile=settings.tls_cert or None,
+            ssl_keyfile=settings.tls_key or None,
+        )
+
+
+@config_app.command("show")
+@_with_setting_flags(config.SETTINGS)
+def config_show(
+    config_file: ConfigFile = None, as_json: AsJson = False, **flags: str | bool | None
+) -> None:
+    """Print every setting as `serve` would read it, and where its value came from."""
+    loaded = _load(config_file, flags)
+    rows = {
+        name: (config.shown(name, getattr(loaded.settings, name)), loaded.origins[name])
+        for name in config.SETTINGS
+    }
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    name: {"value": value, "source": origin.kind, "from": origin.where}
+                    for name, (value, origin) in rows.items()
+                },
+                indent=2,
+            )
+        )
+        return
+    texts = {name: json.dumps(value) for name, (value, _) in rows.items()}
+    name_width = max(map(len, rows))
+    value_width = max(map(len, texts.values()))
+    for name, (_, origin) in rows.items():
+        typer.echo(f"{name:{name_width}}  {texts[name]:{value_width}}  {origin.where}".rstrip())
 
 
 @app.command("dev-cert")
@@ -141,31 +200,30 @@ def dev_cert(
     )
 
 
-key_app = typer.Typer(help="Workspace management keys.", no_args_is_help=True)
-app.add_typer(key_app, name="key")
-
-
 @key_app.command("create")
+@_with_setting_flags(["database_url"])
 def key_create(
     role: Annotated[
         str, typer.Option(help="admin, developer, support_manager, support_agent or no_access.")
     ],
     name: Annotated[str, typer.Option(help="A label for the key.")] = "created with the cli",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    database_url: DatabaseUrl = None,
+    as_json: AsJson = False,
+    config_file: ConfigFile = None,
+    **flags: str | bool | None,
 ) -> None:
     """Create a management key with a dashboard role (an operator with the database is trusted)."""
+    from gatehouse.errors import GatehouseError
     from gatehouse.policy import dashboard
 
     if role not in dashboard.ROLES:
         _fail(f"role `{role}` is not a dashboard role; use one of {', '.join(dashboard.ROLES)}")
-    gatehouse = _gatehouse(database_url)
-    with gatehouse.store.transaction() as tx:
-        workspace = gatehouse.store.get_workspace(tx)
-        if workspace is None:
-            _fail("this database has no workspace yet; run `gatehouse init` first")
-        assert workspace is not None
-        key = gatehouse.workspace.create_key(tx, workspace["id"], role, name, "cli")
+    with _services(_load(config_file, flags).settings) as gatehouse:
+        try:
+            key = gatehouse.workspace.create_key_trusted(role, name, "cli")
+        except GatehouseError as error:
+            if error.code == "not_initialised":
+                _fail("this database has no workspace yet; run `gatehouse init` first")
+            _fail(error.message)
     if as_json:
         typer.echo(json.dumps({"key_id": key["key_id"], "secret": key["secret"]}))
     else:
@@ -173,35 +231,40 @@ def key_create(
 
 
 @app.command()
+@_with_setting_flags(["database_url"])
 def init(
     admin_email: Annotated[str, typer.Option(help="Email of the workspace's first Admin.")],
     workspace_name: Annotated[str, typer.Option(help="Workspace name.")] = "My workspace",
     project_name: Annotated[str, typer.Option(help="Name of the first project.")] = "My project",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: AsJson = False,
     exists_ok: Annotated[
         bool,
         typer.Option(
             "--exists-ok", help="Succeed quietly when the database is already initialised."
         ),
     ] = False,
-    database_url: DatabaseUrl = None,
+    config_file: ConfigFile = None,
+    **flags: str | bool | None,
 ) -> None:
     """Create the workspace and a first project with live and test environments (once)."""
+    from gatehouse.errors import GatehouseError
+    from gatehouse.services import addresses
+
     if not addresses.is_email(admin_email):
         _fail(f"`{admin_email}` is not an email address")
-    gatehouse = _gatehouse(database_url)
-    try:
-        result = gatehouse.initialise(admin_email, workspace_name, project_name)
-    except GatehouseError as error:
-        if exists_ok and error.code == "already_initialised":
-            if as_json:
-                typer.echo(json.dumps({"already_initialised": True}))
-            else:
-                typer.echo(
-                    "already initialised; the project ids and secrets were shown on the first run"
-                )
-            return
-        _fail(error.message)
+    with _services(_load(config_file, flags).settings) as gatehouse:
+        try:
+            result = gatehouse.initialise(admin_email, workspace_name, project_name)
+        except GatehouseError as error:
+            if exists_ok and error.code == "already_initialised":
+                if as_json:
+                    typer.echo(json.dumps({"already_initialised": True}))
+                else:
+                    typer.echo(
+                        "already initialised; the project ids and secrets were shown on the first run"
+                    )
+                return
+            _fail(error.message)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -214,24 +277,31 @@ def init(
 
 
 def _caller(gatehouse: Gatehouse, project_id: str) -> Caller:
-    with gatehouse.store.read() as tx:
-        environment = gatehouse.runtime.load_environment(tx, project_id)
+    from gatehouse.services.context import Caller
+
+    environment = gatehouse.provisioning.find_environment(project_id)
     if environment is None:
         _fail(
             f"project `{project_id}` was not found; pass an environment's project id (project-test-...)"
         )
-    assert environment is not None
     return Caller(environment, "cli")
 
 
 @policy_app.command("export")
+@_with_setting_flags(["database_url"])
 def policy_export(
     project_id: Annotated[str, typer.Option(help="The environment's project id.")],
     output_format: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
-    database_url: DatabaseUrl = None,
+    config_file: ConfigFile = None,
+    **flags: str | bool | None,
 ) -> None:
     """Print the policy in the Management API / policy-file shape."""
-    caller = _caller(_gatehouse(database_url), project_id)
+    import yaml
+
+    from gatehouse.policy import policy_to_file
+
+    with _services(_load(config_file, flags).settings) as gatehouse:
+        caller = _caller(gatehouse, project_id)
     document = policy_to_file(caller.environment.policy)
     if output_format == "json":
         typer.echo(json.dumps(document, indent=2))
@@ -242,6 +312,8 @@ def policy_export(
 
 
 def _read_policy_file(path: Path) -> Any:
+    import yaml
+
     try:
         text = path.read_text()
     except OSError as error:
@@ -253,6 +325,7 @@ def _read_policy_file(path: Path) -> Any:
 
 
 @policy_app.command("apply")
+@_with_setting_flags(["database_url"])
 def policy_apply(
     file: Annotated[Path, typer.Argument(help="Policy file (YAML or JSON).")],
     project_id: Annotated[str, typer.Option(help="The environment's project id.")],
@@ -262,25 +335,31 @@ def policy_apply(
     cascade: Annotated[
         bool, typer.Option("--cascade", help="Also remove uses of removed roles/resources.")
     ] = False,
-    database_url: DatabaseUrl = None,
+    config_file: ConfigFile = None,
+    **flags: str | bool | None,
 ) -> None:
     """Validate a policy file and apply it atomically (or show what would change)."""
-    gatehouse = _gatehouse(database_url)
-    caller = _caller(gatehouse, project_id)
-    try:
-        new = policy_from_file(_read_policy_file(file))
-    except PolicyProblems as error:
-        _fail("the policy file is invalid:\n" + "\n".join(f"  {p}" for p in error.problems))
-    changes = describe_changes(caller.environment.policy, new)
-    try:
-        _, version = gatehouse.rbac.set_policy(caller, new, cascade=cascade, dry_run=dry_run)
-    except InvalidInput as error:
-        _fail(
-            "the policy file is invalid:\n"
-            + "\n".join(f"  {file_path(p.path)}: {p.reason}" for p in error.problems)
-        )
-    except GatehouseError as error:
-        _fail(error.message)
+    from gatehouse.errors import GatehouseError, InvalidInput
+    from gatehouse.policy import PolicyProblems, policy_from_file
+    from gatehouse.policy.diff import describe_changes
+    from gatehouse.policy.document import file_path
+
+    with _services(_load(config_file, flags).settings) as gatehouse:
+        caller = _caller(gatehouse, project_id)
+        try:
+            new = policy_from_file(_read_policy_file(file))
+        except PolicyProblems as error:
+            _fail("the policy file is invalid:\n" + "\n".join(f"  {p}" for p in error.problems))
+        changes = describe_changes(caller.environment.policy, new)
+        try:
+            _, version = gatehouse.rbac.set_policy(caller, new, cascade=cascade, dry_run=dry_run)
+        except InvalidInput as error:
+            _fail(
+                "the policy file is invalid:\n"
+                + "\n".join(f"  {file_path(p.path)}: {p.reason}" for p in error.problems)
+            )
+        except GatehouseError as error:
+            _fail(error.message)
     for line in changes or ["no changes"]:
         typer.echo(line)
     if dry_run:

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 from gatehouse.config import Settings
 
-log = logging.getLogger("gatehouse.mail")
+log = logging.getLogger(__name__)
 
 
 class Mailer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +10,14 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
+from gatehouse.config import DEFAULT_DATABASE_URL
+
 MIGRATIONS = Path(__file__).parent / "migrations"
-DEFAULT_DATA_DIR = Path("gatehouse-data")
 
 
 def default_database_url() -> str:
-    url = os.environ.get("GATEHOUSE_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{DEFAULT_DATA_DIR / 'gatehouse.db'}"
+    """The `database_url` setting's default; the setting itself is read by gatehouse.config."""
+    return DEFAULT_DATABASE_URL
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

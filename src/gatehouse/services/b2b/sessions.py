@@ -45,7 +45,6 @@ from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow, Sessi
 SESSION_CLAIM = "https://stytch.com/session"
 ORGANIZATION_CLAIM = "https://stytch.com/organization"
 RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
-MIN_SESSION_MINUTES = 5
 LAST_ACCESS_RESOLUTION = dt.timedelta(minutes=1)
 
 

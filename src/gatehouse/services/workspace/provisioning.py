@@ -11,6 +11,7 @@ from typing import Any
 from gatehouse.errors import Code, GatehouseError, InvalidInput
 from gatehouse.policy import default_policy, policy_to_wire
 from gatehouse.services import addresses, clock, events
+from gatehouse.services.context import Environment
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.security import credentials
 from gatehouse.services.security.signing import new_signing_key
@@ -181,3 +182,9 @@ class Provisioning:
             },
         )
         return secret_id, secret
+
+    def find_environment(self, project_id: str) -> Environment | None:
+        """The environment API callers know as `project_id`, for a trusted caller (an operator
+        with the database: the CLI), or None when there is none."""
+        with self.store.read() as tx:
+            return self.runtime.load_environment(tx, project_id)

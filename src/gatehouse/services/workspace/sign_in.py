@@ -44,7 +44,7 @@ from gatehouse.services.workspace.people import Workspace, check_role
 from gatehouse.storage.interface import WriteTx
 from gatehouse.storage.rows import DomainRow, WorkspaceMemberRow, WorkspaceMemberValues
 
-log = logging.getLogger("gatehouse.mail")
+log = logging.getLogger(__name__)
 
 LOGIN, INVITE = "login", "invite"
 # Stytch's default lifetime for invitation links; sign-in links follow `email_link_minutes`.

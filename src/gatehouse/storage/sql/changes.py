@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, delete, insert, text
 from gatehouse.storage.interface import Change
 from gatehouse.storage.sql import tables as t
 
-log = logging.getLogger("gatehouse.changes")
+log = logging.getLogger(__name__)
 
 CHANNEL = "gatehouse_changes"
 # SQLite: how often a node asks whether anything committed (a cheap pragma, see _poll_sqlite).

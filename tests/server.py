@@ -76,7 +76,8 @@ class RunningServer:
 
     @property
     def store(self) -> SqlStore:
-        return self.gatehouse.store  # type: ignore[return-value]
+        # Tests look at the database the server writes; the server's own code never does this.
+        return self.gatehouse._store  # type: ignore[return-value]
 
     def b2b_client(self, project_id: str | None = None, secret: str | None = None) -> Any:
         import stytch

@@ -469,7 +469,7 @@ def test_workers_get_the_settings_of_the_parent(
         assert services.settings == loaded.settings
         assert services.settings.public_url == "http://127.0.0.1:9000"
     finally:
-        services.store.engine.dispose()
+        services.close()
 
     tampered = json.loads(config.to_json(loaded.settings)) | {"workers": 0, "colour": "blue"}
     monkeypatch.setenv(worker.SETTINGS, json.dumps(tampered))

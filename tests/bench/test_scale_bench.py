@@ -31,13 +31,12 @@ def node(seeded: tuple[str, seed.Seeded]) -> Iterator[tuple[Gatehouse, Caller]]:
     url, data = seeded
     gatehouse = Gatehouse(open_store(url, apply_migrations=False))
     yield gatehouse, gatehouse.callers.resolve(data.project_id, data.secret, None, None)
-    gatehouse.store.engine.dispose()  # type: ignore[attr-defined]
+    gatehouse.close()
 
 
 def _org_ids(gatehouse: Gatehouse, caller: Caller) -> list[str]:
-    with gatehouse.store.read() as tx:
-        orgs = gatehouse.store.organizations_in(tx, caller.environment.id)
-    return [org["id"] for org in orgs]
+    page = gatehouse.organizations.search(caller, None, None, 1000)
+    return [org["id"] for org in page.organizations]
 
 
 def test_every_seeded_member_is_visible_through_the_members_service(

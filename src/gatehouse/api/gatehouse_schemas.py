@@ -19,7 +19,7 @@ import pydantic
 from pydantic import Field
 from typing_extensions import TypedDict
 
-from gatehouse.api.parsing import Body, _check_text, _finite_float, _no_constant, validate
+from gatehouse.api.parsing import Body, check_text, finite_float, no_constant, validate
 from gatehouse.api.schemas import Ident, Token
 from gatehouse.errors import Code, GatehouseError, InvalidInput
 
@@ -42,8 +42,8 @@ class Check(TypedDict):
 
 
 class BatchAuthorize(Body):
-    session_token: Token = None  # type: ignore[assignment]
-    session_jwt: Token = None  # type: ignore[assignment]
+    session_token: Token | None = None
+    session_jwt: Token | None = None
     organization_id: Ident
     checks: Annotated[list[Check], Field(min_length=1, max_length=MAX_CHECKS)]
     explain: bool = False
@@ -68,10 +68,10 @@ def _both_or_neither(body: BatchAuthorize) -> None:
 def _slow(raw: bytes) -> BatchAuthorize:
     """The ordinary reading, for its error messages (or a body the fast path cannot vouch for)."""
     try:
-        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+        data = json.loads(raw, parse_constant=no_constant, parse_float=finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput("the request body is not valid json", code=Code.INVALID_JSON) from None
-    _check_text(data, "the request body")
+    check_text(data, "the request body")
     try:
         return validate(BatchAuthorize, data)
     except InvalidInput as error:

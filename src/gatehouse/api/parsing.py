@@ -74,15 +74,15 @@ async def json_body(request: Request) -> Any:
     # NUL and lone surrogates can only arrive as `\u` escapes (raw ones are not valid json or
     # utf-8), so a body without any escape needs no walk.
     if b"\\u" in body:
-        _check_text(data, "the request body")
+        check_text(data, "the request body")
     return data
 
 
-def _no_constant(name: str) -> Any:
+def no_constant(name: str) -> Any:
     raise ValueError(f"`{name}` is not json")
 
 
-def _finite_float(text: str) -> float:
+def finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise ValueError("number out of range")
@@ -90,10 +90,10 @@ def _finite_float(text: str) -> float:
 
 
 # One decoder for every request: json.loads with hooks would build a new one each call.
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+_DECODER = json.JSONDecoder(parse_constant=no_constant, parse_float=finite_float)
 
 
-def _check_text(data: Any, where: str) -> None:
+def check_text(data: Any, where: str) -> None:
     """Refuse strings no backend can store or no response can carry: NUL, lone surrogates."""
     stack = [data]
     while stack:
@@ -115,9 +115,9 @@ def _check_text(data: Any, where: str) -> None:
 async def parse_body(request: Request, model: type[M], echoes: dict[str, str] | None = None) -> M:
     data = await json_body(request)
     if echoes:
-        _check_text(echoes, "the path")
-    if isinstance(data, dict) and echoes:
-        data = _strip_echoes(data, echoes)
+        check_text(echoes, "the path")
+        if isinstance(data, dict):
+            data = _strip_echoes(data, echoes)
     return validate(model, data)
 
 
@@ -128,15 +128,16 @@ def parse_query(request: Request, model: type[M], echoes: dict[str, str] | None 
         if len(values) > 1:
             raise InvalidInput(f"query parameter `{key}` is given more than once")
         data[key] = values[0]
-    _check_text(data, "the query string")
+    check_text(data, "the query string")
     if echoes:
+        check_text(echoes, "the path")
         data = _strip_echoes(data, echoes)
     return validate(model, data)
 
 
 def _strip_echoes(data: dict[str, Any], echoes: dict[str, str]) -> dict[str, Any]:
-    """Remove path parameters the SDK repeats, after checking they match the path."""
-    _check_text(echoes, "the path")
+    """Remove path parameters the SDK repeats, after checking they match the path (the path's
+    text was checked by the caller)."""
     out = dict(data)
     problems = []
     for name, path_value in echoes.items():

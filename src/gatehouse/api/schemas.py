@@ -91,10 +91,10 @@ class ImplicitRole(Body):
 
 
 class _OrgFields(Body):
-    organization_slug: Slug = None  # type: ignore[assignment]
+    organization_slug: Slug | None = None
     organization_logo_url: Annotated[str, Field(max_length=2048)] = ""
     trusted_metadata: Metadata = {}
-    organization_external_id: ExternalId = None  # type: ignore[assignment]
+    organization_external_id: ExternalId | None = None
     sso_jit_provisioning: AllowedType = "ALL_ALLOWED"
     email_allowed_domains: Annotated[list[Domain], Field(max_length=100)] = []
     email_jit_provisioning: Literal["RESTRICTED", "NOT_ALLOWED"] = "NOT_ALLOWED"
@@ -119,7 +119,7 @@ class OrganizationCreate(_OrgFields):
 
 
 class OrganizationUpdate(_OrgFields):
-    organization_name: Annotated[str, Field(min_length=1, max_length=256)] = None  # type: ignore[assignment]
+    organization_name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     sso_default_connection_id: Annotated[str, Field(max_length=256)] = ""
     sso_jit_provisioning_allowed_connections: Annotated[list[Ident], Field(max_length=100)] = []
     untrusted_metadata: Metadata = {}
@@ -139,7 +139,7 @@ class SearchQuery(Body):
 class OrganizationSearch(Body):
     cursor: Annotated[str, Field(max_length=512)] = ""
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
-    query: SearchQuery = None  # type: ignore[assignment]
+    query: SearchQuery | None = None
 
 
 class MemberSearch(OrganizationSearch):
@@ -153,10 +153,10 @@ class MemberCreate(Body):
     untrusted_metadata: Metadata = {}
     create_member_as_pending: bool = False
     is_breakglass: bool = False
-    mfa_phone_number: Phone = None  # type: ignore[assignment]
+    mfa_phone_number: Phone | None = None
     mfa_enrolled: bool = False
     roles: Annotated[list[RoleId], Field(max_length=100)] = []
-    external_id: ExternalId = None  # type: ignore[assignment]
+    external_id: ExternalId | None = None
 
 
 class MemberUpdate(Body):
@@ -164,13 +164,13 @@ class MemberUpdate(Body):
     trusted_metadata: Metadata = {}
     untrusted_metadata: Metadata = {}
     is_breakglass: bool = False
-    mfa_phone_number: Phone = None  # type: ignore[assignment]
+    mfa_phone_number: Phone | None = None
     mfa_enrolled: bool = False
     roles: Annotated[list[RoleId], Field(max_length=100)] = []
     preserve_existing_sessions: bool = False
-    default_mfa_method: Literal["sms_otp", "totp"] = None  # type: ignore[assignment]
-    email_address: Email = None  # type: ignore[assignment]
-    external_id: ExternalId = None  # type: ignore[assignment]
+    default_mfa_method: Literal["sms_otp", "totp"] | None = None
+    email_address: Email | None = None
+    external_id: ExternalId | None = None
     unlink_email: bool = False
 
 
@@ -179,8 +179,8 @@ class Empty(Body):
 
 
 class MemberGet(Body):
-    member_id: Ident = None  # type: ignore[assignment]
-    email_address: Annotated[str, Field(min_length=1, max_length=320)] = None  # type: ignore[assignment]
+    member_id: Ident | None = None
+    email_address: Annotated[str, Field(min_length=1, max_length=320)] | None = None
 
 
 class OrgPolicyBody(Body):
@@ -194,38 +194,38 @@ class PasswordMigrate(Body):
         "bcrypt", "md_5", "argon_2i", "argon_2id", "sha_1", "sha_512", "scrypt", "phpass", "pbkdf_2"
     ]
     organization_id: Ident
-    md_5_config: dict[str, Any] = None  # type: ignore[assignment]
-    argon_2_config: dict[str, Any] = None  # type: ignore[assignment]
-    sha_1_config: dict[str, Any] = None  # type: ignore[assignment]
-    sha_512_config: dict[str, Any] = None  # type: ignore[assignment]
-    scrypt_config: dict[str, Any] = None  # type: ignore[assignment]
-    pbkdf_2_config: dict[str, Any] = None  # type: ignore[assignment]
+    md_5_config: dict[str, Any] | None = None
+    argon_2_config: dict[str, Any] | None = None
+    sha_1_config: dict[str, Any] | None = None
+    sha_512_config: dict[str, Any] | None = None
+    scrypt_config: dict[str, Any] | None = None
+    pbkdf_2_config: dict[str, Any] | None = None
     name: Name = ""
     trusted_metadata: Metadata = {}
     untrusted_metadata: Metadata = {}
     roles: Annotated[list[RoleId], Field(max_length=100)] = []
     preserve_existing_sessions: bool = False
-    mfa_phone_number: Phone = None  # type: ignore[assignment]
+    mfa_phone_number: Phone | None = None
     set_phone_number_verified: bool = False
-    external_id: ExternalId = None  # type: ignore[assignment]
+    external_id: ExternalId | None = None
 
 
 class PasswordAuthenticate(Body):
     organization_id: Ident
     email_address: Annotated[str, Field(min_length=1, max_length=320)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
-    session_token: Token = None  # type: ignore[assignment]
-    session_duration_minutes: SessionMinutes = None  # type: ignore[assignment]
-    session_jwt: Token = None  # type: ignore[assignment]
+    session_token: Token | None = None
+    session_duration_minutes: SessionMinutes | None = None
+    session_jwt: Token | None = None
     session_custom_claims: Metadata = {}
     locale: Annotated[str, Field(max_length=16)] = "en"
-    intermediate_session_token: Token = None  # type: ignore[assignment]
+    intermediate_session_token: Token | None = None
     telemetry_id: Annotated[str, Field(max_length=256)] = ""
 
 
 class StrengthCheck(Body):
     password: Annotated[str, Field(min_length=1, max_length=1024)]
-    email_address: Annotated[str, Field(max_length=320)] = None  # type: ignore[assignment]
+    email_address: Annotated[str, Field(max_length=320)] | None = None
 
 
 class AuthorizationCheck(Body):
@@ -235,18 +235,18 @@ class AuthorizationCheck(Body):
 
 
 class SessionAuthenticate(Body):
-    session_token: Token = None  # type: ignore[assignment]
-    session_duration_minutes: SessionMinutes = None  # type: ignore[assignment]
-    session_jwt: Token = None  # type: ignore[assignment]
+    session_token: Token | None = None
+    session_duration_minutes: SessionMinutes | None = None
+    session_jwt: Token | None = None
     session_custom_claims: Metadata = {}
-    authorization_check: AuthorizationCheck = None  # type: ignore[assignment]
+    authorization_check: AuthorizationCheck | None = None
 
 
 class SessionRevoke(Body):
-    member_session_id: Ident = None  # type: ignore[assignment]
-    session_token: Token = None  # type: ignore[assignment]
-    session_jwt: Token = None  # type: ignore[assignment]
-    member_id: Ident = None  # type: ignore[assignment]
+    member_session_id: Ident | None = None
+    session_token: Token | None = None
+    session_jwt: Token | None = None
+    member_id: Ident | None = None
 
 
 class SessionsGet(Body):

@@ -174,8 +174,7 @@ def measure(database_url: str, rounds: int) -> dict[str, list[float | None]]:
                         break
                 out["role"].append(seen)
                 # A policy change committed here, seen by node B's stream and by the SDK.
-                with writer.store.read() as tx:
-                    environment = writer.runtime.load_environment(tx, project_id)
+                environment = writer.provisioning.find_environment(project_id)
                 assert environment is not None
                 _, version = writer.rbac.set_policy(
                     Caller(environment, "bench"), _policy(environment.policy_version)
@@ -189,7 +188,7 @@ def measure(database_url: str, rounds: int) -> dict[str, list[float | None]]:
                     out["sdk"].append(time.monotonic() - committed if reached else None)
         finally:
             stream.close()
-    writer.store.engine.dispose()  # type: ignore[attr-defined]
+    writer.close()
     return out
 
 

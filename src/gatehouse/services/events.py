@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from gatehouse.services import clock
-from gatehouse.storage import Store
+from gatehouse.storage.interface import EventStore, WriteTx
 
 
 def record(
-    store: Store,
-    tx: Any,
+    store: EventStore,
+    tx: WriteTx,
     environment_id: str,
     actor: str,
     action: str,

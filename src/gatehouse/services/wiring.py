@@ -26,12 +26,12 @@ from gatehouse.storage import Store
 class Gatehouse:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.runtime = Runtime(store, settings)
-        self.store = store
+        self._store = store  # private: routes, the dashboard and the CLI call services
         self.keys = SigningKeys(store)
         self.workspace = Workspace(self.runtime)
         self.provisioning = Provisioning(self.runtime, self.workspace)
-        self.rbac = Rbac(self.runtime)
         self.organizations = Organizations(self.runtime)
+        self.rbac = Rbac(self.runtime, self.organizations)
         self.members = Members(self.runtime, self.organizations)
         self.sessions = Sessions(self.runtime, self.keys, self.organizations)
         self.checks = Checks(self.runtime, self.sessions)
@@ -54,6 +54,11 @@ class Gatehouse:
     ) -> dict[str, Any]:
         """`gatehouse init` (see `Provisioning.initialise`)."""
         return self.provisioning.initialise(admin_email, workspace_name, project_name)
+
+    def close(self) -> None:
+        """Stop following the change feed and release the database connections."""
+        self.runtime.stop()
+        self._store.close()
 
     @property
     def settings(self) -> Settings:

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from gatehouse.api.auth import caller_of, gatehouse_of, run
 from gatehouse.api.parsing import parse_query
 from gatehouse.api.schemas import Empty
-from gatehouse.storage import Change
+from gatehouse.services.node.runtime import RESET, Change
 
 PING_SECONDS = 15.0
 # A stream that falls this far behind is told to reset instead of queueing without bound.
@@ -51,19 +51,15 @@ async def changes(request: Request) -> StreamingResponse:
         if queue.qsize() >= QUEUE_LIMIT:
             while not queue.empty():
                 queue.get_nowait()
-            change = Change("", "reset", "")
+            change = RESET
         queue.put_nowait(change)
 
     unsubscribe = gatehouse.runtime.subscribe(deliver)
-
-    def version() -> int:
-        with gatehouse.store.read() as tx:
-            head = gatehouse.store.environment_head(tx, environment_id)
-        return int(head["policy_version"]) if head is not None else 0
+    rbac = gatehouse.rbac
 
     try:
         # Subscribed first, then read: a change in between is both in `ready` and sent again.
-        current = await run(version)
+        current = await run(rbac.policy_version, environment_id)
     except BaseException:
         unsubscribe()
         raise
@@ -82,7 +78,8 @@ async def changes(request: Request) -> StreamingResponse:
                 if change.kind == "reset":
                     yield _event("reset", {})
                 elif change.kind == "policy":
-                    yield _event("policy", {"policy_version": await run(version)})
+                    version = await run(rbac.policy_version, environment_id)
+                    yield _event("policy", {"policy_version": version})
                 elif change.kind == "organization":
                     yield _event("organization_policy", {"organization_id": change.key})
         finally:

@@ -25,22 +25,13 @@ async def get_org_policy(request: Request) -> JSONResponse:
     return ok(request, {"org_policy": gatehouse_of(request).rbac.org_policy_wire(org)})
 
 
-def _set_org_policy(
-    request: Request, caller: object, ident: str, data: object
-) -> dict[str, object]:
-    gatehouse = gatehouse_of(request)
-    org = gatehouse.organizations.get(caller, ident)  # type: ignore[arg-type]
-    parsed = gatehouse.rbac.parse_org_policy(caller.environment, data)  # type: ignore[attr-defined]
-    updated = gatehouse.rbac.set_org_policy(caller, org, parsed)  # type: ignore[arg-type]
-    return gatehouse.rbac.org_policy_wire(updated)
-
-
 async def set_org_policy(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident = request.path_params["organization_id"]
     body = await parse_body(request, schemas.OrgPolicyBody, {"organization_id": ident})
-    org_policy = await run(_set_org_policy, request, caller, ident, body.org_policy)
-    return ok(request, {"org_policy": org_policy})
+    rbac = gatehouse_of(request).rbac
+    updated = await run(rbac.set_org_policy, caller, ident, body.org_policy)
+    return ok(request, {"org_policy": rbac.org_policy_wire(updated)})
 
 
 routes = [

@@ -21,7 +21,7 @@ Url = Annotated[str, Field(max_length=2048)]
 class ProjectCreate(Body):
     name: Name
     vertical: Literal["B2B", "CONSUMER", "ALL", "UNKNOWN"] = "B2B"
-    project_slug: Slug = None  # type: ignore[assignment]
+    project_slug: Slug | None = None
 
 
 class ProjectUpdate(Body):
@@ -45,17 +45,17 @@ class _EnvironmentSettings(Body):
 class EnvironmentCreate(_EnvironmentSettings):
     name: Name
     type: Literal["TEST", "LIVE"] = "TEST"
-    environment_slug: Slug = None  # type: ignore[assignment]
+    environment_slug: Slug | None = None
 
 
 class EnvironmentUpdate(_EnvironmentSettings):
-    name: Name = None  # type: ignore[assignment]
+    name: Name | None = None
     use_custom_domain_in_magic_link_emails: bool = False
 
 
 class PolicyBody(Body):
-    stytch_member: dict[str, Any] = None  # type: ignore[assignment]
-    stytch_admin: dict[str, Any] = None  # type: ignore[assignment]
+    stytch_member: dict[str, Any] | None = None
+    stytch_admin: dict[str, Any] | None = None
     custom_roles: list[Any] = []
     custom_resources: list[Any] = []
     custom_scopes: list[Any] = []

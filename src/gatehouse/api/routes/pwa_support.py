@@ -60,43 +60,43 @@ def _redirect_url(value: Any) -> Any:
 class OrganizationList(Body):
     limit: Limit = 100
     cursor: Cursor = ""
-    name: Text = None  # type: ignore[assignment]
-    slug: Text = None  # type: ignore[assignment]
+    name: Text | None = None
+    slug: Text | None = None
 
 
 class MemberList(Body):
     limit: Limit = 100
     cursor: Cursor = ""
-    email: Text = None  # type: ignore[assignment]
-    status: Literal["active", "pending", "deleted"] = None  # type: ignore[assignment]
+    email: Text | None = None
+    status: Literal["active", "pending", "deleted"] | None = None
 
 
 class PasswordResetStart(Body):
-    reset_password_redirect_url: Annotated[
-        str, Field(max_length=2048), BeforeValidator(_redirect_url)
-    ] = None  # type: ignore[assignment]
-    reset_password_expiration_minutes: Annotated[int, Field(ge=5, le=10_080)] = None  # type: ignore[assignment]
+    reset_password_redirect_url: (
+        Annotated[str, Field(max_length=2048), BeforeValidator(_redirect_url)] | None
+    ) = None
+    reset_password_expiration_minutes: Annotated[int, Field(ge=5, le=10_080)] | None = None
 
 
 class EventQuery(Body):
-    actor: Text = None  # type: ignore[assignment]
-    target: Text = None  # type: ignore[assignment]
-    action: Annotated[str, Field(min_length=1, max_length=128)] = None  # type: ignore[assignment]
-    since: Instant = None  # type: ignore[assignment]
-    until: Instant = None  # type: ignore[assignment]
+    actor: Text | None = None
+    target: Text | None = None
+    action: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    since: Instant | None = None
+    until: Instant | None = None
     limit: Limit = 100
 
 
 class PasswordEmailReset(Body):
     password_reset_token: schemas.Token
     password: Annotated[str, Field(min_length=1, max_length=1024)]
-    session_token: schemas.Token = None  # type: ignore[assignment]
-    session_duration_minutes: schemas.SessionMinutes = None  # type: ignore[assignment]
-    session_jwt: schemas.Token = None  # type: ignore[assignment]
-    code_verifier: Annotated[str, Field(max_length=256)] = None  # type: ignore[assignment]
+    session_token: schemas.Token | None = None
+    session_duration_minutes: schemas.SessionMinutes | None = None
+    session_jwt: schemas.Token | None = None
+    code_verifier: Annotated[str, Field(max_length=256)] | None = None
     session_custom_claims: schemas.Metadata = {}
     locale: Annotated[str, Field(max_length=16)] = "en"
-    intermediate_session_token: schemas.Token = None  # type: ignore[assignment]
+    intermediate_session_token: schemas.Token | None = None
     telemetry_id: Annotated[str, Field(max_length=256)] = ""
 
 

@@ -38,8 +38,8 @@ class SettingsUpdate(Body):
 
 
 class BillingUpdate(Body):
-    plan: Literal["free", "pro", "enterprise"] = None  # type: ignore[assignment]
-    billing_email: Email = None  # type: ignore[assignment]
+    plan: Literal["free", "pro", "enterprise"] | None = None
+    billing_email: Email | None = None
 
 
 async def list_members(request: Request) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Who calls the B2B API: an environment opened by its project id and secret, and the member
+"""Who calls the B2B API: an environment opened by its id (the `project_id` of the wire) and secret, and the member
 session a call may carry (`X-Stytch-Member-Session` / `X-Stytch-Member-SessionJWT`).
 
 Two ways to answer, one rule: `warm` answers from this node's memory alone and returns None when
@@ -9,11 +9,18 @@ remembered, keyed by the secret's SHA-256, so a wrong secret always goes to the 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from gatehouse.errors import Unauthorized
 from gatehouse.services.b2b.sessions import Sessions
 from gatehouse.services.context import ActiveSession, Caller, Environment
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.security import credentials
+from gatehouse.storage.interface import ProjectStore, Transactions
+
+
+class _Store(Transactions, ProjectStore, Protocol):
+    """The storage this service uses."""
 
 
 def _unauthorized() -> Unauthorized:
@@ -30,18 +37,18 @@ def _caller(environment: Environment, secret_id: str, session: ActiveSession | N
 class Callers:
     def __init__(self, runtime: Runtime, sessions: Sessions) -> None:
         self.runtime = runtime
-        self.store = runtime.store
+        self.store: _Store = runtime.store
         self.sessions = sessions
 
     def warm(
-        self, project_id: str, secret: str, token: str | None, jwt: str | None
+        self, environment_id: str, secret: str, token: str | None, jwt: str | None
     ) -> Caller | None:
         """The caller from this node's memory alone (no database, no thread hop), or None."""
         cache = self.runtime.cache
-        environment = cache.environment(project_id)
+        environment = cache.environment(environment_id)
         if environment is None:
             return None
-        secret_id = cache.secret_id(project_id, credentials.token_digest(secret))
+        secret_id = cache.secret_id(environment_id, credentials.token_digest(secret))
         if secret_id is None:
             return None
         if not (token or jwt):
@@ -49,26 +56,28 @@ class Callers:
         entry = self.sessions.lookup_cached(environment, token, jwt)
         return _caller(environment, secret_id, entry.active) if entry is not None else None
 
-    def resolve(self, project_id: str, secret: str, token: str | None, jwt: str | None) -> Caller:
+    def resolve(
+        self, environment_id: str, secret: str, token: str | None, jwt: str | None
+    ) -> Caller:
         """Who calls with these credentials (and session), reading the database where the
         node's memory does not know; blocking (the server runs it in a thread)."""
-        environment, secret_id = self.authenticate(project_id, secret)
+        environment, secret_id = self.authenticate(environment_id, secret)
         session = self.sessions.lookup(environment, token, jwt).active if token or jwt else None
         return _caller(environment, secret_id, session)
 
-    def authenticate(self, project_id: str, secret: str) -> tuple[Environment, str]:
-        """The environment a (project_id, secret) pair opens, and the secret's id for the event
+    def authenticate(self, environment_id: str, secret: str) -> tuple[Environment, str]:
+        """The environment an (environment id, secret) pair opens, and the secret's id for the event
         log; the node remembers both for `warm`."""
         cache = self.runtime.cache
         generation = cache.generation  # read before the transaction begins (services/node/cache.py)
         with self.store.read() as tx:
-            environment = self.runtime.load_environment(tx, project_id)
+            environment = self.runtime.load_environment(tx, environment_id)
             if environment is None:
                 # Hash anyway so an unknown project costs the same as a wrong secret.
                 credentials.digest_matches(secret, "0" * 64)
                 raise _unauthorized()
             matched = None
-            for candidate in self.store.secrets(tx, project_id):
+            for candidate in self.store.secrets(tx, environment_id):
                 if credentials.digest_matches(secret, candidate["secret_hash"]):
                     matched = candidate["id"]
         if matched is None:

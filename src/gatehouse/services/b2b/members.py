@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from gatehouse.errors import Code, InvalidInput, Kind, NotFound
 from gatehouse.policy import Problem
@@ -10,12 +10,24 @@ from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import enforcement
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.b2b.queries import check_cursor, check_query
-from gatehouse.services.b2b.rbac import role_exists
+from gatehouse.services.b2b.roles import role_exists
 from gatehouse.services.context import Caller, Environment, MemberPage, MemberView
 from gatehouse.services.node.runtime import Runtime
-from gatehouse.storage.interface import ReadTx
+from gatehouse.storage.interface import (
+    EventStore,
+    MemberStore,
+    OrganizationStore,
+    ReadTx,
+    SessionStore,
+    Transactions,
+)
 from gatehouse.storage.rows import MemberRow, MemberValues, OrganizationRow
 from gatehouse.storage.search import MEMBER_FILTERS
+
+
+class _Store(Transactions, OrganizationStore, MemberStore, SessionStore, EventStore, Protocol):
+    """The storage this service uses."""
+
 
 # Member create fields that need their own action besides `create` when a session creates a member,
 # so that a member allowed to create cannot create a more privileged one.
@@ -31,7 +43,7 @@ _PRIVILEGED_CREATE_FIELDS = (
 class Members:
     def __init__(self, runtime: Runtime, organizations: Organizations) -> None:
         self.runtime = runtime
-        self.store = runtime.store
+        self.store: _Store = runtime.store
         self.organizations = organizations
 
     def view(self, tx: ReadTx, member: MemberRow, org: OrganizationRow) -> MemberView:

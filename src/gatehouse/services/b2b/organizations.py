@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Protocol
 
 from gatehouse.errors import Code, Duplicate, InvalidInput, Kind, NotFound
 from gatehouse.policy import Problem
 from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import enforcement
 from gatehouse.services.b2b.queries import check_cursor, check_query
-from gatehouse.services.b2b.rbac import role_exists
+from gatehouse.services.b2b.roles import role_exists
 from gatehouse.services.context import Caller, Environment, OrganizationPage
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.slugs import slugify
-from gatehouse.storage.interface import ReadTx, WriteTx
+from gatehouse.storage.interface import EventStore, OrganizationStore, ReadTx, Transactions, WriteTx
 from gatehouse.storage.rows import OrganizationRow, OrganizationValues
 from gatehouse.storage.search import ORGANIZATION_FILTERS
+
+
+class _Store(Transactions, OrganizationStore, EventStore, Protocol):
+    """The storage this service uses."""
+
 
 _SLUG_ATTEMPTS = 5
 
@@ -31,7 +36,7 @@ _COLUMNS = {
 class Organizations:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.store = runtime.store
+        self.store: _Store = runtime.store
 
     def find(self, tx: ReadTx, environment: Environment, ident: str) -> OrganizationRow:
         org = self.store.find_organization(tx, environment.id, ident)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Unauthorized
 from gatehouse.services import clock, events, ids
@@ -17,7 +17,19 @@ from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
 from gatehouse.services.context import Caller, MemberView, SignIn
 from gatehouse.services.security import credentials, password_hashes
 from gatehouse.services.security.throttle import FailureThrottle
+from gatehouse.storage.interface import (
+    EventStore,
+    MemberStore,
+    OrganizationStore,
+    SessionStore,
+    Transactions,
+)
 from gatehouse.storage.rows import MemberRow, MemberValues
+
+
+class _Store(Transactions, OrganizationStore, MemberStore, SessionStore, EventStore, Protocol):
+    """The storage this service uses."""
+
 
 _MIGRATED = "migrated:"
 
@@ -58,7 +70,7 @@ class Passwords:
         self.members = members
         self.sessions = sessions
         self.runtime = members.runtime
-        self.store = members.store
+        self.store: _Store = members.runtime.store
         self.throttle = FailureThrottle()
 
     def migrate(self, caller: Caller, fields: dict[str, Any]) -> Migrated:

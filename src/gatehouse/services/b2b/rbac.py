@@ -8,7 +8,7 @@ caller asks to cascade, in which case the uses are removed in the same transacti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput
 from gatehouse.policy import (
@@ -22,12 +22,25 @@ from gatehouse.policy import (
     validate_org_policy,
     validate_policy,
 )
-from gatehouse.policy.model import WILDCARD, Role
+from gatehouse.policy.model import WILDCARD
 from gatehouse.services import clock, events
+from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.context import Caller, Environment
 from gatehouse.services.node.runtime import Runtime
-from gatehouse.storage.interface import ReadTx, WriteTx
+from gatehouse.storage.interface import (
+    EventStore,
+    MemberStore,
+    OrganizationStore,
+    ProjectStore,
+    ReadTx,
+    Transactions,
+    WriteTx,
+)
 from gatehouse.storage.rows import OrganizationRow
+
+
+class _Store(Transactions, OrganizationStore, MemberStore, ProjectStore, EventStore, Protocol):
+    """The storage this service uses."""
 
 
 @dataclass
@@ -96,9 +109,16 @@ def _strip_org_role(
 
 
 class Rbac:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, organizations: Organizations) -> None:
         self.runtime = runtime
-        self.store = runtime.store
+        self.store: _Store = runtime.store
+        self.organizations = organizations
+
+    def policy_version(self, environment_id: str) -> int:
+        """The environment's policy version as committed now (0 once it is deleted)."""
+        with self.store.read() as tx:
+            head = self.store.environment_head(tx, environment_id)
+        return head["policy_version"] if head is not None else 0
 
     def policy_wire(self, environment: Environment) -> dict[str, Any]:
         return policy_to_wire(environment.policy)
@@ -225,13 +245,15 @@ class Rbac:
             raise InvalidInput("the org policy is invalid", problems, code=Code.INVALID_POLICY)
         return org_policy
 
-    def set_org_policy(
-        self, caller: Caller, org: OrganizationRow, org_policy: OrgPolicy
-    ) -> OrganizationRow:
-        new_ids = {r.role_id for r in org_policy.roles}
-        removed = {r["role_id"] for r in org["custom_roles"]} - new_ids
+    def set_org_policy(self, caller: Caller, ident: str, data: Any) -> OrganizationRow:
+        """Validate `data` as the organization's policy and apply it, in one transaction with
+        reading the organization (so the check of what it removes sees what is replaced)."""
         environment = caller.environment
         with self.store.transaction() as tx:
+            org = self.organizations.find(tx, environment, ident)
+            org_policy = self.parse_org_policy(environment, data)
+            new_ids = {r.role_id for r in org_policy.roles}
+            removed = {r["role_id"] for r in org["custom_roles"]} - new_ids
             uses: list[str] = []
             for role_id in sorted(removed):
                 members = self.store.members_with_direct_role(tx, environment.id, role_id)
@@ -266,13 +288,3 @@ class Rbac:
                 actor_role=caller.actor_role,
             )
         return {**org, "custom_roles": wire, "updated_at": now}
-
-
-def role_exists(
-    environment: Environment, org: OrganizationRow, role_id: str, extra: tuple[Role, ...] = ()
-) -> bool:
-    if environment.compiled.has_role(role_id):
-        return True
-    return any(r["role_id"] == role_id for r in org["custom_roles"]) or any(
-        r.role_id == role_id for r in extra
-    )

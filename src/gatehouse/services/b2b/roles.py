@@ -11,6 +11,7 @@ from typing import Any
 
 from gatehouse.policy.defaults import STYTCH_MEMBER
 from gatehouse.services.addresses import domain_of
+from gatehouse.services.context import Environment
 from gatehouse.storage.rows import MemberRow, OrganizationRow
 
 
@@ -44,3 +45,10 @@ def effective_role_ids(
         if rule["domain"].lower() == domain:
             roles.add(rule["role_id"])
     return frozenset(roles)
+
+
+def role_exists(environment: Environment, org: OrganizationRow, role_id: str) -> bool:
+    """Whether `role_id` names a role of the project policy or of the organization's own."""
+    if environment.compiled.has_role(role_id):
+        return True
+    return any(r["role_id"] == role_id for r in org["custom_roles"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
@@ -39,8 +39,24 @@ from gatehouse.services.context import (
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.security import credentials
 from gatehouse.services.security.signing import SigningKeys
-from gatehouse.storage.interface import ReadTx, WriteTx
+from gatehouse.storage.interface import (
+    EventStore,
+    MemberStore,
+    OrganizationStore,
+    ProjectStore,
+    ReadTx,
+    SessionStore,
+    Transactions,
+    WriteTx,
+)
 from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow, SessionValues
+
+
+class _Store(
+    Transactions, OrganizationStore, MemberStore, SessionStore, ProjectStore, EventStore, Protocol
+):
+    """The storage this service uses."""
+
 
 SESSION_CLAIM = "https://stytch.com/session"
 ORGANIZATION_CLAIM = "https://stytch.com/organization"
@@ -102,7 +118,7 @@ class Authenticated:
 class Sessions:
     def __init__(self, runtime: Runtime, keys: SigningKeys, organizations: Organizations) -> None:
         self.runtime = runtime
-        self.store = runtime.store
+        self.store: _Store = runtime.store
         self.keys = keys
         self.organizations = organizations
 
@@ -407,12 +423,13 @@ class Sessions:
         compiled = self.runtime.compiled_for_org(environment, active.org)
         return compiled.authorize(active.roles, check["resource_id"], check["action"])
 
-    def jwks(self, project_id: str) -> list[dict[str, Any]]:
-        """The environment's public signing keys; NotFound for an unknown project id."""
+    def jwks(self, environment_id: str) -> list[dict[str, Any]]:
+        """The environment's public signing keys; NotFound (the wire's unknown `project_id`)
+        for an unknown environment."""
         with self.store.read() as tx:
-            if self.store.environment_head(tx, project_id) is None:
-                raise NotFound(Kind.PROJECT, project_id)
-            return self.keys.jwks(tx, project_id)
+            if self.store.environment_head(tx, environment_id) is None:
+                raise NotFound(Kind.PROJECT, environment_id)
+            return self.keys.jwks(tx, environment_id)
 
     def list_active(self, caller: Caller, org_ident: str, member_id: str) -> list[ActiveSession]:
         """The member's live sessions, each with the member's roles as they are now."""

@@ -40,7 +40,9 @@ class NodeCache:
         self._by_member: dict[str, set[str]] = {}
         self._by_org: dict[str, set[str]] = {}
         self._by_environment: dict[str, set[str]] = {}
-        self._credentials: dict[tuple[str, str], str] = {}  # (project, secret digest) -> secret id
+        self._credentials: dict[
+            tuple[str, str], str
+        ] = {}  # (environment, secret digest) -> secret id
         self._environments: dict[str, Environment] = {}
 
     # -- the change feed ---------------------------------------------------------------------
@@ -110,8 +112,8 @@ class NodeCache:
     def environment(self, environment_id: str) -> Environment | None:
         return self._environments.get(environment_id) if self._live else None
 
-    def secret_id(self, project_id: str, secret_hash: str) -> str | None:
-        return self._credentials.get((project_id, secret_hash)) if self._live else None
+    def secret_id(self, environment_id: str, secret_hash: str) -> str | None:
+        return self._credentials.get((environment_id, secret_hash)) if self._live else None
 
     def put_environment(
         self, generation: int, environment: Environment, secret: tuple[str, str] | None = None

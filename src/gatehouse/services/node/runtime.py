@@ -27,7 +27,10 @@ from gatehouse.storage.interface import ReadTx
 from gatehouse.storage.rows import EnvironmentRow, OrganizationRow
 
 log = logging.getLogger(__name__)
+# Published to subscribers when the feed may have missed changes: drop every cached entry.
 RESET = Change("", "reset", "")
+
+__all__ = ["RESET", "Change", "Runtime"]
 
 
 @dataclass

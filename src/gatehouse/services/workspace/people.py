@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from gatehouse.errors import (
     Code,
@@ -27,7 +27,7 @@ from gatehouse.services import addresses, clock, events
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.security import credentials
 from gatehouse.services.workspace.operators import Operator, effective_role, member_to_wire
-from gatehouse.storage.interface import ReadTx, WriteTx
+from gatehouse.storage.interface import EventStore, ReadTx, Transactions, WorkspaceStore, WriteTx
 from gatehouse.storage.rows import (
     DashboardSessionRow,
     DomainRow,
@@ -35,6 +35,11 @@ from gatehouse.storage.rows import (
     WorkspaceMemberRow,
     WorkspaceRow,
 )
+
+
+class _Store(Transactions, WorkspaceStore, EventStore, Protocol):
+    """The storage this service uses."""
+
 
 KEY_PREFIX = "workspace-key-"
 
@@ -57,11 +62,11 @@ def _unauthorized() -> GatehouseError:
 class Workspace:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.store = runtime.store
+        self.store: _Store = runtime.store
 
     def record(
         self,
-        tx: ReadTx,
+        tx: WriteTx,
         operator: Operator,
         action: str,
         target: str,

@@ -7,7 +7,7 @@ callers use. A project has exactly one live environment, created with it, which 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound
 from gatehouse.policy import Policy, PolicyProblems, Problem, policy_from_file, policy_to_file
@@ -19,8 +19,13 @@ from gatehouse.services.slugs import slugify
 from gatehouse.services.workspace.operators import Operator
 from gatehouse.services.workspace.people import Workspace
 from gatehouse.services.workspace.provisioning import Provisioning
-from gatehouse.storage.interface import ReadTx
+from gatehouse.storage.interface import EventStore, ProjectStore, ReadTx, Transactions
 from gatehouse.storage.rows import EnvironmentInfo, EnvironmentValues, ProjectRow, SecretRow
+
+
+class _Store(Transactions, ProjectStore, EventStore, Protocol):
+    """The storage this service uses."""
+
 
 ENVIRONMENT_SETTING_DEFAULTS: dict[str, Any] = {
     "oauth_callback_id": "",
@@ -65,7 +70,7 @@ class Projects:
         self.provisioning = provisioning
         self.rbac = rbac
         self.runtime = workspace.runtime
-        self.store = workspace.store
+        self.store: _Store = workspace.runtime.store
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -199,7 +204,11 @@ class Projects:
             environment = self.store.get_environment_by_slug(tx, project["id"], slug)
             assert environment is not None
             self.workspace.record(
-                tx, operator, "environment.create", created.project_id, {"slug": slug, "name": name}
+                tx,
+                operator,
+                "environment.create",
+                created.environment_id,
+                {"slug": slug, "name": name},
             )
             return environment_to_wire(project, environment)
 

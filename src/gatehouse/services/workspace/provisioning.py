@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput
 from gatehouse.policy import default_policy, policy_to_wire
@@ -17,13 +17,23 @@ from gatehouse.services.security import credentials
 from gatehouse.services.security.signing import new_signing_key
 from gatehouse.services.slugs import slugify
 from gatehouse.services.workspace.people import Workspace
-from gatehouse.storage.interface import WriteTx
+from gatehouse.storage.interface import (
+    EventStore,
+    ProjectStore,
+    Transactions,
+    WorkspaceStore,
+    WriteTx,
+)
 from gatehouse.storage.rows import ProjectRow
+
+
+class _Store(Transactions, ProjectStore, WorkspaceStore, EventStore, Protocol):
+    """The storage this service uses."""
 
 
 @dataclass(frozen=True, slots=True)
 class NewEnvironment:
-    project_id: str  # the environment id, as API callers know it
+    environment_id: str  # API callers know it as their `project_id`
     kind: str
     secret_id: str
     secret: str  # shown once, never stored
@@ -32,7 +42,7 @@ class NewEnvironment:
 class Provisioning:
     def __init__(self, runtime: Runtime, workspace: Workspace) -> None:
         self.runtime = runtime
-        self.store = runtime.store
+        self.store: _Store = runtime.store
         self.workspace = workspace
 
     def initialise(
@@ -93,7 +103,7 @@ class Provisioning:
             "name": name,
             "environments": {
                 kind: {
-                    "project_id": env.project_id,
+                    "project_id": env.environment_id,
                     "environment_slug": kind,
                     "secret_id": env.secret_id,
                     "secret": env.secret,
@@ -183,8 +193,8 @@ class Provisioning:
         )
         return secret_id, secret
 
-    def find_environment(self, project_id: str) -> Environment | None:
-        """The environment API callers know as `project_id`, for a trusted caller (an operator
-        with the database: the CLI), or None when there is none."""
+    def find_environment(self, environment_id: str) -> Environment | None:
+        """The environment (API callers know its id as `project_id`), for a trusted caller (an
+        operator with the database: the CLI), or None when there is none."""
         with self.store.read() as tx:
-            return self.runtime.load_environment(tx, project_id)
+            return self.runtime.load_environment(tx, environment_id)

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from gatehouse.errors import (
@@ -41,8 +41,13 @@ from gatehouse.services.workspace.operators import (
     member_to_wire,
 )
 from gatehouse.services.workspace.people import Workspace, check_role
-from gatehouse.storage.interface import WriteTx
+from gatehouse.storage.interface import EventStore, Transactions, WorkspaceStore, WriteTx
 from gatehouse.storage.rows import DomainRow, WorkspaceMemberRow, WorkspaceMemberValues
+
+
+class _Store(Transactions, WorkspaceStore, EventStore, Protocol):
+    """The storage this service uses."""
+
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +69,7 @@ class DashboardAuth:
         self.workspace = workspace
         self.mailer = mailer
         self.runtime = workspace.runtime
-        self.store = workspace.store
+        self.store: _Store = workspace.runtime.store
         self.throttle = FailureThrottle()
 
     # -- passwords -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gatehouse.errors import (
@@ -45,7 +45,15 @@ from gatehouse.services.security import credentials, password_hashes
 from gatehouse.services.workspace.operators import Operator
 from gatehouse.services.workspace.people import Workspace
 from gatehouse.services.workspace.projects import Projects
-from gatehouse.storage.interface import ReadTx
+from gatehouse.storage.interface import (
+    EventStore,
+    MemberStore,
+    OrganizationStore,
+    ReadTx,
+    SessionStore,
+    Transactions,
+    WorkspaceStore,
+)
 from gatehouse.storage.rows import (
     EmailTokenRow,
     EnvironmentInfo,
@@ -54,6 +62,13 @@ from gatehouse.storage.rows import (
     MemberValues,
     OrganizationRow,
 )
+
+
+class _Store(
+    Transactions, OrganizationStore, MemberStore, SessionStore, WorkspaceStore, EventStore, Protocol
+):
+    """The storage this service uses."""
+
 
 RESET_PURPOSE = "member_password_reset"
 RESET_TOKEN_TYPE = "multi_tenant_passwords"
@@ -129,7 +144,7 @@ class Support:
         self.sessions = sessions
         self.mailer = mailer
         self.runtime = workspace.runtime
-        self.store = workspace.store
+        self.store: _Store = workspace.runtime.store
 
     # -- where an operator acts ------------------------------------------------------------
 

@@ -53,6 +53,10 @@ class SqlStore(SqlWorkspaceStore):
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def close(self) -> None:
+        """Release every pooled connection (the store can still be used: it reconnects)."""
+        self.engine.dispose()
+
     @contextmanager
     def transaction(self) -> Iterator[WriteTx]:
         """A read-write transaction (on SQLite it takes the write lock up front). The changes it

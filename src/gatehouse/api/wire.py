@@ -1,5 +1,6 @@
-"""The Stytch JSON of the B2B objects, shaped in this one place: Organization, Member,
-MemberSession, and the payloads built from them (a member with its organization, a sign-in).
+"""The Stytch JSON, shaped in this one place: the B2B objects (Organization, Member,
+MemberSession, and the payloads built from them: a member with its organization, a sign-in) and
+the Management API's (Project, Environment, Secret) and event log entries.
 
 Services return rows and named values (`services.context`); routes turn them into JSON here.
 The one deliberate exception to "shape per response" is the hot path's pre-encoded fragment
@@ -9,6 +10,7 @@ what it shows invalidates (the cache entry is dropped).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -16,7 +18,16 @@ from gatehouse.policy.defaults import STYTCH_ADMIN
 from gatehouse.services import clock
 from gatehouse.services.b2b import roles
 from gatehouse.services.context import ActiveSession, CachedSession, MemberView, SignIn
-from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow
+from gatehouse.services.workspace.projects import CreatedSecret, EnvironmentView
+from gatehouse.storage.rows import (
+    EnvironmentInfo,
+    EventRow,
+    MemberRow,
+    OrganizationRow,
+    ProjectRow,
+    SecretRow,
+    SessionRow,
+)
 
 # Every Organization field the SDK requires, with the value a new organization starts with.
 ORGANIZATION_DEFAULTS: dict[str, Any] = {
@@ -163,3 +174,77 @@ def session_fragment(entry: CachedSession) -> bytes:
         encoded = json.dumps(objects, ensure_ascii=False, separators=(",", ":"))
         entry.wire, entry.wire_jwt = encoded[1:-1].encode(), session_jwt
     return entry.wire
+
+
+# -- the Management API ------------------------------------------------------------------------
+
+ENVIRONMENT_SETTING_DEFAULTS: dict[str, Any] = {
+    "oauth_callback_id": "",
+    "cross_org_passwords_enabled": False,
+    "zero_downtime_session_migration_url": "",
+    "use_custom_domain_in_magic_link_emails": False,
+    "user_lock_self_serve_enabled": False,
+    "user_lock_threshold": 10,
+    "user_lock_ttl": 3600,
+    "idp_authorization_url": "",
+    "idp_dynamic_client_registration_enabled": False,
+    "idp_dynamic_client_registration_access_token_template_content": "",
+}
+
+
+def project_to_wire(project: ProjectRow) -> dict[str, Any]:
+    return {
+        "project_slug": project["slug"],
+        "name": project["name"],
+        "vertical": project["vertical"],
+        "created_at": clock.iso(project["created_at"]),
+    }
+
+
+def environment_to_wire(project: ProjectRow, environment: EnvironmentInfo) -> dict[str, Any]:
+    return {
+        **ENVIRONMENT_SETTING_DEFAULTS,
+        **environment["settings"],
+        "environment_slug": environment["slug"],
+        "project_slug": project["slug"],
+        "name": environment["name"],
+        "type": environment["kind"].upper(),
+        "project_id": environment["id"],
+        "user_impersonation_enabled": environment["user_impersonation_enabled"],
+        "created_at": clock.iso(environment["created_at"]),
+    }
+
+
+def secret_to_wire(secret: SecretRow) -> dict[str, Any]:
+    return {
+        "secret_id": secret["id"],
+        "last_four": secret["last_four"],
+        "created_at": clock.iso(secret["created_at"]),
+        "used_at": None,
+    }
+
+
+def environment_view(view: EnvironmentView) -> dict[str, Any]:
+    return environment_to_wire(view.project, view.environment)
+
+
+def created_secret(created: CreatedSecret) -> dict[str, Any]:
+    """The one answer that shows a secret."""
+    return {
+        "secret_id": created.secret_id,
+        "secret": created.secret,
+        "created_at": clock.iso(created.created_at),
+    }
+
+
+def event_to_wire(row: EventRow) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "actor": row["actor"],
+        "actor_role": row["actor_role"],
+        "action": row["action"],
+        "target": row["target"],
+        "changes": row["changes"],
+        # Full precision, so the oldest `created_at` of a page can be the next page's `until`.
+        "created_at": row["created_at"].astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+    }

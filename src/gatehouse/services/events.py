@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gatehouse.services import clock
+from gatehouse.services.context import Caller
 from gatehouse.storage.interface import EventStore, WriteTx
 
 
@@ -30,6 +31,27 @@ def record(
             "changes": _redact(changes or {}),
             "created_at": clock.now(),
         },
+    )
+
+
+def record_call(
+    store: EventStore,
+    tx: WriteTx,
+    caller: Caller,
+    action: str,
+    target: str,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """`record` for a B2B call: in the caller's environment, as the caller (and their role)."""
+    record(
+        store,
+        tx,
+        caller.environment.id,
+        caller.actor,
+        action,
+        target,
+        changes,
+        actor_role=caller.actor_role,
     )
 
 

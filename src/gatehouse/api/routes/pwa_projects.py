@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gatehouse.api import wire
 from gatehouse.api.auth import gatehouse_of, ok, run
 from gatehouse.api.operator_auth import operator_of
 from gatehouse.api.parsing import Body, parse_body, parse_query
@@ -68,9 +69,8 @@ def _slugs(request: Request) -> tuple[str, str]:
 async def list_projects(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
-    return ok(
-        request, {"projects": await run(gatehouse_of(request).projects.list_projects, operator)}
-    )
+    projects = await run(gatehouse_of(request).projects.list_projects, operator)
+    return ok(request, {"projects": [wire.project_to_wire(p) for p in projects]})
 
 
 async def create_project(request: Request) -> JSONResponse:
@@ -83,16 +83,15 @@ async def create_project(request: Request) -> JSONResponse:
         body.get("project_slug"),
         body.get("vertical", "B2B"),
     )
-    return ok(request, {"project": project})
+    return ok(request, {"project": wire.project_to_wire(project)})
 
 
 async def get_project(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
     slug = request.path_params["project_slug"]
-    return ok(
-        request, {"project": await run(gatehouse_of(request).projects.get_project, operator, slug)}
-    )
+    project = await run(gatehouse_of(request).projects.get_project, operator, slug)
+    return ok(request, {"project": wire.project_to_wire(project)})
 
 
 async def update_project(request: Request) -> JSONResponse:
@@ -100,7 +99,7 @@ async def update_project(request: Request) -> JSONResponse:
     body = await parse_body(request, ProjectUpdate)
     slug = request.path_params["project_slug"]
     project = await run(gatehouse_of(request).projects.update_project, operator, slug, body.name)
-    return ok(request, {"project": project})
+    return ok(request, {"project": wire.project_to_wire(project)})
 
 
 async def delete_project(request: Request) -> JSONResponse:
@@ -117,7 +116,7 @@ async def list_environments(request: Request) -> JSONResponse:
     parse_query(request, Empty)
     slug = request.path_params["project_slug"]
     environments = await run(gatehouse_of(request).projects.list_environments, operator, slug)
-    return ok(request, {"environments": environments})
+    return ok(request, {"environments": [wire.environment_view(e) for e in environments]})
 
 
 async def create_environment(request: Request) -> JSONResponse:
@@ -127,7 +126,7 @@ async def create_environment(request: Request) -> JSONResponse:
     environment = await run(
         gatehouse_of(request).projects.create_environment, operator, slug, body.given()
     )
-    return ok(request, {"environment": environment})
+    return ok(request, {"environment": wire.environment_view(environment)})
 
 
 async def get_environment(request: Request) -> JSONResponse:
@@ -136,7 +135,7 @@ async def get_environment(request: Request) -> JSONResponse:
     environment = await run(
         gatehouse_of(request).projects.get_environment, operator, *_slugs(request)
     )
-    return ok(request, {"environment": environment})
+    return ok(request, {"environment": wire.environment_view(environment)})
 
 
 async def update_environment(request: Request) -> JSONResponse:
@@ -145,7 +144,7 @@ async def update_environment(request: Request) -> JSONResponse:
     environment = await run(
         gatehouse_of(request).projects.update_environment, operator, *_slugs(request), body.given()
     )
-    return ok(request, {"environment": environment})
+    return ok(request, {"environment": wire.environment_view(environment)})
 
 
 async def delete_environment(request: Request) -> JSONResponse:
@@ -159,14 +158,14 @@ async def list_secrets(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
     secrets = await run(gatehouse_of(request).projects.list_secrets, operator, *_slugs(request))
-    return ok(request, {"secrets": secrets})
+    return ok(request, {"secrets": [wire.secret_to_wire(s) for s in secrets]})
 
 
 async def create_secret(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, Empty)
     secret = await run(gatehouse_of(request).projects.create_secret, operator, *_slugs(request))
-    return ok(request, {"secret": secret})
+    return ok(request, {"secret": wire.created_secret(secret)})
 
 
 async def get_secret(request: Request) -> JSONResponse:
@@ -178,7 +177,7 @@ async def get_secret(request: Request) -> JSONResponse:
         *_slugs(request),
         request.path_params["secret_id"],
     )
-    return ok(request, {"secret": secret})
+    return ok(request, {"secret": wire.secret_to_wire(secret)})
 
 
 async def delete_secret(request: Request) -> JSONResponse:

@@ -256,7 +256,7 @@ async def list_events(request: Request) -> JSONResponse:
         query.given(),
         query.limit,
     )
-    return ok(request, {"events": found})
+    return ok(request, {"events": [wire.event_to_wire(e) for e in found]})
 
 
 # -- B2B: completing a password reset (authenticated with the project secret) ------------------

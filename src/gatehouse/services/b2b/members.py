@@ -88,16 +88,7 @@ class Members:
             member["status"] = "pending" if fields.get("create_member_as_pending") else "active"
             self.store.insert_member(tx, member)
             self.store.set_direct_roles(tx, environment.id, member["id"], role_ids)
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "member.create",
-                member["id"],
-                fields,
-                actor_role=caller.actor_role,
-            )
+            events.record_call(self.store, tx, caller, "member.create", member["id"], fields)
             return self.view(tx, member, org)
 
     @staticmethod
@@ -199,16 +190,7 @@ class Members:
             self.store.update_member(tx, member["id"], values)
             if "roles" in fields:
                 self.store.set_direct_roles(tx, environment.id, member["id"], fields["roles"])
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "member.update",
-                member["id"],
-                fields,
-                actor_role=caller.actor_role,
-            )
+            events.record_call(self.store, tx, caller, "member.update", member["id"], fields)
             updated: MemberRow = {**member, **values}
             return self.view(tx, updated, org)
 
@@ -223,15 +205,7 @@ class Members:
             now = clock.now()
             self.store.update_member(tx, member["id"], {"status": "deleted", "updated_at": now})
             self.store.revoke_member_sessions(tx, member["id"], now)
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "member.delete",
-                member["id"],
-                actor_role=caller.actor_role,
-            )
+            events.record_call(self.store, tx, caller, "member.delete", member["id"])
         return str(member["id"])
 
     def reactivate(self, caller: Caller, org_ident: str, member_id: str) -> MemberView:
@@ -244,15 +218,13 @@ class Members:
             )
             values: MemberValues = {"status": "active", "updated_at": clock.now()}
             self.store.update_member(tx, member["id"], values)
-            events.record(
+            events.record_call(
                 self.store,
                 tx,
-                environment.id,
-                caller.actor,
+                caller,
                 "member.reactivate",
                 member["id"],
                 {"status": [member["status"], "active"]},
-                actor_role=caller.actor_role,
             )
             reactivated: MemberRow = {**member, **values}
             return self.view(tx, reactivated, org)
@@ -271,14 +243,8 @@ class Members:
                 "updated_at": clock.now(),
             }
             self.store.update_member(tx, member["id"], values)
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "member.delete_mfa_phone_number",
-                member["id"],
-                actor_role=caller.actor_role,
+            events.record_call(
+                self.store, tx, caller, "member.delete_mfa_phone_number", member["id"]
             )
             cleared: MemberRow = {**member, **values}
             return self.view(tx, cleared, org)
@@ -299,15 +265,7 @@ class Members:
                 "updated_at": clock.now(),
             }
             self.store.update_member(tx, member["id"], values)
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "member.delete_password",
-                member["id"],
-                actor_role=caller.actor_role,
-            )
+            events.record_call(self.store, tx, caller, "member.delete_password", member["id"])
             updated: MemberRow = {**member, **values}
             return self.view(tx, updated, org)
 

@@ -100,16 +100,7 @@ class Organizations:
                 self.store.insert_organization(tx, org)  # a slug taken: Duplicate
             else:
                 self._insert_with_free_slug(tx, environment, org)
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "organization.create",
-                org["id"],
-                fields,
-                actor_role=caller.actor_role,
-            )
+            events.record_call(self.store, tx, caller, "organization.create", org["id"], fields)
         return org
 
     def _insert_with_free_slug(
@@ -145,16 +136,7 @@ class Organizations:
             if settings:
                 values["settings"] = {**org["settings"], **settings}
             self.store.update_organization(tx, org["id"], values)  # a slug taken: Duplicate
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "organization.update",
-                org["id"],
-                fields,
-                actor_role=caller.actor_role,
-            )
+            events.record_call(self.store, tx, caller, "organization.update", org["id"], fields)
             return {**org, **values}
 
     def delete(self, caller: Caller, ident: str) -> str:
@@ -163,15 +145,7 @@ class Organizations:
             org = self.find(tx, environment, ident)
             enforcement.require_organization(self.runtime, caller, org, (), delete=True)
             self.store.delete_organization(tx, org["id"])
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "organization.delete",
-                org["id"],
-                actor_role=caller.actor_role,
-            )
+            events.record_call(self.store, tx, caller, "organization.delete", org["id"])
         return str(org["id"])
 
     def search(

@@ -120,15 +120,13 @@ class Passwords:
                 member = {**found, **values}
             if role_ids is not None:
                 self.store.set_direct_roles(tx, environment.id, member["id"], role_ids)
-            events.record(
+            events.record_call(
                 self.store,
                 tx,
-                environment.id,
-                caller.actor,
+                caller,
                 "member.password_migrate",
                 member["id"],
                 {"hash_type": hash_type, "member_created": created},
-                actor_role=caller.actor_role,
             )
             return Migrated(self.members.view(tx, member, org), created)
 
@@ -195,15 +193,7 @@ class Passwords:
                 row, token = self.sessions.start(
                     tx, caller, member, org, factor, duration, fields.get("session_custom_claims")
                 )
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "member.password_authenticate",
-                member["id"],
-                actor_role=caller.actor_role,
-            )
+            events.record_call(self.store, tx, caller, "member.password_authenticate", member["id"])
             active = self.sessions.signed_in(tx, row, token, member, org)
         return self.sessions.with_jwt(environment, active, token)
 

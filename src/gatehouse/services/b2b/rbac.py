@@ -277,14 +277,12 @@ class Rbac:
             wire = org_policy_to_wire(org_policy)["roles"]
             now = clock.now()
             self.store.update_organization(tx, org["id"], {"custom_roles": wire, "updated_at": now})
-            events.record(
+            events.record_call(
                 self.store,
                 tx,
-                environment.id,
-                caller.actor,
+                caller,
                 "org_policy.update",
                 org["id"],
                 {"roles": [r.role_id for r in org_policy.roles]},
-                actor_role=caller.actor_role,
             )
         return {**org, "custom_roles": wire, "updated_at": now}

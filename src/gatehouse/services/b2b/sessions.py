@@ -186,15 +186,8 @@ class Sessions:
             "revoked_at": None,
         }
         self.store.insert_session(tx, row)
-        events.record(
-            self.store,
-            tx,
-            environment.id,
-            caller.actor,
-            "session.start",
-            row["id"],
-            {"member_id": member["id"]},
-            actor_role=caller.actor_role,
+        events.record_call(
+            self.store, tx, caller, "session.start", row["id"], {"member_id": member["id"]}
         )
         return row, token
 
@@ -455,15 +448,8 @@ class Sessions:
                 raise NotFound(Kind.MEMBER, member_id)
             self._may_revoke(caller, member["id"])
             self.store.revoke_member_sessions(tx, member["id"], clock.now())
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "session.revoke",
-                member["id"],
-                {"by": "member_id"},
-                actor_role=caller.actor_role,
+            events.record_call(
+                self.store, tx, caller, "session.revoke", member["id"], {"by": "member_id"}
             )
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
         return MemberView(member, org, tuple(direct))
@@ -507,16 +493,7 @@ class Sessions:
                 self._may_revoke(caller, row["member_id"])
                 self.store.update_session(tx, row["id"], {"revoked_at": now})
                 target = row["id"]
-            events.record(
-                self.store,
-                tx,
-                environment.id,
-                caller.actor,
-                "session.revoke",
-                target,
-                {"by": kind},
-                actor_role=caller.actor_role,
-            )
+            events.record_call(self.store, tx, caller, "session.revoke", target, {"by": kind})
 
     @staticmethod
     def _may_revoke(caller: Caller, member_id: str) -> None:

@@ -7,6 +7,8 @@ callers use. A project has exactly one live environment, created with it, which 
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound
@@ -27,41 +29,21 @@ class _Store(Transactions, ProjectStore, EventStore, Protocol):
     """The storage this service uses."""
 
 
-ENVIRONMENT_SETTING_DEFAULTS: dict[str, Any] = {
-    "oauth_callback_id": "",
-    "cross_org_passwords_enabled": False,
-    "zero_downtime_session_migration_url": "",
-    "use_custom_domain_in_magic_link_emails": False,
-    "user_lock_self_serve_enabled": False,
-    "user_lock_threshold": 10,
-    "user_lock_ttl": 3600,
-    "idp_authorization_url": "",
-    "idp_dynamic_client_registration_enabled": False,
-    "idp_dynamic_client_registration_access_token_template_content": "",
-}
+@dataclass(frozen=True, slots=True)
+class EnvironmentView:
+    """An environment with the project it belongs to (its wire form names both)."""
+
+    project: ProjectRow
+    environment: EnvironmentInfo
 
 
-def project_to_wire(project: ProjectRow) -> dict[str, Any]:
-    return {
-        "project_slug": project["slug"],
-        "name": project["name"],
-        "vertical": project["vertical"],
-        "created_at": clock.iso(project["created_at"]),
-    }
+@dataclass(frozen=True, slots=True)
+class CreatedSecret:
+    """A new API secret: shown once, here; only its hash is stored."""
 
-
-def environment_to_wire(project: ProjectRow, environment: EnvironmentInfo) -> dict[str, Any]:
-    return {
-        **ENVIRONMENT_SETTING_DEFAULTS,
-        **environment["settings"],
-        "environment_slug": environment["slug"],
-        "project_slug": project["slug"],
-        "name": environment["name"],
-        "type": environment["kind"].upper(),
-        "project_id": environment["id"],
-        "user_impersonation_enabled": environment["user_impersonation_enabled"],
-        "created_at": clock.iso(environment["created_at"]),
-    }
+    secret_id: str
+    secret: str
+    created_at: dt.datetime
 
 
 class Projects:
@@ -91,19 +73,19 @@ class Projects:
 
     # -- projects ----------------------------------------------------------------------------
 
-    def list_projects(self, operator: Operator) -> list[dict[str, Any]]:
+    def list_projects(self, operator: Operator) -> list[ProjectRow]:
         operator.require("projects.view_names")
         with self.store.read() as tx:
-            return [project_to_wire(p) for p in self.store.list_projects(tx, operator.workspace_id)]
+            return self.store.list_projects(tx, operator.workspace_id)
 
-    def get_project(self, operator: Operator, slug: str) -> dict[str, Any]:
+    def get_project(self, operator: Operator, slug: str) -> ProjectRow:
         operator.require("projects.view_names")
         with self.store.read() as tx:
-            return project_to_wire(self.project(tx, operator, slug))
+            return self.project(tx, operator, slug)
 
     def create_project(
         self, operator: Operator, name: str, slug: str | None, vertical: str
-    ) -> dict[str, Any]:
+    ) -> ProjectRow:
         operator.require("projects.create")
         if vertical not in ("B2B",):
             raise InvalidInput(
@@ -129,15 +111,15 @@ class Projects:
                 project["id"],
                 {"name": name, "slug": project["slug"]},
             )
-        return project_to_wire(project)
+        return project
 
-    def update_project(self, operator: Operator, slug: str, name: str) -> dict[str, Any]:
+    def update_project(self, operator: Operator, slug: str, name: str) -> ProjectRow:
         operator.require("project_config.manage")
         with self.store.transaction() as tx:
             project = self.project(tx, operator, slug)
             self.store.update_project(tx, project["id"], {"name": name})
             self.workspace.record(tx, operator, "project.update", project["id"], {"name": name})
-        return project_to_wire({**project, "name": name})
+        return {**project, "name": name}
 
     def delete_project(self, operator: Operator, slug: str) -> None:
         operator.require("projects.delete")
@@ -148,23 +130,22 @@ class Projects:
 
     # -- environments ------------------------------------------------------------------------
 
-    def list_environments(self, operator: Operator, project_slug: str) -> list[dict[str, Any]]:
+    def list_environments(self, operator: Operator, project_slug: str) -> list[EnvironmentView]:
         operator.require("project_config.view")
         with self.store.read() as tx:
             project = self.project(tx, operator, project_slug)
             return [
-                environment_to_wire(project, e)
-                for e in self.store.environments_of(tx, project["id"])
+                EnvironmentView(project, e) for e in self.store.environments_of(tx, project["id"])
             ]
 
-    def get_environment(self, operator: Operator, project_slug: str, slug: str) -> dict[str, Any]:
+    def get_environment(self, operator: Operator, project_slug: str, slug: str) -> EnvironmentView:
         operator.require("project_config.view")
         with self.store.read() as tx:
-            return environment_to_wire(*self.environment(tx, operator, project_slug, slug))
+            return EnvironmentView(*self.environment(tx, operator, project_slug, slug))
 
     def create_environment(
         self, operator: Operator, project_slug: str, fields: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> EnvironmentView:
         kind = fields.pop("type", "TEST")
         if kind != "TEST":
             raise InvalidInput(
@@ -210,11 +191,11 @@ class Projects:
                 created.environment_id,
                 {"slug": slug, "name": name},
             )
-            return environment_to_wire(project, environment)
+            return EnvironmentView(project, environment)
 
     def update_environment(
         self, operator: Operator, project_slug: str, slug: str, fields: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> EnvironmentView:
         if "user_impersonation_enabled" in fields:
             operator.require("impersonation_config.manage")
         if set(fields) - {"user_impersonation_enabled"} or not fields:
@@ -251,7 +232,7 @@ class Projects:
                 ),
                 "settings": values.get("settings", environment["settings"]),
             }
-            return environment_to_wire(project, updated)
+            return EnvironmentView(project, updated)
 
     def delete_environment(self, operator: Operator, project_slug: str, slug: str) -> None:
         with self.store.transaction() as tx:
@@ -272,7 +253,7 @@ class Projects:
     def _secrets_permission(self, environment: EnvironmentInfo) -> str:
         return "api_keys.live.manage" if environment["kind"] == "live" else "api_keys.test.manage"
 
-    def create_secret(self, operator: Operator, project_slug: str, slug: str) -> dict[str, Any]:
+    def create_secret(self, operator: Operator, project_slug: str, slug: str) -> CreatedSecret:
         with self.store.transaction() as tx:
             _, environment = self.environment(tx, operator, project_slug, slug)
             operator.require(self._secrets_permission(environment))
@@ -281,26 +262,24 @@ class Projects:
                 tx, environment["id"], environment["kind"], now
             )
             self.workspace.record(tx, operator, "secret.create", secret_id, scope=environment["id"])
-        return {"secret_id": secret_id, "secret": secret, "created_at": clock.iso(now)}
+        return CreatedSecret(secret_id, secret, now)
 
-    def list_secrets(
-        self, operator: Operator, project_slug: str, slug: str
-    ) -> list[dict[str, Any]]:
+    def list_secrets(self, operator: Operator, project_slug: str, slug: str) -> list[SecretRow]:
         with self.store.read() as tx:
             _, environment = self.environment(tx, operator, project_slug, slug)
             operator.require(self._secrets_permission(environment))
-            return [_masked(s) for s in self.store.secrets(tx, environment["id"])]
+            return self.store.secrets(tx, environment["id"])
 
     def get_secret(
         self, operator: Operator, project_slug: str, slug: str, secret_id: str
-    ) -> dict[str, Any]:
+    ) -> SecretRow:
         with self.store.read() as tx:
             _, environment = self.environment(tx, operator, project_slug, slug)
             operator.require(self._secrets_permission(environment))
             secret = self.store.get_secret(tx, environment["id"], secret_id)
             if secret is None:
                 raise NotFound(Kind.SECRET, secret_id)
-            return _masked(secret)
+            return secret
 
     def delete_secret(
         self, operator: Operator, project_slug: str, slug: str, secret_id: str
@@ -343,12 +322,3 @@ class Projects:
             mapped = [Problem(file_path(p.path), p.reason) for p in error.problems]
             raise InvalidInput("the policy is invalid", mapped, code=Code.INVALID_POLICY) from None
         return policy_to_file(new)
-
-
-def _masked(secret: SecretRow) -> dict[str, Any]:
-    return {
-        "secret_id": secret["id"],
-        "last_four": secret["last_four"],
-        "created_at": clock.iso(secret["created_at"]),
-        "used_at": None,
-    }

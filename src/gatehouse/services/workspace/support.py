@@ -87,20 +87,6 @@ def _search_query(filters: dict[str, str], given: dict[str, Any]) -> dict[str, A
     return {"operator": "AND", "operands": operands} if operands else None
 
 
-def event_to_wire(row: EventRow) -> dict[str, Any]:
-    created: dt.datetime = row["created_at"]
-    return {
-        "id": row["id"],
-        "actor": row["actor"],
-        "actor_role": row["actor_role"],
-        "action": row["action"],
-        "target": row["target"],
-        "changes": row["changes"],
-        # Full precision, so the oldest `created_at` of a page can be the next page's `until`.
-        "created_at": created.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-    }
-
-
 def check_redirect_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -438,15 +424,13 @@ class Support:
             self.store.update_member(tx, member["id"], values)
             member = {**member, **values}
             revoked = self.store.revoke_member_sessions(tx, member["id"], now)
-            events.record(
+            events.record_call(
                 self.store,
                 tx,
-                environment.id,
-                caller.actor,
+                caller,
                 "member.password_reset",
                 member["id"],
                 {"by": "email", "sessions_revoked": revoked},
-                actor_role=caller.actor_role,
             )
             row, token = self.sessions.start(
                 tx,
@@ -528,7 +512,7 @@ class Support:
         environment_slug: str,
         filters: dict[str, Any],
         limit: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[EventRow]:
         """The environment's events, newest first; `since` inclusive, `until` exclusive."""
         operator.require("event_logs.view")
         since, until = filters.get("since"), filters.get("until")
@@ -546,4 +530,4 @@ class Support:
                 until=until,
                 limit=limit,
             )
-        return [event_to_wire(r) for r in rows]
+        return rows

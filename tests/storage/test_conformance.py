@@ -1,198 +1,48 @@
-"""The storage conformance suite: every Store method, against whichever backend the environment
-selects (SQLite by default, PostgreSQL when GATEHOUSE_TEST_DATABASE_URL names a server).
+"""The storage conformance suite, against whichever backend the environment selects (SQLite by
+default, PostgreSQL when GATEHOUSE_TEST_DATABASE_URL names a server). This file holds
+transactions, tenancy, organizations, members, direct roles, sessions and events;
+test_conformance_projects.py and test_conformance_workspace.py the rest of ProjectStore and
+WorkspaceStore, and test_change_feed.py the ChangeFeed. Together they exercise every method of
+every Protocol in `storage/interface.py`, which test_conformance_guard.py checks.
 
 Nothing here may depend on the backend: a test that needs `if backend() == ...` is a bug in the
-store, not a reason to branch.
+store, not a reason to branch. Rows and shared fixtures: tests/storage/rows.py, conftest.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from gatehouse.storage import Conflict, SqlStore, Store, open_store
+from gatehouse.storage import Conflict, ReadTx, SqlStore, Store, WriteTx, open_store
 from gatehouse.storage.sql.search import MEMBER_FILTERS, ORGANIZATION_FILTERS, UnknownFilter
+from tests.storage.rows import (
+    T0,
+    Tenant,
+    assert_same_row,
+    at,
+    environment_row,
+    event_row,
+    find_organization,
+    ids,
+    insert_members,
+    insert_organizations,
+    member_row,
+    organization_row,
+    project_row,
+    secret_row,
+    session_row,
+    signing_key_row,
+    workspace_member_row,
+    workspace_row,
+)
 
-# Microseconds on purpose: neither backend may lose them.
-T0 = dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
-_serial = itertools.count(1)
-
-
-def at(seconds: float) -> dt.datetime:
-    return T0 + dt.timedelta(seconds=seconds)
-
-
-def new_id(kind: str) -> str:
-    return f"{kind}-test-{uuid.uuid4().hex}"
-
-
-# -- row builders: every NOT NULL column of sql/tables.py, overridable ------------------------
-
-
-def workspace_row(**overrides: Any) -> dict[str, Any]:
-    return {
-        "id": new_id("workspace"),
-        "name": "Workspace",
-        "created_at": T0,
-        "settings": {},
-    } | overrides
-
-
-def workspace_member_row(workspace_id: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        "id": new_id("workspace-member"),
-        "workspace_id": workspace_id,
-        "email": f"owner{next(_serial)}@example.com",
-        "role": "admin",
-        "created_at": T0,
-        "name": "",
-        "status": "active",
-        "email_verified": False,
-        "password_hash": None,
-    } | overrides
-
-
-def project_row(workspace_id: str, **overrides: Any) -> dict[str, Any]:
-    project_id = new_id("project")
-    return {
-        "id": project_id,
-        "workspace_id": workspace_id,
-        "name": "Project",
-        "slug": project_id,
-        "created_at": T0,
-    } | overrides
-
-
-def environment_row(project_id: str, **overrides: Any) -> dict[str, Any]:
-    environment_id = new_id("project-test")
-    return {
-        "id": environment_id,
-        "slug": environment_id,
-        "user_impersonation_enabled": False,
-        "settings": {},
-        "project_id": project_id,
-        "kind": "test",
-        "name": "Test",
-        "policy_version": 1,
-        "policy": {"roles": [{"role_id": "stytch_member", "permissions": []}]},
-        "created_at": T0,
-    } | overrides
-
-
-def secret_row(environment_id: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        "id": new_id("secret"),
-        "environment_id": environment_id,
-        "secret_hash": uuid.uuid4().hex,
-        "last_four": "abcd",
-        "created_at": T0,
-    } | overrides
-
-
-def signing_key_row(environment_id: str, **overrides: Any) -> dict[str, Any]:
-    kid = new_id("jwk")
-    return {
-        "kid": kid,
-        "environment_id": environment_id,
-        "private_key_pem": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
-        "public_jwk": {"kty": "RSA", "kid": kid, "n": "0vx7", "e": "AQAB"},
-        "created_at": T0,
-    } | overrides
-
-
-def organization_row(environment_id: str, **overrides: Any) -> dict[str, Any]:
-    n = next(_serial)
-    return {
-        "id": new_id("organization"),
-        "environment_id": environment_id,
-        "name": f"Organization {n}",
-        "slug": f"org-{n}",
-        "external_id": None,
-        "trusted_metadata": {"tier": "gold", "seats": n, "tags": ["a", "b"]},
-        "settings": {
-            "email_allowed_domains": ["example.com"],
-            "sso_jit_provisioning": "NOT_ALLOWED",
-        },
-        "custom_roles": [{"role_id": "auditor", "permissions": []}],
-        "created_at": T0,
-        "updated_at": T0,
-    } | overrides
-
-
-def member_row(environment_id: str, organization_id: str, **overrides: Any) -> dict[str, Any]:
-    email = overrides.pop("email", f"member{next(_serial)}@example.com")
-    return {
-        "id": new_id("member"),
-        "environment_id": environment_id,
-        "organization_id": organization_id,
-        "email": email,
-        "email_lower": email.lower(),
-        "status": "active",
-        "name": "Member",
-        "external_id": None,
-        "is_breakglass": False,
-        "email_verified": True,
-        "mfa_enrolled": False,
-        "mfa_phone_number": "",
-        "mfa_phone_verified": False,
-        "default_mfa_method": "",
-        "trusted_metadata": {"department": "eng"},
-        "untrusted_metadata": {},
-        "password_id": None,
-        "password_hash": None,
-        "created_at": T0,
-        "updated_at": T0,
-    } | overrides
-
-
-def session_row(member: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    return {
-        "id": new_id("member-session"),
-        "environment_id": member["environment_id"],
-        "organization_id": member["organization_id"],
-        "member_id": member["id"],
-        "token_hash": uuid.uuid4().hex,
-        "authentication_factors": [{"type": "password", "delivery_method": "knowledge"}],
-        "custom_claims": {"plan": "pro"},
-        "started_at": T0,
-        "last_accessed_at": T0,
-        "expires_at": at(3600),
-        "revoked_at": None,
-    } | overrides
-
-
-def event_row(environment_id: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        "environment_id": environment_id,
-        "actor": "workspace-member-test-1",
-        "actor_role": "admin",
-        "action": "organization.create",
-        "target": "organization-test-1",
-        "changes": {"name": [None, "Acme"]},
-        "created_at": T0,
-    } | overrides
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-
-def assert_same_row(got: dict[str, Any] | None, written: dict[str, Any]) -> None:
-    """`got` holds exactly what was written; its timestamps are timezone-aware UTC."""
-    assert got is not None
-    assert got == written
-    for name, value in got.items():
-        if isinstance(value, dt.datetime):
-            assert value.utcoffset() == dt.timedelta(0), f"{name} is not UTC: {value!r}"
-
-
-def ids(rows: list[dict[str, Any]]) -> set[str]:
-    return {row["id"] for row in rows}
+# -- search helpers --------------------------------------------------------------------------
 
 
 def query(operator: str, **filters: Any) -> dict[str, Any]:
@@ -206,43 +56,43 @@ def one_filter(name: str, value: Any) -> dict[str, Any]:
     return {"operator": "AND", "operands": [{"filter_name": name, "filter_value": value}]}
 
 
-@dataclass
-class Tenant:
-    workspace_id: str
-    project_id: str
-    environment_id: str
-    other_environment_id: str  # same project: for checking that reads stay in their environment
+# -- transactions ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def tenant(store: Store) -> Tenant:
-    workspace = workspace_row()
-    project = project_row(workspace["id"])
-    environment = environment_row(project["id"])
-    other = environment_row(project["id"], kind="live", name="Live", created_at=at(1))
+def test_dialect_names_the_backend_of_the_database(store: Store, database_url: str) -> None:
+    assert store.dialect in {"sqlite", "postgresql"}
+    assert store.dialect == make_url(database_url).get_backend_name()
+
+
+def test_read_sees_what_is_committed_beside_an_open_writer(store: Store, tenant: Tenant) -> None:
+    env = tenant.environment_id
+    org = organization_row(env)
     with store.transaction() as tx:
-        store.insert_workspace(tx, workspace)
-        store.insert_project(tx, project)
-        store.insert_environment(tx, environment)
-        store.insert_environment(tx, other)
-    return Tenant(workspace["id"], project["id"], environment["id"], other["id"])
+        assert isinstance(tx, WriteTx)
+        store.insert_organization(tx, org)
+        assert store.find_organization(tx, env, org["id"]) is not None  # a writer sees its writes
+        # A read started while the writer is open neither waits for it nor sees its writes.
+        with store.read() as read_tx:
+            assert isinstance(read_tx, ReadTx) and not isinstance(read_tx, WriteTx)
+            assert store.find_organization(read_tx, env, org["id"]) is None
+            assert store.get_environment(read_tx, env) is not None
+    with store.read() as tx:
+        assert_same_row(store.find_organization(tx, env, org["id"]), org)
 
 
-def insert_organizations(store: Store, *rows: dict[str, Any]) -> None:
-    with store.transaction() as tx:
-        for row in rows:
-            store.insert_organization(tx, row)
-
-
-def insert_members(store: Store, *rows: dict[str, Any]) -> None:
-    with store.transaction() as tx:
-        for row in rows:
-            store.insert_member(tx, row)
-
-
-def find_organization(store: Store, environment_id: str, ident: str) -> dict[str, Any] | None:
-    with store.transaction() as tx:
-        return store.find_organization(tx, environment_id, ident)
+def test_close_releases_the_store_which_reconnects_on_use(store: Store, tenant: Tenant) -> None:
+    env = tenant.environment_id
+    before = organization_row(env)
+    insert_organizations(store, before)
+    store.close()
+    store.close()  # closing a closed store is not an error
+    with store.read() as tx:
+        assert_same_row(store.find_organization(tx, env, before["id"]), before)
+    after = organization_row(env)
+    insert_organizations(store, after)
+    store.close()
+    with store.read() as tx:
+        assert ids(store.organizations_in(tx, env)) == {before["id"], after["id"]}
 
 
 # -- tenancy ---------------------------------------------------------------------------------
@@ -814,6 +664,31 @@ def test_find_member_by_email(store: Store, tenant: Tenant) -> None:
     assert find("ada@example") is None
 
 
+def test_find_member_by_password_id(store: Store, tenant: Tenant) -> None:
+    env = tenant.environment_id
+    org = organization_row(env)
+    other_org = organization_row(env)
+    insert_organizations(store, org, other_org)
+    ada = member_row(env, org["id"], password_id="member-password-test-ada", password_hash="h1")
+    gone = member_row(
+        env,
+        org["id"],
+        status="deleted",
+        password_id="member-password-test-gone",
+        password_hash="h2",
+    )
+    no_password = member_row(env, org["id"])
+    insert_members(store, ada, gone, no_password)
+    with store.read() as tx:
+        assert_same_row(
+            store.find_member_by_password_id(tx, org["id"], "member-password-test-ada"), ada
+        )
+        # The lookup stays in its organization, and a deleted member's password is gone.
+        assert store.find_member_by_password_id(tx, other_org["id"], ada["password_id"]) is None
+        assert store.find_member_by_password_id(tx, org["id"], gone["password_id"]) is None
+        assert store.find_member_by_password_id(tx, org["id"], "member-password-missing") is None
+
+
 @dataclass
 class MemberWorld:
     environment_id: str
@@ -1071,7 +946,9 @@ def member(store: Store, tenant: Tenant) -> dict[str, Any]:
     return row
 
 
-def test_session_round_trip_lookup_and_update(store: Store, tenant: Tenant, member: dict[str, Any]) -> None:
+def test_session_round_trip_lookup_and_update(
+    store: Store, tenant: Tenant, member: dict[str, Any]
+) -> None:
     session = session_row(member)
     with store.transaction() as tx:
         store.insert_session(tx, session)
@@ -1113,7 +990,9 @@ def test_session_round_trip_lookup_and_update(store: Store, tenant: Tenant, memb
         assert_same_row(store.get_session(tx, tenant.environment_id, other["id"]), other)
 
 
-def test_active_sessions_and_revocation(store: Store, tenant: Tenant, member: dict[str, Any]) -> None:
+def test_active_sessions_and_revocation(
+    store: Store, tenant: Tenant, member: dict[str, Any]
+) -> None:
     now = at(1000)
     colleague = member_row(tenant.environment_id, member["organization_id"])
     insert_members(store, colleague)
@@ -1168,6 +1047,65 @@ def test_events_newest_first(store: Store, tenant: Tenant) -> None:
     assert [e["action"] for e in got] == [f"action.{n}" for n in reversed(range(5))]
     assert len({e["id"] for e in got}) == 5
     for event, row in zip(got, reversed(written), strict=True):
+        assert isinstance(event["id"], int)
+        assert_same_row({k: v for k, v in event.items() if k != "id"}, row)
+
+
+def test_query_events_filters_newest_first_since_inclusive_until_exclusive(
+    store: Store, tenant: Tenant
+) -> None:
+    env = tenant.environment_id
+    written = [
+        event_row(
+            env,
+            actor="ada" if n % 2 == 0 else "bob",
+            target=f"target-{n % 3}",
+            action="member.create" if n < 3 else "member.update",
+            actor_role="admin" if n % 2 == 0 else None,
+            created_at=at(10 * n),
+            changes={"n": n, "name": [None, f"Name {n}"], "nested": {"x": [1.5, True, None]}},
+        )
+        for n in range(6)
+    ]
+    elsewhere = event_row(
+        tenant.other_environment_id,
+        actor="ada",
+        target="target-0",
+        action="member.create",
+        changes={"n": 99},
+    )
+    with store.transaction() as tx:
+        assert store.query_events(tx, env) == []
+        for row in [*written, elsewhere]:
+            store.insert_event(tx, row)
+
+    def found(scope_id: str = env, **filters: Any) -> list[int]:
+        with store.read() as tx:
+            rows = store.query_events(tx, scope_id, **filters)
+        return [row["changes"]["n"] for row in rows]
+
+    assert found() == [5, 4, 3, 2, 1, 0]
+    assert found(actor="ada") == [4, 2, 0]
+    assert found(target="target-1") == [4, 1]
+    assert found(action="member.create") == [2, 1, 0]
+    assert found(actor="ada", action="member.update") == [4]
+    assert found(actor="nobody") == []
+    assert found(since=at(20)) == [5, 4, 3, 2]  # since is inclusive
+    assert found(since=at(20) + dt.timedelta(microseconds=1)) == [5, 4, 3]
+    assert found(until=at(20)) == [1, 0]  # until is exclusive
+    assert found(since=at(20), until=at(40)) == [3, 2]
+    assert found(since=at(20), until=at(20)) == []
+    india = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    assert found(since=at(20).astimezone(india), until=at(40).astimezone(india)) == [3, 2]
+    assert found(limit=2) == [5, 4]
+    assert found(actor="ada", since=at(10), limit=1) == [4]
+    assert found(tenant.other_environment_id) == [99]
+    assert found("project-test-missing") == []
+
+    with store.read() as tx:
+        got = store.query_events(tx, env, target="target-2")
+    assert [e["changes"]["n"] for e in got] == [5, 2]
+    for event, row in zip(got, [written[5], written[2]], strict=True):
         assert isinstance(event["id"], int)
         assert_same_row({k: v for k, v in event.items() if k != "id"}, row)
 

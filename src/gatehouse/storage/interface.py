@@ -1,7 +1,8 @@
 """What services need from storage: one Protocol per domain, and transactions typed by what they
-may do. `sql.store.SqlStore` implements them all for SQLite and PostgreSQL, and
-`tests/storage/test_conformance.py` holds every backend to them (a test checks that every method
-of every Protocol is exercised there).
+may do. `sql.store.SqlStore` implements them all for SQLite and PostgreSQL, and the conformance
+suite in tests/storage (`test_conformance*.py`, with `test_change_feed.py` for the ChangeFeed)
+holds every backend to them: `test_conformance_guard.py` checks that every method of every
+Protocol here is exercised there.
 
     Transactions      read() -> ReadTx, transaction() -> WriteTx (SpiceDB's Reader / ReadWriteTx)
     ChangeFeed        record_change, on_commit, listen_changes

@@ -294,10 +294,9 @@ def test_a_project_has_at_most_one_live_environment(store: Store, tenant: Tenant
     with store.transaction() as tx:
         with pytest.raises(Conflict) as refused:
             store.insert_environment(tx, environment_row(tenant.project_id, kind="live"))
-        # No API rule translates this one (a plain Conflict). It is named as each backend
-        # reports it: the index on PostgreSQL, `environments(project_id)` on SQLite.
+        # No API rule translates this one (a plain Conflict); both backends name the index.
         assert not isinstance(refused.value, DuplicateValue)
-        assert "project_id" in refused.value.constraint
+        assert refused.value.constraint == "uq_environments_project_id_live"
         with pytest.raises(Conflict):
             store.update_environment(tx, tenant.environment_id, {"kind": "live"})
         # Still usable; any number of test environments, and one live one per project.

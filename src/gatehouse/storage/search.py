@@ -1,6 +1,6 @@
 """Stytch's search queries as storage understands them, backend-neutral: the filters each search
 answers and the type of value each takes, and the paging cursor. `sql/search.py` builds the SQL
-for exactly these filters (a test holds the two lists equal)."""
+for exactly these filters (it asserts the two lists are equal when it is imported)."""
 
 from __future__ import annotations
 

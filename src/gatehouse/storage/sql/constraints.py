@@ -7,7 +7,7 @@ constraint nothing promises to the caller (a foreign key, a rule below), into `C
 constraint's name, which the API answers as a 409 `conflict`.
 
 PostgreSQL names the violated constraint; SQLite names only the table and columns, which identify
-the rule just as well (no two rules share a column list).
+it just as well (no two unique rules of the schema share a column list): both report its name.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 
 from gatehouse.errors import Code
 from gatehouse.storage.interface import Conflict, DuplicateValue
+from gatehouse.storage.sql import tables as t
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,23 @@ RULES = (
     ),
 )
 _BY_NAME = {rule.name: rule for rule in RULES}
-_BY_COLUMNS = {(rule.table, rule.columns): rule for rule in RULES}
+
+
+def _unique_names() -> dict[tuple[str, tuple[str, ...]], str]:
+    """(table, columns) -> name of every unique constraint and unique index of the schema, so a
+    refusal SQLite reports by columns gets the name PostgreSQL would report."""
+    names: dict[tuple[str, tuple[str, ...]], str] = {}
+    for table in t.metadata.sorted_tables:
+        for constraint in table.constraints:
+            if isinstance(constraint, UniqueConstraint) and isinstance(constraint.name, str):
+                names[(table.name, tuple(c.name for c in constraint.columns))] = constraint.name
+        for index in table.indexes:
+            if index.unique and isinstance(index.name, str):
+                names[(table.name, tuple(c.name for c in index.columns))] = index.name
+    return names
+
+
+_NAMES = _unique_names()
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
 
 
@@ -116,8 +134,7 @@ def constraint_of(error: IntegrityError) -> str:
     qualified = [c.strip() for c in found.group(1).split(",")]
     table = qualified[0].split(".", 1)[0]
     columns = tuple(c.split(".", 1)[-1] for c in qualified)
-    rule = _BY_COLUMNS.get((table, columns))
-    return rule.name if rule is not None else f"{table}({', '.join(columns)})"
+    return _NAMES.get((table, columns), f"{table}({', '.join(columns)})")
 
 
 def translate(error: IntegrityError, values: Mapping[str, Any]) -> Exception:

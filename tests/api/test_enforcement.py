@@ -1,6 +1,6 @@
 """Session-header enforcement of the default resources on the organization and member endpoints.
 
-PRODUCT.md, "Authorization semantics": a built-in endpoint called with a member session header
+docs/spec/PRODUCT.md, "Authorization semantics": a built-in endpoint called with a member session header
 (`X-Stytch-Member-Session` or `X-Stytch-Member-SessionJWT`) needs, for each field an update sets,
 that field's action; member operations need the `stytch.member` action, or the same `stytch.self`
 action when the session's member is the target (`is_breakglass` and `roles` have no self action);
@@ -182,7 +182,7 @@ def assert_not_found(response: httpx.Response, error_type: str) -> None:
 @dataclass(frozen=True)
 class OrgField:
     field: str
-    action: str  # its stytch.organization action (PRODUCT.md's table)
+    action: str  # its stytch.organization action (docs/spec/PRODUCT.md's table)
     value: Any  # differs from a new organization's value
 
 

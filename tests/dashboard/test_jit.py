@@ -1,4 +1,4 @@
-"""Joining by email domain (JIT) and domains' automatic roles (spec/dashboard-permissions.md):
+"""Joining by email domain (JIT) and domains' automatic roles (docs/spec/dashboard-permissions.md):
 someone who proves an address at an allowed domain joins as Support Agent, or as the domain's
 automatic role; the automatic role applies to every verified member at that domain, at once."""
 

@@ -1,4 +1,4 @@
-"""The workspace's own rules, through the real HTTPS Management API (spec/dashboard-permissions.md):
+"""The workspace's own rules, through the real HTTPS Management API (docs/spec/dashboard-permissions.md):
 
 - the last Admin can be neither demoted nor removed, not even by a domain rule change;
 - nobody changes their own dashboard role;

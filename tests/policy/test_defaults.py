@@ -12,7 +12,7 @@ from gatehouse.policy import (
     validate_policy,
 )
 
-# Copied by hand from seeds/rbac-resources-and-roles.txt, in the seed's order.
+# Copied by hand from docs/spec/seeds/rbac-resources-and-roles.txt, in the seed's order.
 SEED_ACTIONS: dict[str, list[str]] = {
     "stytch.organization": [
         "update.info.name",

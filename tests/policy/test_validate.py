@@ -1,4 +1,4 @@
-"""Validation rules from PRODUCT.md ("Policy semantics (exact)" and the org policy rules).
+"""Validation rules from docs/spec/PRODUCT.md ("Policy semantics (exact)" and the org policy rules).
 
 Each row is one rule: a policy that breaks it (exactly one problem, at an exact path, whose reason
 names the offending input in backticks) and the nearest policy that does not (no problems).

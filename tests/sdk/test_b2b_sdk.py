@@ -31,7 +31,7 @@ from tests.sdk.support import (
     unique,
 )
 
-# The seed's default resources (seeds/rbac-resources-and-roles.txt), verbatim.
+# The seed's default resources (docs/spec/seeds/rbac-resources-and-roles.txt), verbatim.
 SEED_ACTIONS = {
     "stytch.organization": [
         "update.info.name", "update.info.slug", "update.info.untrusted_metadata",

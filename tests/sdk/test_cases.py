@@ -62,7 +62,7 @@ class Case:
         return compile_policy(policy_from_file(self.policy)).with_roles(org_roles)
 
     def roles_of(self, member: str) -> frozenset[str]:
-        """PRODUCT.md's role assignment: stytch_member, direct roles, email-domain rules."""
+        """docs/spec/PRODUCT.md's role assignment: stytch_member, direct roles, email-domain rules."""
         email = self.members[member]["email"]
         domain = email.rpartition("@")[2].lower()
         implicit = [r["role_id"] for r in self.email_implicit_roles if r["domain"].lower() == domain]

@@ -25,7 +25,7 @@ ROLE_NAMES: dict[str, str] = {
 
 A, D, M, S, N = "admin", "developer", "support_manager", "support_agent", "no_access"
 
-# key -> (what it allows, the roles that hold it). Mirrors spec/dashboard-permissions.md row by row.
+# key -> (what it allows, the roles that hold it). Mirrors docs/spec/dashboard-permissions.md row by row.
 MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "workspace.members.view": ("View workspace members", frozenset({A, D, M, S, N})),
     "projects.view_names": ("View project names", frozenset({A, D, M, S, N})),

@@ -16,7 +16,7 @@ from gatehouse.services.context import ActiveSession, Caller
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.storage.rows import OrganizationRow
 
-# Organization update fields -> stytch.organization action. The first block is PRODUCT.md's table;
+# Organization update fields -> stytch.organization action. The first block is docs/spec/PRODUCT.md's table;
 # the rest are fields the seed has no action for: named in the same style, they are undeclared, so
 # only a `*` permission on stytch.organization grants them (docs/DECISIONS.md).
 ORGANIZATION_FIELD_ACTIONS: dict[str, str] = {

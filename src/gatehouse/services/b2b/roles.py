@@ -1,4 +1,4 @@
-"""Which roles a member holds, and why (their `sources`), exactly as PRODUCT.md's role assignment.
+"""Which roles a member holds, and why (their `sources`), exactly as docs/spec/PRODUCT.md's role assignment.
 
 A member's roles are the union of `stytch_member` (always), direct assignments, and the
 organization's email-domain implicit roles. SSO and SCIM connection roles need connections, which

@@ -2,7 +2,7 @@
 settings and billing profile. Every change is checked against the dashboard matrix and logged with
 the actor's effective role.
 
-Rules that decide edge cases (spec/dashboard-permissions.md): the last Admin can be neither removed
+Rules that decide edge cases (docs/spec/dashboard-permissions.md): the last Admin can be neither removed
 nor demoted; nobody changes their own role; a domain's automatic role applies at once to every
 member with a verified email at that domain.
 """

@@ -2,7 +2,7 @@
 
 A one-time link proves its holder owns the address it was sent to, so redeeming one verifies the
 email; that is what activates an invited person, lets someone join through a JIT domain rule, and
-makes a domain's automatic role apply (spec/dashboard-permissions.md).
+makes a domain's automatic role apply (docs/spec/dashboard-permissions.md).
 
 Nothing here tells a caller whether an address belongs to someone: a password sign-in fails the
 same way (and takes as long) for every reason, and asking for a sign-in link always succeeds; the

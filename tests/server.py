@@ -6,29 +6,28 @@ test can both call it over the network and look at the database it writes.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from sqlalchemy import select
 
 from gatehouse.api.app import create_app
 from gatehouse.api.protocol import PROTOCOL
 from gatehouse.config import Settings
 from gatehouse.services.wiring import Gatehouse
-from gatehouse.storage import SqlStore, make_engine, migrate
-from gatehouse.storage.sql import tables
+from gatehouse.storage import SqlStore, make_engine
 from gatehouse.tls import write_self_signed
+from tests.databases import DatabaseSnapshots, Snapshot, ensure_migrated
 
 # Tests hash member passwords with argon2id at a low cost: every sign-in re-hashes, and what the
-# tests check does not depend on the cost. Production keeps the RFC 9106 defaults.
+# tests check does not depend on the cost. Production keeps the RFC 9106 defaults. Every test
+# server uses them unless a test passes other argon2 settings.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
 
 
@@ -40,6 +39,7 @@ class RunningServer:
     management_key: dict[str, str] = field(default_factory=dict)
     project_slug: str = ""
     tls_cert: Path | None = None  # the server's self-signed certificate, when it serves HTTPS
+    _snapshots: DatabaseSnapshots | None = field(default=None, repr=False)
 
     def management_client(self, key_id: str | None = None, secret: str | None = None) -> Any:
         """The official `stytch-management` client over HTTPS, trusting the test certificate."""
@@ -86,16 +86,21 @@ class RunningServer:
             project_id or self.project_id, secret or self.secret, environment=self.url + "/"
         )
 
-    def snapshot(self) -> dict[str, list[str]]:
-        """Every row of every table, canonically serialised: equal snapshots mean nothing changed."""
-        out: dict[str, list[str]] = {}
-        with self.store.engine.connect() as conn:
-            for table in tables.metadata.sorted_tables:
-                rows = conn.execute(select(table)).all()
-                out[table.name] = sorted(
-                    json.dumps(dict(r._mapping), default=str, sort_keys=True) for r in rows
-                )
-        return out
+    def snapshot(self, *, rows_of: tuple[str, ...] = ()) -> Snapshot:
+        """Every row of every table in the database, as a count and a digest per table computed by
+        the database: equal snapshots mean nothing changed. The rows of the tables in `rows_of`
+        come too, canonically serialised (`Snapshot.rows`), for tests that look at what was
+        added."""
+        if self._snapshots is None:
+            self._snapshots = DatabaseSnapshots(
+                self.store.engine.url.render_as_string(hide_password=False)
+            )
+        return self._snapshots.take(rows_of=rows_of)
+
+    def close(self) -> None:
+        if self._snapshots is not None:
+            self._snapshots.close()
+            self._snapshots = None
 
 
 def _free_socket() -> socket.socket:
@@ -107,43 +112,84 @@ def _free_socket() -> socket.socket:
     return sock
 
 
-@contextmanager
-def _serving(gatehouse: Gatehouse, sock: socket.socket, tls: dict[str, Any]) -> Iterator[None]:
+@dataclass
+class _Serving:
     """uvicorn in a thread, with the lifespan on: the node follows the change feed, as served."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(gatehouse),
-            http=PROTOCOL,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=1,
-            **tls,
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    sock: socket.socket
+
+    @classmethod
+    def start(cls, gatehouse: Gatehouse, sock: socket.socket, tls: dict[str, Any]) -> _Serving:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(gatehouse),
+                http=PROTOCOL,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=1,
+                **tls,
+            )
         )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        serving = cls(server, thread, sock)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not (server.started and gatehouse.runtime.cache.live):
+            if time.monotonic() > deadline or not thread.is_alive():
+                serving.stop()
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return serving
+
+    def stop(self) -> None:
+        """Stop, and wait until stopped: uvicorn takes 0.1-0.2 s of polling and grace for it."""
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+# Servers over a SQLite throwaway database stop in the background while the next test runs: nothing
+# else uses that database, and stopping is mostly uvicorn waiting. (A PostgreSQL database is dropped
+# right after its server, so that server stops first.) The session waits for them at its end.
+_stopping: list[threading.Thread] = []
+_stop_failures: list[BaseException] = []
+
+
+def _stop_in_background(stop: Callable[[], None]) -> None:
+    def run() -> None:
+        try:
+            stop()
+        except BaseException as failure:  # reported at the end of the session
+            _stop_failures.append(failure)
+
+    _stopping[:] = [t for t in _stopping if t.is_alive()]
+    thread = threading.Thread(target=run, name="test-server-stop", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not (server.started and gatehouse.runtime.cache.live):
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    _stopping.append(thread)
+
+
+def wait_for_stopping_servers() -> None:
+    """Wait for the servers stopping in the background; raise if one failed to."""
+    while _stopping:
+        _stopping.pop().join(timeout=30)
+    if _stop_failures:
+        failures, _stop_failures[:] = list(_stop_failures), []
+        raise RuntimeError(f"test servers failed to stop: {failures!r}") from failures[0]
 
 
 @contextmanager
 def running_server(
     database_url: str, *, tls_dir: Path | None = None, **settings: Any
 ) -> Iterator[RunningServer]:
-    """A server over `database_url`; with `tls_dir`, it serves HTTPS with a self-signed
-    certificate written there."""
+    """A server over `database_url` (migrated here unless it already is at the newest revision,
+    as throwaway databases are); with `tls_dir`, it serves HTTPS with a self-signed certificate
+    written there. The argon2 settings are FAST_ARGON2 unless `settings` names others."""
+    settings = {**FAST_ARGON2, **settings}
     engine = make_engine(database_url)
-    migrate(engine)
+    ensure_migrated(engine)
     sock = _free_socket()
     port = sock.getsockname()[1]
     tls: dict[str, Any] = {}
@@ -154,19 +200,34 @@ def running_server(
         tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     gatehouse = Gatehouse(SqlStore(engine), Settings(public_url=url, **settings))
-    initialised = gatehouse.initialise("admin@example.com", "Tests", "Test project")
     try:
-        with _serving(gatehouse, sock, tls):
-            yield RunningServer(
-                url,
-                gatehouse,
-                initialised["project"]["environments"],
-                initialised["management_key"],
-                initialised["project"]["project_slug"],
-                cert,
-            )
-    finally:
+        initialised = gatehouse.initialise("admin@example.com", "Tests", "Test project")
+        serving = _Serving.start(gatehouse, sock, tls)
+    except BaseException:
+        sock.close()
         engine.dispose()
+        raise
+    running = RunningServer(
+        url,
+        gatehouse,
+        initialised["project"]["environments"],
+        initialised["management_key"],
+        initialised["project"]["project_slug"],
+        cert,
+    )
+
+    def stop() -> None:
+        serving.stop()
+        engine.dispose()
+
+    try:
+        yield running
+    finally:
+        running.close()
+        if engine.dialect.name == "sqlite":
+            _stop_in_background(stop)
+        else:
+            stop()
 
 
 @contextmanager
@@ -188,7 +249,15 @@ def another_node(first: RunningServer, **settings: Any) -> Iterator[RunningServe
         ),
     )
     try:
-        with _serving(gatehouse, sock, {}):
-            yield RunningServer(url, gatehouse, first.credentials, first.management_key)
+        serving = _Serving.start(gatehouse, sock, {})
+    except BaseException:
+        sock.close()
+        engine.dispose()
+        raise
+    running = RunningServer(url, gatehouse, first.credentials, first.management_key)
+    try:
+        yield running
     finally:
+        running.close()
+        serving.stop()
         engine.dispose()

@@ -42,6 +42,7 @@ from tests.api.sessions_helper import (
     set_project_policy,
     with_roles,
 )
+from tests.databases import Snapshot
 from tests.server import RunningServer
 
 ORG = "stytch.organization"
@@ -138,15 +139,8 @@ def assert_denied(
         assert resource in error["error_message"], error
 
 
-def assert_unchanged(before: dict[str, list[str]], after: dict[str, list[str]]) -> None:
-    changes = {
-        table: {
-            "removed": sorted(set(rows) - set(after[table]))[:3],
-            "added": sorted(set(after[table]) - set(rows))[:3],
-        }
-        for table, rows in before.items()
-        if rows != after[table]
-    }
+def assert_unchanged(before: Snapshot, after: Snapshot) -> None:
+    changes = before.changes(after)
     assert not changes, f"a refused call changed the database: {changes}"
 
 

@@ -26,6 +26,9 @@ from gatehouse.bench.report import (
 from gatehouse.cli.main import app
 from gatehouse.policy import WILDCARD, Policy
 
+# A benchmark: out of the default run (scripts/test), in .ci/run.
+pytestmark = pytest.mark.slow
+
 # The test extra installs these peers, so their agreement is checked on every run; oso cannot be
 # installed next to this project's cryptography pin (see the bench extra), so it may be missing.
 REQUIRED_PEERS = ("stytch", "casbin", "cedarpy")

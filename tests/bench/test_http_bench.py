@@ -18,6 +18,9 @@ from gatehouse.bench import load
 from gatehouse.bench.report import SectionSkipped
 from gatehouse.bench.suite import BenchOptions
 
+# A benchmark: out of the default run (scripts/test), in .ci/run.
+pytestmark = pytest.mark.slow
+
 WRK = load.find_wrk()
 needs_wrk = pytest.mark.skipif(WRK is None, reason="wrk is not installed")
 

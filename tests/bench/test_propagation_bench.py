@@ -1,9 +1,14 @@
 """The propagation section measures real changes crossing real processes: every change it makes
 must become visible on the second server and in the SDK (a miss would be reported, not hidden)."""
 
+import pytest
+
 from gatehouse.bench import propagation
 from gatehouse.bench.scale import throwaway_database
 from gatehouse.bench.suite import BenchOptions
+
+# Benchmarks, two server processes each: out of the default run (scripts/test), in .ci/run.
+pytestmark = pytest.mark.slow
 
 
 def test_each_change_reaches_the_second_node_and_the_sdk():

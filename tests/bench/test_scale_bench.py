@@ -17,6 +17,9 @@ from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import open_store
 from tests.databases import throwaway_database
 
+# A benchmark: out of the default run (scripts/test), in .ci/run.
+pytestmark = pytest.mark.slow
+
 MEMBERS, ORGANIZATIONS, SAMPLE = 250, 7, 40
 
 

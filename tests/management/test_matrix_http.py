@@ -529,9 +529,11 @@ def test_every_cell_of_the_matrix_over_https(tls_server, world, operators, key, 
     operator = operators[role, kind]
     allowed = all(role in dashboard.MATRIX[k][1] for k in (key, *step.also))
 
-    before = tls_server.snapshot()
+    # The event rows come along only where the test looks at the ones a write added.
+    rows_of = ("events",) if allowed and step.writes else ()
+    before = tls_server.snapshot(rows_of=rows_of)
     response = operator.client.request(request.method, request.path, json=request.body)
-    after = tls_server.snapshot()
+    after = tls_server.snapshot(rows_of=rows_of)
 
     body = response.json()
     assert body["status_code"] == response.status_code
@@ -541,7 +543,9 @@ def test_every_cell_of_the_matrix_over_https(tls_server, world, operators, key, 
             # The write is in the event log under the caller's name and the role they acted
             # with. (Creating an environment also writes a `system` entry into the new
             # environment's own log.)
-            new_events = [json.loads(e) for e in set(after["events"]) - set(before["events"])]
+            new_events = [
+                json.loads(e) for e in set(after.rows["events"]) - set(before.rows["events"])
+            ]
             by_caller = [e for e in new_events if e["actor"] != "system"]
             assert by_caller, f"no event recorded for {request}"
             assert {(e["actor"], e["actor_role"]) for e in by_caller} == {(operator.actor, role)}

@@ -1132,14 +1132,14 @@ def test_timestamps_come_back_as_the_same_instant_in_utc(store: Store, tenant: T
 
 @pytest.fixture
 def store_in_new_york(
-    database_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
+    migrated_database_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SqlStore]:
     """A second store on the same database whose connections live in another time zone.
 
     PGTZ sets a PostgreSQL session's time zone; SQLite ignores it.
     """
     monkeypatch.setenv("PGTZ", "America/New_York")
-    other = open_store(database_url, apply_migrations=False)
+    other = open_store(migrated_database_url, apply_migrations=False)
     yield other
     other.engine.dispose()
 

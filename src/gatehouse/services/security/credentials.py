@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -37,17 +38,30 @@ class Passwords:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
-        # Verified against when there is no stored hash, so a miss costs what a hit costs.
-        self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        # Verified against when there is no stored hash, so a miss costs what a hit costs. Made on
+        # the first miss rather than here: hashing at these settings is the slowest thing a node
+        # does, and most processes (CLI commands, most nodes' early life) never need it.
+        self._decoy: str | None = None
+        self._decoy_lock = threading.Lock()
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
 
     def verify(self, encoded: str | None, password: str) -> bool:
         try:
-            return self._hasher.verify(encoded or self._decoy, password) and encoded is not None
+            matched = self._hasher.verify(encoded or self._decoy_hash(), password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+        return matched and encoded is not None
+
+    def _decoy_hash(self) -> str:
+        decoy = self._decoy
+        if decoy is None:
+            with self._decoy_lock:  # concurrent first misses make one decoy, not one each
+                decoy = self._decoy
+                if decoy is None:
+                    decoy = self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        return decoy
 
     def needs_rehash(self, encoded: str) -> bool:
         return not encoded.startswith("$argon2id$") or self._hasher.check_needs_rehash(encoded)

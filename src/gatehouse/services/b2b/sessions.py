@@ -87,23 +87,6 @@ def check_custom_claims(claims: dict[str, Any] | None) -> None:
         )
 
 
-def _session_claim_fields(
-    row: SessionRow, org: OrganizationRow, role_ids: frozenset[str]
-) -> dict[str, Any]:
-    return {
-        "member_session_id": row["id"],
-        "member_id": row["member_id"],
-        "organization_id": row["organization_id"],
-        "organization_slug": org["slug"],
-        "started_at": clock.iso(row["started_at"]),
-        "last_accessed_at": clock.iso(row["last_accessed_at"]),
-        "expires_at": clock.iso(row["expires_at"]),
-        "authentication_factors": row["authentication_factors"],
-        "roles": sorted(role_ids),
-        "custom_claims": row["custom_claims"],
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Authenticated:
     """`sessions.authenticate`'s answer: the session, its token and JWT, and the decision on
@@ -136,7 +119,6 @@ class Sessions:
             now + dt.timedelta(seconds=self.runtime.settings.jwt_lifetime_seconds),
             row["expires_at"],
         )
-        session = _session_claim_fields(row, org, role_ids)
         claims: dict[str, Any] = {
             **row["custom_claims"],
             "sub": row["member_id"],
@@ -146,13 +128,13 @@ class Sessions:
             "nbf": int(now.timestamp()),
             "exp": int(exp.timestamp()),
             SESSION_CLAIM: {
-                "id": session["member_session_id"],
-                "started_at": session["started_at"],
-                "last_accessed_at": session["last_accessed_at"],
-                "expires_at": session["expires_at"],
+                "id": row["id"],
+                "started_at": clock.iso(row["started_at"]),
+                "last_accessed_at": clock.iso(row["last_accessed_at"]),
+                "expires_at": clock.iso(row["expires_at"]),
                 "attributes": {"ip_address": "", "user_agent": ""},
-                "authentication_factors": session["authentication_factors"],
-                "roles": session["roles"],
+                "authentication_factors": row["authentication_factors"],
+                "roles": sorted(role_ids),
             },
             ORGANIZATION_CLAIM: {"organization_id": org["id"], "slug": org["slug"]},
         }

@@ -538,6 +538,11 @@ async function sessions(client, projectId) {
     assert.equal(answer.member_session.member_session_id, editor.member_session.member_session_id);
   });
 
+  // The SDK documents "it will return an error if both are present".
+  await check("sessions", "authenticate_token_and_jwt_together_400", () =>
+    refused(client.sessions.authenticate({ session_token: editor.session_token, session_jwt: editor.session_jwt }),
+            400, "invalid_request"));
+
   await check("sessions", "authenticate_with_an_allowed_check", async () => {
     const write = await client.sessions.authenticate({
       session_token: editor.session_token, authorization_check: authz(orgId, "documents", "write"),

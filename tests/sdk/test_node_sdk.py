@@ -50,7 +50,8 @@ EXPECTED = {
         "authenticate_unknown_email_401", "strength_check", "delete_password_stops_password_sign_in",
     },
     "sessions": {
-        "authenticate_token", "authenticate_jwt_remotely", "authenticate_with_an_allowed_check",
+        "authenticate_token", "authenticate_jwt_remotely", "authenticate_token_and_jwt_together_400",
+        "authenticate_with_an_allowed_check",
         "authenticate_with_a_denied_check_403", "authenticate_with_a_check_in_another_org_403",
         "get_jwks", "get_lists_the_members_sessions_and_revoke_ends_one",
         "revoke_by_token_and_by_member",

@@ -481,6 +481,8 @@ TYPE_CASES = [
     bad("passwords-migrate-missing-hash", lambda w: post("/v1/b2b/passwords/migrate", {
         "organization_id": w.org, "email_address": "new@example.com", "hash_type": "bcrypt"})),
     bad("sessions-auth-nothing", lambda w: post("/v1/b2b/sessions/authenticate", {})),
+    bad("sessions-auth-token-and-jwt", lambda w: post("/v1/b2b/sessions/authenticate", {
+        "session_token": w.token, "session_jwt": w.jwt})),
     bad("sessions-revoke-nothing", lambda w: post("/v1/b2b/sessions/revoke", {})),
     bad("sessions-revoke-two-ids", lambda w: post("/v1/b2b/sessions/revoke", {
         "member_session_id": w.session_id, "member_id": w.alice})),

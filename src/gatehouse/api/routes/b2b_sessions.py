@@ -31,8 +31,10 @@ async def authenticate(request: Request) -> Response:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.SessionAuthenticate)
     given = body.given()
-    if not given.get("session_token") and not given.get("session_jwt"):
-        raise InvalidInput("pass `session_token` or `session_jwt`")
+    # Exactly one, as Stytch documents (the SDKs say "it will return an error if both are
+    # present"): with both, the token would decide and the JWT go unchecked.
+    if bool(given.get("session_token")) == bool(given.get("session_jwt")):
+        raise InvalidInput("pass exactly one of `session_token` or `session_jwt`")
     sessions = gatehouse_of(request).sessions
     token, jwt, check = (
         given.get("session_token"),

@@ -13,6 +13,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gatehouse.metrics import PASSWORD_HASHES_IN_FLIGHT
+
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
@@ -41,13 +43,20 @@ class Passwords:
         self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        PASSWORD_HASHES_IN_FLIGHT.inc()
+        try:
+            return self._hasher.hash(password)
+        finally:
+            PASSWORD_HASHES_IN_FLIGHT.dec()
 
     def verify(self, encoded: str | None, password: str) -> bool:
+        PASSWORD_HASHES_IN_FLIGHT.inc()
         try:
             return self._hasher.verify(encoded or self._decoy, password) and encoded is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+        finally:
+            PASSWORD_HASHES_IN_FLIGHT.dec()
 
     def needs_rehash(self, encoded: str) -> bool:
         return not encoded.startswith("$argon2id$") or self._hasher.check_needs_rehash(encoded)

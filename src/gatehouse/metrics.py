@@ -45,6 +45,15 @@ BATCH_ALLOWED = DECISIONS.labels("batch", "allowed")
 BATCH_DENIED = DECISIONS.labels("batch", "denied")
 BATCH_TENANCY = DECISIONS.labels("batch", "tenancy")
 
+FEED_LAG = Histogram(
+    "gatehouse_change_feed_lag_seconds",
+    "Seconds from a change's write (in its transaction, just before commit) to its delivery by "
+    "the change feed; SQLite only (a PostgreSQL NOTIFY carries no time: see "
+    "gatehouse_change_feed_events_total).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+
 PASSWORD_HASHES_IN_FLIGHT = Gauge(
     "gatehouse_password_hashes_in_flight",
     "argon2id hashes and verifications running right now (each holds a thread and memory).",

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gatehouse.api.observability import ACCESS_LOGGER, caller_kind
 from tests.api.sessions_helper import Api, Member
-from tests.databases import throwaway_database
+from tests.databases import backend, throwaway_database
 from tests.server import FAST_ARGON2, RunningServer, running_server
 
 ORG_ROUTE = "/v1/b2b/organizations/{organization_id}"
@@ -144,6 +144,26 @@ def test_by_default_only_errors_are_logged_as_text(server, access):
     assert "abc" not in logged[2] and "secret-test-wrong" not in logged[1]
 
 
+def test_an_unhandled_error_is_logged_with_the_request_id_its_500_names(
+    json_server, access, monkeypatch
+):
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(json_server.gatehouse.organizations, "get", broken)
+    b2b = api(json_server)
+    try:
+        response = b2b.request("GET", "/v1/b2b/organizations/organization-test-any")
+    finally:
+        b2b.close()
+    assert response.status_code == 500
+    rid = response.json()["request_id"]
+    wait_for(lambda: any(rid in line for line in lines(access)), "the 500's access log line")
+    (entry,) = [json.loads(line) for line in lines(access) if rid in line]
+    assert (entry["route"], entry["status"], entry["caller"]) == (ORG_ROUTE, 500, "secret")
+    assert rid in response.json()["error_message"]
+
+
 def test_an_access_log_that_is_off_logs_nothing(tmp_path, access):
     with (
         throwaway_database(tmp_path) as url,
@@ -229,6 +249,12 @@ def test_metrics_count_requests_decisions_and_the_node(json_server):
             body={"organization_id": org, "session_token": member.session_token, "checks": checks},
         )
         assert batch.json()["results"] == [True, False, False]
+        renamed = b2b.request(
+            "PUT", f"/v1/b2b/organizations/{other}", body={"organization_name": "R"}
+        )
+        assert renamed.status_code == 200  # a change the feed delivers (to this node too)
+        events = "gatehouse_change_feed_events_total"
+        wait_for(lambda: value(scrape(json_server), events) > value(before, events), "a feed event")
         after = scrape(json_server)
     finally:
         b2b.close()
@@ -262,7 +288,12 @@ def test_metrics_count_requests_decisions_and_the_node(json_server):
     assert ("gatehouse_node_cache_misses_total", (("cache", "session"),)) in after
     assert value(after, "gatehouse_change_feed_connected") == 1
     assert ("gatehouse_change_feed_reconnects_total", ()) in after
-    assert value(after, "gatehouse_change_feed_events_total") >= 0
+    lag = "gatehouse_change_feed_lag_seconds"
+    if backend() == "sqlite":  # the feed row's time: write to delivery
+        assert moved(lag + "_count") >= 1
+        assert 0 <= moved(lag + "_sum") / moved(lag + "_count") < 5
+    else:  # a NOTIFY carries no time: events only
+        assert value(after, lag + "_count") == 0
     assert ("gatehouse_database_pool_checked_out", ()) in after
     assert ("gatehouse_password_hashes_in_flight", ()) in after
     assert ("gatehouse_email_delivery_failures_total", ()) in after

@@ -133,6 +133,7 @@ class ChangeFeed(Protocol):
         on_reset: Callable[[], None],
         on_ready: Callable[[], None],
         stop: threading.Event,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None: ...
 
 

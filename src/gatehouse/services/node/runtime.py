@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gatehouse import metrics
 from gatehouse.config import Settings
 from gatehouse.policy import (
     CompiledPolicy,
@@ -77,7 +78,9 @@ class Runtime:
         self.cache.reset()
 
     def _follow(self) -> None:
-        self.store.listen_changes(self._changed, self._reset, self._ready, self._feed_stop)
+        self.store.listen_changes(
+            self._changed, self._reset, self._ready, self._feed_stop, metrics.FEED_LAG.observe
+        )
 
     @property
     def feed_connected(self) -> bool:

@@ -107,8 +107,9 @@ class SqlStore(SqlWorkspaceStore):
         on_reset: Callable[[], None],
         on_ready: Callable[[], None],
         stop: threading.Event,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None:
-        changes.listen(self.engine, on_change, on_reset, on_ready, stop)
+        changes.listen(self.engine, on_change, on_reset, on_ready, stop, on_lag)
 
     def _org_changed(self, tx: WriteTx, organization_id: str) -> None:
         environment_id = (

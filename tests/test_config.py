@@ -89,6 +89,8 @@ def samples(tmp_path: Path) -> dict[str, Any]:
         "tls_cert": str(cert),
         "tls_key": str(key),
         "log_level": "debug",
+        "access_log": "all",
+        "log_format": "json",
         "jwt_lifetime_seconds": 600,
         "jwt_reuse_seconds": 10.5,
         "default_session_minutes": 120,
@@ -503,3 +505,11 @@ def test_session_lengths_are_stytchs_5_to_527040_minutes() -> None:
     for refused in (4, 527_041):
         with pytest.raises(pydantic.ValidationError):
             minutes.validate_python(refused)
+
+
+def test_the_access_log_settings_take_only_their_choices(tmp_path: Path) -> None:
+    with pytest.raises(config.ConfigError) as refused:
+        config.load(None, {"access_log": "some", "log_format": "xml"}, environ={})
+    message = str(refused.value)
+    assert "must be one of errors, all, off" in message
+    assert "must be one of text, json" in message

@@ -52,6 +52,7 @@ GROUPS = {
     "email": "Outgoing email",
     "dashboard": "Dashboard",
     "caches": "Node caches",
+    "observability": "Logs and metrics",
 }
 
 
@@ -113,6 +114,15 @@ FILE = Rule("a file", _file)
 LOG_LEVEL = Rule(", ".join(LOG_LEVELS), _log_level)
 EMAIL_SENDER = Rule("an email address, or `Name <address>`", _email_sender)
 ANY = Rule("any", lambda value: None)
+ACCESS_LOGS = ("errors", "all", "off")
+LOG_FORMATS = ("text", "json")
+
+
+def _one_of(choices: tuple[str, ...]) -> Rule:
+    return Rule(
+        ", ".join(f"`{c}`" for c in choices),
+        lambda value: None if value in choices else f"must be one of {', '.join(choices)}",
+    )
 
 
 def _setting(
@@ -165,6 +175,21 @@ class Settings:
     tls_key: str = _setting("", "PEM private key file of `tls_cert`.", "server", FILE)
     log_level: str = _setting(
         "info", f"uvicorn's log level: {', '.join(LOG_LEVELS)}.", "server", LOG_LEVEL
+    )
+    # -- logs and metrics (docs/OPERATIONS.md)
+    access_log: str = _setting(
+        "errors",
+        "Which requests the access log (logger `gatehouse.access`, at INFO) records: `errors` "
+        "(status 400 and above), `all`, or `off`.",
+        "observability",
+        _one_of(ACCESS_LOGS),
+    )
+    log_format: str = _setting(
+        "text",
+        "Format of the access log's lines: `text` (`key=value` pairs) or `json` (one JSON object "
+        "a line).",
+        "observability",
+        _one_of(LOG_FORMATS),
     )
     # -- sessions and session JWTs
     jwt_lifetime_seconds: int = _setting(

@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import errors
+from gatehouse.api import errors, observability
 from gatehouse.api.routes import (
     b2b_changes,
     b2b_gatehouse,
@@ -38,6 +39,7 @@ async def health(request: Request) -> JSONResponse:
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     # Serving: follow the change feed so the node's caches stay fresh (services/cache.py).
     runtime = app.state.gatehouse.runtime
+    observability.configure_access_log(app.state.gatehouse.settings)
     runtime.start()
     try:
         yield
@@ -51,6 +53,8 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *b2b_sessions.routes,
         *b2b_gatehouse.routes,
         Route("/healthz", health, methods=["GET"]),
+        Route("/readyz", observability.readiness, methods=["GET"]),
+        Route("/metrics", observability.metrics_page, methods=["GET"]),
         Route(errors.ERRORS_PATH, errors.errors_page, methods=["GET"]),
         *b2b_organizations.routes,
         *b2b_members.routes,
@@ -65,6 +69,8 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=_lifespan,
+        # The access log and request metrics (docs/OPERATIONS.md).
+        middleware=[Middleware(observability.Observe, settings=gatehouse.settings)],
         exception_handlers={
             GatehouseError: errors.gatehouse_error,
             Conflict: errors.storage_conflict,
@@ -73,4 +79,5 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         },
     )
     app.state.gatehouse = gatehouse
+    app.state.node_metrics = observability.node_registry(gatehouse)
     return app

@@ -421,3 +421,6 @@ def bench(
 
 def main() -> None:  # pragma: no cover
     app(sys.argv[1:])
+
+
+from gatehouse.cli import backup as _backup  # noqa: E402, F401 (registers `gatehouse backup`)

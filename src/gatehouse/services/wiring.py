@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatehouse import metrics
 from gatehouse.config import Settings
 from gatehouse.services.b2b.callers import Callers
-from gatehouse.services.b2b.checks import Checks
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.b2b.passwords import Passwords
 from gatehouse.services.b2b.rbac import Rbac
-from gatehouse.services.b2b.sessions import Sessions
 from gatehouse.services.mail import Mailer
+from gatehouse.services.node.observed import CountedChecks, CountedSessions
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.security.signing import SigningKeys
 from gatehouse.services.workspace.people import Workspace
@@ -33,8 +33,9 @@ class Gatehouse:
         self.organizations = Organizations(self.runtime)
         self.rbac = Rbac(self.runtime, self.organizations)
         self.members = Members(self.runtime, self.organizations)
-        self.sessions = Sessions(self.runtime, self.keys, self.organizations)
-        self.checks = Checks(self.runtime, self.sessions)
+        # The check services count their decisions (gatehouse.metrics).
+        self.sessions = CountedSessions(self.runtime, self.keys, self.organizations)
+        self.checks = CountedChecks(self.runtime, self.sessions)
         self.callers = Callers(self.runtime, self.sessions)
         self.passwords = Passwords(self.members, self.sessions)
         self.projects = Projects(self.workspace, self.provisioning, self.rbac)
@@ -59,6 +60,36 @@ class Gatehouse:
         """Stop following the change feed and release the database connections."""
         self.runtime.stop()
         self._store.close()
+
+    def readiness(self) -> dict[str, str]:
+        """`/readyz`: each check's state, `ok` or what is wrong (blocking: run it in a thread)."""
+        checks = {"database": "ok", "migrations": "ok", "change_feed": "ok"}
+        try:
+            self._store.ping()
+        except Exception as error:  # whatever the driver raises, the node is not ready
+            checks["database"] = f"the database does not answer: {type(error).__name__}"
+            checks["migrations"] = "unknown: the database does not answer"
+        else:
+            try:
+                if not self._store.schema_at_head():
+                    checks["migrations"] = "the schema is not at the newest migration"
+            except Exception as error:
+                checks["migrations"] = f"could not read the schema version: {type(error).__name__}"
+        if not self.runtime.feed_connected:
+            checks["change_feed"] = "the change feed is not connected"
+        return checks
+
+    def node_state(self) -> metrics.NodeState:
+        """What `/metrics` reports of this node (no database query)."""
+        cache, runtime = self.runtime.cache, self.runtime
+        return metrics.NodeState(
+            cache_hits=dict(cache.hits),
+            cache_misses=dict(cache.misses),
+            feed_connected=runtime.feed_connected,
+            feed_reconnects=runtime.feed_reconnects,
+            feed_events=runtime.feed_events,
+            pool_checked_out=self._store.pool_checked_out(),
+        )
 
     @property
     def settings(self) -> Settings:

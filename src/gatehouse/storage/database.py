@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from gatehouse.config import DEFAULT_DATABASE_URL
@@ -59,8 +63,22 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# The key of the PostgreSQL advisory lock `migrate` holds: any constant ("gateho" in ASCII).
+MIGRATION_LOCK = 0x67617465686F
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent, and safe from several nodes starting
+    at once: on PostgreSQL a session advisory lock lets one migrate while the others wait, then
+    find the schema at head; on SQLite every migration transaction is BEGIN IMMEDIATE)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                command.upgrade(alembic_config(engine), "head")
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+        return
     if engine.dialect.name != "sqlite":
         command.upgrade(alembic_config(engine), "head")
         return
@@ -80,3 +98,50 @@ def _sqlite_migration_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=OFF")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def schema_at_head(engine: Engine) -> bool:
+    """Whether the database's revision is the newest one this code ships."""
+    heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == heads
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None: not SQLite, or an in-memory database)."""
+    parsed = make_url(url)
+    if not parsed.get_backend_name() == "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def backup_sqlite(url: str, destination: Path) -> int:
+    """Copy a live SQLite database to `destination` with SQLite's online backup API: a
+    consistent snapshot of every committed transaction (the WAL's included) while others keep
+    writing. The copy is one self-contained file (journal mode DELETE). Returns its size."""
+    source = sqlite_path(url)
+    if source is None:
+        raise ValueError("not a SQLite database file")
+    if not source.is_file():
+        raise FileNotFoundError(source)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    partial.unlink(missing_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=10)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            # Pages in steps, so a writer waits at most one step (busy: retried by the API).
+            src.backup(dst, pages=1024, sleep=0.005)
+            dst.execute("PRAGMA journal_mode=DELETE")
+            problems = dst.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if problems != [("ok",)]:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"the copy failed its integrity check: {problems[:3]}")
+    partial.replace(destination)
+    return destination.stat().st_size

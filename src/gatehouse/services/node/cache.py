@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from gatehouse.services.context import ActiveSession, CachedSession, Environment
 from gatehouse.storage import Change
 
+CACHES = ("session", "jwt", "environment", "credential")
+
 
 class NodeCache:
     def __init__(self, max_sessions: int = 100_000, ttl_seconds: float = 300.0) -> None:
@@ -44,6 +46,11 @@ class NodeCache:
             tuple[str, str], str
         ] = {}  # (environment, secret digest) -> secret id
         self._environments: dict[str, Environment] = {}
+        # Lookups answered from memory and not, by cache, while live (gatehouse.metrics reads
+        # them when scraped). Plain ints bumped without the lock: a lost increment under a race
+        # costs a metric a count, a lock would cost every check.
+        self.hits = dict.fromkeys(CACHES, 0)
+        self.misses = dict.fromkeys(CACHES, 0)
 
     # -- the change feed ---------------------------------------------------------------------
 
@@ -110,10 +117,24 @@ class NodeCache:
     # -- environments and credentials --------------------------------------------------------
 
     def environment(self, environment_id: str) -> Environment | None:
-        return self._environments.get(environment_id) if self._live else None
+        if not self._live:
+            return None
+        found = self._environments.get(environment_id)
+        self._count("environment", found is not None)
+        return found
 
     def secret_id(self, environment_id: str, secret_hash: str) -> str | None:
-        return self._credentials.get((environment_id, secret_hash)) if self._live else None
+        if not self._live:
+            return None
+        found = self._credentials.get((environment_id, secret_hash))
+        self._count("credential", found is not None)
+        return found
+
+    def _count(self, cache: str, hit: bool) -> None:
+        if hit:
+            self.hits[cache] += 1
+        else:
+            self.misses[cache] += 1
 
     def put_environment(
         self, generation: int, environment: Environment, secret: tuple[str, str] | None = None
@@ -134,20 +155,32 @@ class NodeCache:
         with self._lock:
             entry = self._sessions.get(session_id)
             if entry is None:
+                self.misses["session"] += 1
                 return None
             if time.monotonic() - entry.loaded_at > self.ttl_seconds:
                 self._drop_session(session_id)
+                self.misses["session"] += 1
                 return None
             self._sessions.move_to_end(session_id)
+            self.hits["session"] += 1
             return entry
 
     def session_by_token(self, token_hash: str) -> CachedSession | None:
-        session_id = self._by_token.get(token_hash) if self._live else None
-        return self.session(session_id) if session_id is not None else None
+        if not self._live:
+            return None
+        session_id = self._by_token.get(token_hash)
+        if session_id is None:
+            self.misses["session"] += 1
+            return None
+        return self.session(session_id)
 
     def jwt_session(self, environment_id: str, session_jwt: str) -> tuple[str, str] | None:
         """(session id, member id) of a JWT whose signature this node already verified."""
-        return self._jwts.get((environment_id, session_jwt)) if self._live else None
+        if not self._live:
+            return None
+        found = self._jwts.get((environment_id, session_jwt))
+        self._count("jwt", found is not None)
+        return found
 
     def put_jwt(
         self, environment_id: str, session_jwt: str, session_id: str, member_id: str

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gatehouse import metrics
 from gatehouse.config import Settings
 from gatehouse.policy import (
     CompiledPolicy,
@@ -55,6 +56,9 @@ class Runtime:
         self._subscribers: list[Callable[[Change], None]] = []
         self._feed_stop = threading.Event()
         self._feed: threading.Thread | None = None
+        # The feed's history, for gatehouse.metrics: connections made, changes delivered.
+        self.feed_connections = 0
+        self.feed_events = 0
 
     # -- the change feed ---------------------------------------------------------------------
 
@@ -75,10 +79,24 @@ class Runtime:
 
     def _follow(self) -> None:
         self.store.listen_changes(
-            self._changed, self._reset, self.cache.feed_ready, self._feed_stop
+            self._changed, self._reset, self._ready, self._feed_stop, metrics.FEED_LAG.observe
         )
 
+    @property
+    def feed_connected(self) -> bool:
+        """Whether the change feed is connected (and so the caches are live)."""
+        return self._feed is not None and self.cache.live
+
+    @property
+    def feed_reconnects(self) -> int:
+        return max(self.feed_connections - 1, 0)
+
+    def _ready(self) -> None:
+        self.feed_connections += 1
+        self.cache.feed_ready()
+
     def _changed(self, change: Change) -> None:
+        self.feed_events += 1
         self.cache.apply([change])
         self._publish(change)
 

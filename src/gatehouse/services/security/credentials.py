@@ -14,6 +14,8 @@ import threading
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gatehouse.metrics import PASSWORD_HASHES_IN_FLIGHT
+
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
@@ -45,13 +47,20 @@ class Passwords:
         self._decoy_lock = threading.Lock()
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        PASSWORD_HASHES_IN_FLIGHT.inc()
+        try:
+            return self._hasher.hash(password)
+        finally:
+            PASSWORD_HASHES_IN_FLIGHT.dec()
 
     def verify(self, encoded: str | None, password: str) -> bool:
+        PASSWORD_HASHES_IN_FLIGHT.inc()
         try:
             matched = self._hasher.verify(encoded or self._decoy_hash(), password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+        finally:
+            PASSWORD_HASHES_IN_FLIGHT.dec()
         return matched and encoded is not None
 
     def _decoy_hash(self) -> str:

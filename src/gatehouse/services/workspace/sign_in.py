@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from gatehouse import metrics
 from gatehouse.errors import (
     Code,
     Denied,
@@ -55,6 +56,8 @@ LOGIN, INVITE = "login", "invite"
 # Stytch's default lifetime for invitation links; sign-in links follow `email_link_minutes`.
 INVITATION_MINUTES = 7 * 24 * 60
 MIN_PASSWORD_CHARS = 12
+# The event a sign-in link the SMTP server refused leaves (target: the address's domain).
+FAILED = "email.delivery_failed"
 
 
 def _bad_credentials() -> GatehouseError:
@@ -165,7 +168,7 @@ class DashboardAuth:
             f"The link works once. Your sign-in token is: {token}\n\n"
             "If you did not ask for this, ignore this email."
         )
-        return lambda: self._send_quietly(email, subject, body)
+        return lambda: self._send_quietly(email, subject, body, workspace["id"])
 
     def redeem(self, token: str) -> dict[str, Any]:
         """Redeem a sign-in or invitation link: the email is proven, so the person is verified,
@@ -399,12 +402,17 @@ class DashboardAuth:
         base = self.runtime.settings.public_url.rstrip("/")
         return f"{base}/dashboard/authenticate?{urlencode({'token': token})}"
 
-    def _send_quietly(self, to: str, subject: str, body: str) -> None:
-        # After the response: a failure is the operator's to see in the log, never the caller's.
+    def _send_quietly(self, to: str, subject: str, body: str, workspace_id: str) -> None:
+        # After the response: a failure is the operator's to see in the log, the event log and
+        # metrics (the address's domain only), never the caller's.
         try:
             self.mailer.send(to, subject, body)
         except OSError as error:
             log.error("could not send the sign-in link to %s: %s", to, error)
+            metrics.EMAIL_DELIVERY_FAILURES.inc()
+            with self.store.transaction() as tx:
+                target = domain_of(to)
+                events.record(self.store, tx, workspace_id, "gatehouse", FAILED, target)
 
 
 def _check_strength(password: str, email: str) -> None:

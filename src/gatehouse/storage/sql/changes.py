@@ -67,17 +67,20 @@ def listen(
     on_reset: Callable[[], None],
     on_ready: Callable[[], None],
     stop: threading.Event,
+    on_lag: Callable[[float], None] | None = None,
 ) -> None:
     """Deliver every committed change to `on_change` until `stop` is set (blocking; run it in a
     thread). `on_reset` is called whenever changes may have been missed; `on_ready` each time
-    (re)connected, from when changes committed later are sure to be delivered."""
+    (re)connected, from when changes committed later are sure to be delivered. `on_lag`, where
+    it can be measured (SQLite: the feed row's time), gets each change's seconds from its write
+    to its delivery; a PostgreSQL notification carries no time."""
     backoff = 0.1
     while not stop.is_set():
         try:
             if engine.dialect.name == "postgresql":
                 _listen_postgresql(engine, on_change, on_ready, stop)
             else:
-                _poll_sqlite(engine, on_change, on_ready, stop)
+                _poll_sqlite(engine, on_change, on_ready, stop, on_lag)
             return
         except Exception:  # the database went away: reconnect, and assume changes were missed
             log.warning("change feed interrupted; reconnecting", exc_info=True)
@@ -114,6 +117,7 @@ def _poll_sqlite(
     on_change: Callable[[Change], None],
     on_ready: Callable[[], None],
     stop: threading.Event,
+    on_lag: Callable[[float], None] | None = None,
 ) -> None:
     # One connection of its own, outside any transaction: `PRAGMA data_version` on it moves when
     # any other connection (this process or another) commits, so the feed table is read only
@@ -130,15 +134,17 @@ def _poll_sqlite(
             if version == seen:
                 continue
             rows = db.execute(
-                "SELECT seq, environment_id, kind, key FROM changes"
+                "SELECT seq, environment_id, kind, key, created_at FROM changes"
                 " WHERE seq > ? ORDER BY seq LIMIT 1000",
                 (last,),
             ).fetchall()
             if len(rows) < 1000:
                 seen = version  # else: read on at the next poll
-            for seq, environment_id, kind, key in rows:
+            for seq, environment_id, kind, key, created_at in rows:
                 on_change(Change(environment_id, kind, key))
                 last = seq
+                if on_lag is not None:
+                    on_lag(_seconds_since(created_at))
             if time.monotonic() - pruned_at >= PRUNE_EVERY_SECONDS:
                 pruned_at = time.monotonic()
                 with engine.begin() as conn:
@@ -146,3 +152,12 @@ def _poll_sqlite(
                     conn.execute(delete(t.changes).where(t.changes.c.created_at < horizon))
     finally:
         raw.invalidate()
+
+
+def _seconds_since(created_at: str) -> float:
+    """Seconds from a feed row's `created_at` (naive UTC text, as UTCDateTime stores it) to now."""
+    try:
+        written = dt.datetime.fromisoformat(created_at).replace(tzinfo=dt.UTC)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(time.time() - written.timestamp(), 0.0)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Table, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gatehouse.storage import database
 from gatehouse.storage.interface import Change, ReadTx, WriteTx
 from gatehouse.storage.rows import (
     EnvironmentHead,
@@ -57,6 +58,19 @@ class SqlStore(SqlWorkspaceStore):
         """Release every pooled connection (the store can still be used: it reconnects)."""
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """Raises unless the database answers a query."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    def schema_at_head(self) -> bool:
+        """Whether the schema is at the newest migration this code knows."""
+        return database.schema_at_head(self.engine)
+
+    def pool_checked_out(self) -> int:
+        checkedout = getattr(self.engine.pool, "checkedout", None)
+        return int(checkedout()) if checkedout is not None else 0
+
     @contextmanager
     def transaction(self) -> Iterator[WriteTx]:
         """A read-write transaction (on SQLite it takes the write lock up front). The changes it
@@ -93,8 +107,9 @@ class SqlStore(SqlWorkspaceStore):
         on_reset: Callable[[], None],
         on_ready: Callable[[], None],
         stop: threading.Event,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None:
-        changes.listen(self.engine, on_change, on_reset, on_ready, stop)
+        changes.listen(self.engine, on_change, on_reset, on_ready, stop, on_lag)
 
     def _org_changed(self, tx: WriteTx, organization_id: str) -> None:
         environment_id = (

@@ -25,7 +25,7 @@ def test_a_migrated_store_answers_and_is_at_head(store: SqlStore) -> None:
 
 
 def test_an_unmigrated_database_is_not_at_head(tmp_path: Path) -> None:
-    with throwaway_database(tmp_path) as url:
+    with throwaway_database(tmp_path, empty=True) as url:
         engine = make_engine(url)
         try:
             store = SqlStore(engine)
@@ -46,7 +46,7 @@ def _migrate(url: str, barrier: multiprocessing.synchronize.Barrier) -> None:
 
 def test_two_nodes_migrating_one_fresh_database_at_once_both_succeed(tmp_path: Path) -> None:
     spawn = multiprocessing.get_context("spawn")
-    with throwaway_database(tmp_path) as url:
+    with throwaway_database(tmp_path, empty=True) as url:
         barrier = spawn.Barrier(2)
         nodes = [spawn.Process(target=_migrate, args=(url, barrier)) for _ in range(2)]
         for node in nodes:

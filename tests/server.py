@@ -20,7 +20,7 @@ import uvicorn
 from sqlalchemy import select
 
 from gatehouse.api.app import create_app
-from gatehouse.api.protocol import PROTOCOL
+from gatehouse.api.protocol import uvicorn_options
 from gatehouse.config import Settings
 from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import SqlStore, make_engine, migrate
@@ -113,11 +113,11 @@ def _serving(gatehouse: Gatehouse, sock: socket.socket, tls: dict[str, Any]) -> 
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(gatehouse),
-            http=PROTOCOL,
             log_level="warning",
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=1,
+            **uvicorn_options(gatehouse.settings),
             **tls,
         )
     )

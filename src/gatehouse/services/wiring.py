@@ -7,6 +7,7 @@ from typing import Any
 from gatehouse.config import Settings
 from gatehouse.services.b2b.callers import Callers
 from gatehouse.services.b2b.checks import Checks
+from gatehouse.services.b2b.jwks import PublicKeys
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.b2b.passwords import Passwords
@@ -35,6 +36,7 @@ class Gatehouse:
         self.members = Members(self.runtime, self.organizations)
         self.sessions = Sessions(self.runtime, self.keys, self.organizations)
         self.checks = Checks(self.runtime, self.sessions)
+        self.public_keys = PublicKeys(self.runtime, self.sessions)
         self.callers = Callers(self.runtime, self.sessions)
         self.passwords = Passwords(self.members, self.sessions)
         self.projects = Projects(self.workspace, self.provisioning, self.rbac)

@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 
 from gatehouse.api.app import create_app
-from gatehouse.api.protocol import PROTOCOL
+from gatehouse.api.protocol import uvicorn_options
 from gatehouse.config import Settings
 from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import SqlStore, make_engine
@@ -125,11 +125,11 @@ class _Serving:
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(gatehouse),
-                http=PROTOCOL,
                 log_level="warning",
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=1,
+                **uvicorn_options(gatehouse.settings),
                 **tls,
             )
         )

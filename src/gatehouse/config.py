@@ -191,6 +191,26 @@ class Settings:
         "observability",
         _one_of(LOG_FORMATS),
     )
+    http_header_timeout_seconds: float = _setting(
+        10.0,
+        "Seconds a connection may take to send a request head (from opening or a next "
+        "request's first byte), else it is closed.",
+        "server",
+        POSITIVE,
+    )
+    http_keepalive_timeout_seconds: int = _setting(
+        5,
+        "Seconds an idle kept-alive connection stays open (set it above a proxy's idle timeout).",
+        "server",
+        _between(1, 3600),
+    )
+    max_connections: int = _setting(
+        900,
+        "Connections per worker: past it a request gets 503 (`Retry-After`), past it + 32 a "
+        "connection is closed. Under `ulimit -n` - 100.",
+        "server",
+        _at_least(2),
+    )
     # -- sessions and session JWTs
     jwt_lifetime_seconds: int = _setting(
         300, "How long a session JWT is valid, in seconds.", "sessions", _between(1, 86_400)

@@ -81,9 +81,10 @@ class Code(enum.StrEnum):
     REQUEST_TOO_LARGE = "request_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     TOO_MANY_REQUESTS = "too_many_requests"
-    # 500, 502
+    # 500, 502, 503
     INTERNAL_SERVER_ERROR = "internal_server_error"
     EMAIL_DELIVERY_FAILED = "email_delivery_failed"
+    SERVER_BUSY = "server_busy"
 
 
 class Kind(enum.Enum):

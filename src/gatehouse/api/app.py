@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -11,8 +12,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gatehouse.api import errors, observability
+from gatehouse.api.protocol import BUSY, HEADER_TIMEOUT, RETRY_AFTER_SECONDS
 from gatehouse.api.routes import (
     b2b_changes,
     b2b_gatehouse,
@@ -26,7 +29,7 @@ from gatehouse.api.routes import (
     pwa_support,
     pwa_workspace,
 )
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import Code, GatehouseError
 from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import Conflict
 
@@ -36,15 +39,44 @@ async def health(request: Request) -> JSONResponse:
 
 
 @asynccontextmanager
-async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+async def _lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
     # Serving: follow the change feed so the node's caches stay fresh (services/cache.py).
-    runtime = app.state.gatehouse.runtime
-    observability.configure_access_log(app.state.gatehouse.settings)
-    runtime.start()
+    gatehouse: Gatehouse = app.state.gatehouse
+    observability.configure_access_log(gatehouse.settings)
+    gatehouse.runtime.start()
     try:
-        yield
+        # The lifespan state is how the HTTP protocol (api/protocol.py) learns its settings.
+        yield {HEADER_TIMEOUT: gatehouse.settings.http_header_timeout_seconds}
     finally:
-        runtime.stop()
+        gatehouse.runtime.stop()
+
+
+class _Guard:
+    """Refusals before any route runs: a request over the connection cap (the protocol marks it
+    busy) and a path holding NUL, which no id contains and PostgreSQL cannot take as text."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if scope.get(BUSY):
+                response = errors.error_response(
+                    Request(scope),
+                    Code.SERVER_BUSY,
+                    f"the server is at its connection limit; retry in {RETRY_AFTER_SECONDS} s",
+                )
+                response.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+                response.headers["connection"] = "close"
+                await response(scope, receive, send)
+                return
+            if "\x00" in scope["path"]:
+                response = errors.error_response(
+                    Request(scope), Code.INVALID_REQUEST, "the path holds a NUL character"
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(gatehouse: Gatehouse) -> Starlette:
@@ -69,8 +101,11 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=_lifespan,
-        # The access log and request metrics (docs/OPERATIONS.md).
-        middleware=[Middleware(observability.Observe, settings=gatehouse.settings)],
+        # Refusals before routing; then the access log and request metrics (docs/OPERATIONS.md).
+        middleware=[
+            Middleware(_Guard),
+            Middleware(observability.Observe, settings=gatehouse.settings),
+        ],
         exception_handlers={
             GatehouseError: errors.gatehouse_error,
             Conflict: errors.storage_conflict,

@@ -38,7 +38,8 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
         user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return (user, password) if sep else None
+    # No id or secret holds NUL (PostgreSQL cannot even compare text with one): malformed.
+    return (user, password) if sep and "\x00" not in user + password else None
 
 
 def _credentials(request: Request) -> tuple[str, str]:

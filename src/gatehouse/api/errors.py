@@ -135,6 +135,11 @@ ERRORS: dict[Code, tuple[int, str]] = {
         "a bug; the server log names the request id with the error",
     ),
     Code.EMAIL_DELIVERY_FAILED: (502, "the SMTP server refused the message; nothing was changed"),
+    Code.SERVER_BUSY: (
+        503,
+        "the server is at its connection limit (`max_connections`); retry after `Retry-After` "
+        "seconds",
+    ),
 }
 
 STATUS: dict[Code, int] = {code: status for code, (status, _) in ERRORS.items()}
@@ -171,7 +176,11 @@ def error_response(request: Request, code: Code, message: str) -> JSONResponse:
 
 async def gatehouse_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatehouseError)
-    return error_response(request, exc.code, exc.message)
+    response = error_response(request, exc.code, exc.message)
+    if exc.code is Code.REQUEST_TOO_LARGE:
+        # The rest of the body is not wanted: close rather than read it to reach the next request.
+        response.headers["connection"] = "close"
+    return response
 
 
 async def storage_conflict(request: Request, exc: Exception) -> JSONResponse:

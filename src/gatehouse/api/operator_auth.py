@@ -14,7 +14,7 @@ async def operator_of(request: Request) -> Operator:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     workspace = gatehouse_of(request).workspace
-    if scheme.lower() == "bearer" and value:
+    if scheme.lower() == "bearer" and value and "\x00" not in value:
         return await run(workspace.operator_from_session, value.strip())
     key = basic_credentials(header)
     if key is not None:

@@ -54,13 +54,29 @@ def validate(model: type[M], data: Any) -> M:
     return parsed
 
 
+def _too_large(limit: int) -> GatehouseError:
+    return GatehouseError(Code.REQUEST_TOO_LARGE, f"the request body must be at most {limit} bytes")
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refused at once when `Content-Length` is over `limit`, and otherwise as soon as
+    what arrived grows past it: never more than `limit` (plus one chunk) is held in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def json_body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise GatehouseError(
-            Code.REQUEST_TOO_LARGE, f"the request body must be at most {MAX_BODY_BYTES} bytes"
-        )
+    body = await read_body(request)
     if not body.strip():
         return {}
     if content_type and "json" not in content_type:

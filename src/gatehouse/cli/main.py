@@ -129,7 +129,7 @@ def serve(config_file: ConfigFile = None, **flags: str | bool | None) -> None:
     import uvicorn
 
     from gatehouse.api.app import create_app
-    from gatehouse.api.protocol import PROTOCOL
+    from gatehouse.api.protocol import uvicorn_options
 
     with _services(settings) as gatehouse:  # applies migrations once, before any worker starts
         application: Any = create_app(gatehouse)
@@ -140,7 +140,6 @@ def serve(config_file: ConfigFile = None, **flags: str | bool | None) -> None:
             application = "gatehouse.api.worker:create_from_environment"
         uvicorn.run(
             application,
-            http=PROTOCOL,
             factory=settings.workers > 1,
             workers=settings.workers,
             host=settings.host,
@@ -150,6 +149,7 @@ def serve(config_file: ConfigFile = None, **flags: str | bool | None) -> None:
             timeout_graceful_shutdown=5,
             ssl_certfile=settings.tls_cert or None,
             ssl_keyfile=settings.tls_key or None,
+            **uvicorn_options(settings),
         )
 
 

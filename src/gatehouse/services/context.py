@@ -8,6 +8,7 @@ without importing another service.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gatehouse.policy import CompiledPolicy, Policy
 from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow
@@ -107,3 +108,12 @@ class CachedSession:
     # The response's member_session, member and organization objects, encoded (b2b/sessions.py).
     wire: bytes | None = None
     wire_jwt: str = ""  # the JWT `wire` holds
+
+
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    """An environment's public signing keys (the JWKS) and a weak entity tag naming them, which
+    changes whenever they do."""
+
+    keys: tuple[dict[str, Any], ...]
+    etag: str

@@ -7,6 +7,7 @@ from typing import Any
 from gatehouse import metrics
 from gatehouse.config import Settings
 from gatehouse.services.b2b.callers import Callers
+from gatehouse.services.b2b.jwks import PublicKeys
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.b2b.passwords import Passwords
@@ -36,6 +37,7 @@ class Gatehouse:
         # The check services count their decisions (gatehouse.metrics).
         self.sessions = CountedSessions(self.runtime, self.keys, self.organizations)
         self.checks = CountedChecks(self.runtime, self.sessions)
+        self.public_keys = PublicKeys(self.runtime, self.sessions)
         self.callers = Callers(self.runtime, self.sessions)
         self.passwords = Passwords(self.members, self.sessions)
         self.projects = Projects(self.workspace, self.provisioning, self.rbac)

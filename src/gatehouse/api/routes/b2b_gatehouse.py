@@ -20,29 +20,16 @@ from starlette.routing import Route
 from gatehouse.api import schemas
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.gatehouse_schemas import MAX_BATCH_BYTES, parse_batch
-from gatehouse.api.parsing import parse_query
-from gatehouse.errors import Code, GatehouseError
+from gatehouse.api.parsing import parse_query, read_body
 from gatehouse.services.b2b.checks import decision_to_wire
-
-
-async def _read_body(request: Request) -> bytes:
-    """The body, refused as soon as it grows past the limit rather than after it all arrived."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BATCH_BYTES:
-            raise GatehouseError(
-                Code.REQUEST_TOO_LARGE, f"the request body must be at most {MAX_BATCH_BYTES} bytes"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def authorize(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     # Validation is CPU only: it runs on the event loop, sparing a threadpool hop.
-    body = parse_batch(await _read_body(request), request.headers.get("content-type", ""))
+    body = parse_batch(
+        await read_body(request, MAX_BATCH_BYTES), request.headers.get("content-type", "")
+    )
     gatehouse = gatehouse_of(request)
     args = (
         caller.environment,

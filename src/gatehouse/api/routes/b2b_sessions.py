@@ -80,12 +80,38 @@ async def revoke(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
-async def jwks(request: Request) -> JSONResponse:
-    # Readable without credentials: the SDK's JWKS client fetches it anonymously.
+# How long clients and proxies may reuse a JWKS without asking again. A key rotation must publish
+# the new key this long before signing with it, and keep the old one published as long after the
+# last JWT it signed expires (docs/DECISIONS.md).
+JWKS_MAX_AGE_SECONDS = 300
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """`If-None-Match` names `etag` (weak comparison, RFC 9110 13.1.2), or is `*`."""
+    if not if_none_match:
+        return False
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or etag.removeprefix("W/") in (t.removeprefix("W/") for t in tags)
+
+
+async def jwks(request: Request) -> Response:
+    # Readable without credentials: the SDK's JWKS client fetches it anonymously. A warm node
+    # answers from memory, on the event loop.
     project_id = request.path_params["project_id"]
     parse_query(request, schemas.Empty, {"project_id": project_id})
-    keys = await run(gatehouse_of(request).sessions.jwks, project_id)
-    return ok(request, {"keys": keys})
+    public_keys = gatehouse_of(request).public_keys
+    key_set = public_keys.warm(project_id)
+    if key_set is None:
+        key_set = await run(public_keys.load, project_id)
+    headers = {
+        "etag": key_set.etag,
+        "cache-control": f"public, max-age={JWKS_MAX_AGE_SECONDS}",
+    }
+    if _matches(request.headers.get("if-none-match"), key_set.etag):
+        return Response(status_code=304, headers=headers)
+    response = ok(request, {"keys": list(key_set.keys)})
+    response.headers.update(headers)
+    return response
 
 
 routes = [

@@ -42,7 +42,10 @@ def _instant(value: Any) -> Any:
         ) from None
     if parsed.tzinfo is None:
         raise ValueError(f"`{value[:64]}` must name its time zone, like `Z` or `+02:00`")
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # the offset moves it past year 1 or 9999
+        raise ValueError(f"`{value[:64]}` is out of range in UTC") from None
 
 
 Instant = Annotated[dt.datetime, BeforeValidator(_instant)]

@@ -22,6 +22,13 @@ def check_cursor(cursor: str | None) -> None:
             ) from None
 
 
+# Values one list filter may take, and all of a query's list filters together. Stytch documents
+# no limit; these keep every search statement far below the bind parameters PostgreSQL (65,535)
+# and SQLite (32,766 in default builds) take (docs/DECISIONS.md).
+MAX_FILTER_VALUES = 1_000
+MAX_QUERY_VALUES = 10_000
+
+
 def check_query(query: dict[str, Any] | None, filters: dict[str, type]) -> SearchQuery | None:
     """The query, once every problem with its filters (all reported at once) is ruled out."""
     if not query:
@@ -49,6 +56,27 @@ def check_query(query: dict[str, Any] | None, filters: dict[str, type]) -> Searc
         if not ok:
             expected = {list: "a list of strings", str: "a string", bool: "a boolean"}[kind]
             problems.append(Problem(f"{path}.filter_value", f"filter `{name}` takes {expected}"))
+        elif kind is list and len(value) > MAX_FILTER_VALUES:
+            problems.append(
+                Problem(
+                    f"{path}.filter_value",
+                    f"filter `{name}` takes at most {MAX_FILTER_VALUES} values (got "
+                    f"{len(value)}); split the search",
+                )
+            )
+    total = sum(
+        len(o.get("filter_value") or ())
+        for o in query.get("operands", [])
+        if filters.get(o.get("filter_name")) is list and isinstance(o.get("filter_value"), list)
+    )
+    if total > MAX_QUERY_VALUES and not problems:
+        problems.append(
+            Problem(
+                "query.operands",
+                f"the filters take at most {MAX_QUERY_VALUES} values together (got {total}); "
+                "split the search",
+            )
+        )
     if problems:
         raise InvalidInput("the search query is invalid", problems)
     return cast(SearchQuery, query)

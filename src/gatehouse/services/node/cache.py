@@ -8,6 +8,8 @@ touching the database. Staleness is bounded by change, not only by time:
   milliseconds; SQLite: the next 10 ms poll);
 - while the change feed is down the cache is bypassed and emptied, so a node that may have missed
   a change never answers from memory;
+- the JWKS of each environment is held too (`jwks`), dropped with its environment's changes
+  (a signing key added is an environment change);
 - entries also expire after `cache_ttl_seconds`, and the session table is a bounded LRU
   (`cache_max_sessions`), so memory per node is set by settings, not by the number of members.
 
@@ -22,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from gatehouse.services.context import ActiveSession, CachedSession, Environment
+from gatehouse.services.context import ActiveSession, CachedSession, Environment, KeySet
 from gatehouse.storage import Change
 
 CACHES = ("session", "jwt", "environment", "credential")
@@ -51,6 +53,7 @@ class NodeCache:
         # costs a metric a count, a lock would cost every check.
         self.hits = dict.fromkeys(CACHES, 0)
         self.misses = dict.fromkeys(CACHES, 0)
+        self._jwks: dict[str, tuple[KeySet, float]] = {}  # environment -> (keys, loaded at)
 
     # -- the change feed ---------------------------------------------------------------------
 
@@ -75,6 +78,7 @@ class NodeCache:
             self._by_environment.clear()
             self._credentials.clear()
             self._environments.clear()
+            self._jwks.clear()
 
     def apply(self, changes: list[Change]) -> None:
         with self._lock:
@@ -91,6 +95,7 @@ class NodeCache:
                     self._environments.pop(key, None)
                     self._drop_all(self._by_environment.get(key, ()))
                     if kind == "environment":
+                        self._jwks.pop(key, None)
                         for cred in [c for c in self._credentials if c[0] == key]:
                             del self._credentials[cred]
 
@@ -146,6 +151,17 @@ class NodeCache:
             self._environments[environment.id] = environment
             if secret is not None:
                 self._credentials[(environment.id, secret[0])] = secret[1]
+
+    def jwks(self, environment_id: str) -> KeySet | None:
+        entry = self._jwks.get(environment_id) if self._live else None
+        if entry is None or time.monotonic() - entry[1] > self.ttl_seconds:
+            return None
+        return entry[0]
+
+    def put_jwks(self, generation: int, environment_id: str, key_set: KeySet) -> None:
+        with self._lock:
+            if self._live and generation == self.generation:
+                self._jwks[environment_id] = (key_set, time.monotonic())
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -217,4 +233,5 @@ class NodeCache:
             "jwts": len(self._jwts),
             "environments": len(self._environments),
             "credentials": len(self._credentials),
+            "jwks": len(self._jwks),
         }

@@ -215,6 +215,9 @@ class SqlStore(SqlWorkspaceStore):
 
     def insert_signing_key(self, tx: WriteTx, row: SigningKeyRow) -> None:
         self._insert(tx, t.signing_keys, row)
+        # The environment's JWKS changed: nodes drop the one they hold.
+        environment_id = row["environment_id"]
+        changes.record(_c(tx), Change(environment_id, "environment", environment_id))
 
     def signing_keys(self, tx: ReadTx, environment_id: str) -> list[SigningKeyRow]:
         rows = (

@@ -82,6 +82,7 @@ def samples(tmp_path: Path) -> dict[str, Any]:
     key.write_text("key")
     return {
         "database_url": f"sqlite:///{tmp_path / 'elsewhere.db'}",
+        "allow_postgres_database": True,
         "host": "0.0.0.0",
         "port": 9443,
         "workers": 3,

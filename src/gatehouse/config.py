@@ -144,6 +144,11 @@ class Settings:
         DATABASE_URL,
         secret=True,
     )
+    allow_postgres_database: bool = _setting(
+        False,
+        "Let `serve` and `init` use PostgreSQL's shared `postgres` database (else refused).",
+        "server",
+    )
     host: str = _setting("127.0.0.1", "Interface `serve` listens on.", "server", NOT_EMPTY)
     port: int = _setting(8080, "Port `serve` listens on.", "server", _between(1, 65535))
     workers: int = _setting(

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.pool import NullPool
 
 from gatehouse.config import DEFAULT_DATABASE_URL
@@ -57,6 +57,12 @@ def alembic_config(engine: Engine) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
     return config
+
+
+def has_schema(engine: Engine) -> bool:
+    """Whether migrations have ever run on this database (an empty database has no schema)."""
+    with engine.connect() as conn:
+        return inspect(conn).has_table("alembic_version")
 
 
 def migrate(engine: Engine) -> None:

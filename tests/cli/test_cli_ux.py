@@ -509,3 +509,37 @@ def test_a_mistyped_key_is_named_with_the_semantic_problems(project: Project) ->
         "`stytch`; choose another id",
     ]
     assert project.snapshot() == before
+
+
+def test_the_readme_policy_example_keeps_the_defaults(project: Project) -> None:
+    """README's example file, applied, changes only what it adds: its default roles are the
+    defaults (a file replaces the whole policy)."""
+    import re
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = next(
+        block
+        for block in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+        if "stytch_member:" in block
+    )
+    path = project.cwd / "example.yaml"
+    path.write_text(example)
+    result = project.apply(path, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    changes = result.stdout.splitlines()[:-1]
+    assert changes and all(line.startswith(("+", "~ role `editor`")) for line in changes)
+    assert not any("stytch_member" in line or "stytch_admin" in line for line in changes)
+    document = yaml.safe_load(example)
+    exported = project.export()
+    assert document["stytch_member"] == exported["stytch_member"]
+    assert document["stytch_admin"] == exported["stytch_admin"]
+
+
+def test_a_database_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    url = f"sqlite:///{tmp_path}/file/sub/gatehouse.db"
+    for command in (("init", "--admin-email", "a@example.com"), ("serve",)):
+        result = gatehouse(*command, database_url=url, cwd=tmp_path)
+        one_error_line(result, f"cannot create the database {url}", "choose a directory")

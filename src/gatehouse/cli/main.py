@@ -254,6 +254,15 @@ def _database_errors(*, opening: bool) -> Iterator[None]:
             "Gatehouse)",
             kind="database_driver",
         )
+    except OSError as error:
+        if not opening:
+            raise
+        _fail(
+            f"cannot create the database {where}: {error.strerror or error}"
+            f"{f' ({error.filename})' if error.filename else ''}; choose a directory Gatehouse "
+            "may write to",
+            kind="database_unavailable",
+        )
     except exc.DBAPIError as error:
         _fail(
             f"cannot use the database {where}: {_first_line(error)}; check that the server "

@@ -66,11 +66,18 @@ def write_toml(path: Path, values: dict[str, Any]) -> Path:
 
 
 def assert_refused(result: Ran, *lines: str) -> None:
-    """Exit status 2, one `error:` message holding each of `lines`, nothing on stdout."""
+    """Exit status 2, one `error:` message holding each of `lines`, nothing on stdout: one line
+    for one problem, else a line per problem under `error: invalid configuration:`."""
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert result.stdout == ""
-    assert result.stderr.startswith("error: invalid configuration:\n"), result.stderr
-    problems = result.stderr.splitlines()[1:]
+    one = "error: invalid configuration: "
+    if result.stderr.startswith(one):
+        assert result.stderr.count("\n") == 1, result.stderr
+        problems = [result.stderr.removeprefix(one)]
+    else:
+        assert result.stderr.startswith("error: invalid configuration:\n"), result.stderr
+        problems = result.stderr.splitlines()[1:]
+        assert len(problems) > 1, result.stderr
     for line in lines:
         assert any(line in problem for problem in problems), (line, result.stderr)
 

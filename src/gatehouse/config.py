@@ -96,7 +96,9 @@ def _http_url(value: str) -> str | None:
 
 
 def _file(value: str) -> str | None:
-    return None if value == "" or Path(value).is_file() else "is not a file"
+    if value == "" or Path(value).is_file():
+        return None
+    return "is not a file; name an existing PEM file (`gatehouse dev-cert` makes a pair)"
 
 
 def _log_level(value: str) -> str | None:
@@ -359,6 +361,8 @@ class ConfigError(Exception):
         self.problems = problems
 
     def __str__(self) -> str:
+        if len(self.problems) == 1:  # one line, like every other failure of the command
+            return f"invalid configuration: {self.problems[0]}"
         return "invalid configuration:\n" + "\n".join(f"  {p}" for p in self.problems)
 
 

@@ -305,8 +305,8 @@ def test_a_missing_tls_certificate_is_named(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr == (
-        "error: invalid configuration:\n"
-        "  tls_cert: is not a file (got 'missing-cert.pem' from --tls-cert)\n"
+        "error: invalid configuration: tls_cert: is not a file; name an existing PEM file "
+        "(`gatehouse dev-cert` makes a pair) (got 'missing-cert.pem' from --tls-cert)\n"
     )
     assert list(tmp_path.iterdir()) == [key]
 
@@ -373,8 +373,7 @@ def test_port_out_of_range_is_refused(tmp_path: Path) -> None:
     result = gatehouse("serve", "--port", "83646", database_url=None, cwd=tmp_path)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
-        "error: invalid configuration:\n"
-        "  port: must be between 1 and 65535 (got '83646' from --port)\n"
+        "error: invalid configuration: port: must be between 1 and 65535 (got '83646' from --port)\n"
     )
     assert list(tmp_path.iterdir()) == []
 

@@ -97,7 +97,9 @@ def _http_url(value: str) -> str | None:
 
 
 def _file(value: str) -> str | None:
-    return None if value == "" or Path(value).is_file() else "is not a file"
+    if value == "" or Path(value).is_file():
+        return None
+    return "is not a file; name an existing PEM file (`gatehouse dev-cert` makes a pair)"
 
 
 def _log_level(value: str) -> str | None:
@@ -153,6 +155,11 @@ class Settings:
         "server",
         DATABASE_URL,
         secret=True,
+    )
+    allow_postgres_database: bool = _setting(
+        False,
+        "Let `serve` and `init` use PostgreSQL's shared `postgres` database (else refused).",
+        "server",
     )
     host: str = _setting("127.0.0.1", "Interface `serve` listens on.", "server", NOT_EMPTY)
     port: int = _setting(8080, "Port `serve` listens on.", "server", _between(1, 65535))
@@ -399,6 +406,8 @@ class ConfigError(Exception):
         self.problems = problems
 
     def __str__(self) -> str:
+        if len(self.problems) == 1:  # one line, like every other failure of the command
+            return f"invalid configuration: {self.problems[0]}"
         return "invalid configuration:\n" + "\n".join(f"  {p}" for p in self.problems)
 
 

@@ -270,9 +270,48 @@ def test_init_stores_the_secrets_only_as_hashes(project: Project) -> None:
 
 def test_init_runs_once_per_database(project: Project) -> None:
     before = project.snapshot()
-    again = project.run("init", "--admin-email", "b@example.com", "--json")
+    again = project.run("init", "--admin-email", "b@example.com")
     assert_clean_failure(again, "already")
     assert again.stdout == ""
+    assert project.snapshot() == before
+
+
+def test_init_json_reports_its_errors_as_json(project: Project) -> None:
+    before = project.snapshot()
+    again = project.run("init", "--admin-email", "b@example.com", "--json")
+    assert again.returncode == 1
+    assert again.stderr == ""
+    assert json.loads(again.stdout) == {
+        "error": {
+            "code": "already_initialised",
+            "message": "this database already holds a workspace; `gatehouse init` runs once "
+            "per database",
+        }
+    }
+    assert project.snapshot() == before
+
+    bad = project.run("init", "--admin-email", "nobody", "--json")
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout) == {
+        "error": {"code": "invalid_email", "message": "`nobody` is not an email address"}
+    }
+    refused = gatehouse(
+        "init",
+        "--admin-email",
+        "a@example.com",
+        "--json",
+        "--database-url",
+        "nope",
+        database_url=None,
+        cwd=project.cwd,
+    )
+    assert refused.returncode == 2
+    error = json.loads(refused.stdout)["error"]
+    assert error["code"] == "invalid_configuration"
+    assert error["problems"] == [
+        "database_url: must be a SQLAlchemy URL such as `sqlite:///PATH` or "
+        "`postgresql+psycopg://USER@HOST/DB` (got from --database-url)"
+    ]
     assert project.snapshot() == before
 
 

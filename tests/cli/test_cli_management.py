@@ -61,10 +61,13 @@ def test_keys_from_init_and_key_create_drive_the_management_api_over_https(datab
     assert created.returncode == 0, created.stderr
     agent = json.loads(created.stdout)
     assert set(agent) == {"key_id", "secret"}
+    refused = gatehouse(
+        "key", "create", "--role", "owner", "--json", database_url=database_url, cwd=tmp_path
+    )
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "invalid_role"
     assert_clean_failure(
-        gatehouse(
-            "key", "create", "--role", "owner", "--json", database_url=database_url, cwd=tmp_path
-        ),
+        gatehouse("key", "create", "--role", "owner", database_url=database_url, cwd=tmp_path),
         "owner",
     )
 
@@ -133,7 +136,28 @@ def test_keys_from_init_and_key_create_drive_the_management_api_over_https(datab
 
 
 def test_key_create_before_init_fails_clearly_and_stores_no_key(database_url, tmp_path):
+    """A database that does not exist is not created (SQLite); one that exists but was never
+    initialised gets no tables (PostgreSQL); either way the message names it and `init`."""
     result = gatehouse("key", "create", "--role", "admin", database_url=database_url, cwd=tmp_path)
-    assert_clean_failure(result, "no workspace yet", "`gatehouse init`")
+    assert_clean_failure(result, "`gatehouse init --admin-email EMAIL`")
     assert result.stdout == ""
+    if database_url.startswith("sqlite"):
+        path = database_url.removeprefix("sqlite:///")
+        assert result.stderr == (
+            f"error: the database {path} does not exist (database URL {database_url}); run "
+            "`gatehouse init --admin-email EMAIL` to create it, or name an existing one with "
+            "--database-url or GATEHOUSE_DATABASE_URL\n"
+        )
+        assert not Path(path).exists()
+    else:
+        assert "is not initialised" in result.stderr
+        assert _rows(database_url) == {}
+
+
+def test_key_create_on_a_migrated_database_without_a_workspace_names_it(database_url, tmp_path):
+    from gatehouse.storage import open_store
+
+    open_store(database_url).engine.dispose()  # what `serve` leaves before `init`
+    result = gatehouse("key", "create", "--role", "admin", database_url=database_url, cwd=tmp_path)
+    assert_clean_failure(result, "has no workspace yet", "`gatehouse init")
     assert _rows(database_url)[tables.workspace_keys.name] == []

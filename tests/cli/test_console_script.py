@@ -177,3 +177,16 @@ def test_serve_rejects_a_wrong_secret(served: tuple[dict[str, Any], str]) -> Non
     with pytest.raises(StytchError) as caught:
         client.rbac.policy()
     assert caught.value.details.status_code == 401
+
+
+def test_a_refused_database_is_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://gatehouse@127.0.0.1:1/gatehouse"
+    plain = run("key", "list", "--database-url", url, cwd=tmp_path, env=script_env())
+    assert plain.returncode == 1
+    assert plain.stdout == ""
+    assert plain.stderr.startswith(f"error: cannot use the database {url}: ")
+    assert plain.stderr.count("\n") == 1, plain.stderr
+    debug = run("--debug", "key", "list", "--database-url", url, cwd=tmp_path, env=script_env())
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "OperationalError" in debug.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -167,9 +167,50 @@ def test_file_shape_errors_are_all_reported_with_paths() -> None:
     data["stytch_admin"] = {"permissions": {"resource_id": "docs"}}
     assert _problems(policy_from_file, data) == {
         Problem("custom_resources[0].available_actions", "is required"),
-        Problem("custom_resources[0].actions", "is not a known field"),
+        Problem(
+            "custom_resources[0].actions",
+            "is not a known field; did you mean `available_actions`?",
+        ),
         Problem("custom_roles[0].role_id", "must be a string"),
         Problem("stytch_admin.permissions", "must be a list"),
+    }
+
+
+def test_file_problems_of_shape_and_meaning_come_together() -> None:
+    """A misspelt key is named (with a hint); the meaning of every well-shaped part is judged in
+    the same run, at its place in the file; uses of a misshapen entry are not judged."""
+    data = {
+        "stytch_member": {"permisions": [{"resource_id": "stytch.self", "actions": ["*"]}]},
+        "custom_resources": [
+            {"resource_id": "docs", "actions": ["read"]},  # misshapen: its uses are not judged
+            {"resource_id": "stytch.files", "available_actions": ["read", "*"]},
+        ],
+        "custom_roles": [
+            {"role_id": 3},
+            {"role_id": "ed", "permissions": [{"resource_id": "docs", "actions": ["read"]}]},
+            {"role_id": "viewer", "permissions": [{"resource_id": "nope", "actions": ["x"]}]},
+        ],
+        "custom_scope": [],
+    }
+    assert _problems(policy_from_file, data) == {
+        Problem("stytch_member.permissions", "is required"),
+        Problem("stytch_member.permisions", "is not a known field; did you mean `permissions`?"),
+        Problem("custom_resources[0].available_actions", "is required"),
+        Problem(
+            "custom_resources[0].actions",
+            "is not a known field; did you mean `available_actions`?",
+        ),
+        Problem("custom_roles[0].role_id", "must be a string"),
+        Problem("custom_scope", "is not a known field; did you mean `custom_scopes`?"),
+        Problem(
+            "custom_resources[1].resource_id",
+            "custom resource id `stytch.files` must not start with `stytch`; choose another id",
+        ),
+        Problem(
+            "custom_resources[1].available_actions[1]",
+            "`*` is reserved and cannot be declared as an action",
+        ),
+        Problem("custom_roles[2].permissions[0].resource_id", "resource `nope` does not exist"),
     }
 
 

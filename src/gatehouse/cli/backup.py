@@ -13,10 +13,10 @@ from typing import Annotated
 
 import typer
 
-from gatehouse.cli.main import ConfigFile, _fail, _load, _with_setting_flags, app
+from gatehouse.cli.main import ConfigFile, _Command, _fail, _load, _with_setting_flags, app
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_setting_flags(["database_url"])
 def backup(
     file: Annotated[Path, typer.Argument(help="Where to write the copy (replaced if it exists).")],

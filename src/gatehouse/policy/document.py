@@ -13,7 +13,9 @@ Parsing checks shape only (types, required and unknown fields) and reports every
 
 from __future__ import annotations
 
+import difflib
 import re
+import typing
 from typing import Any
 
 import pydantic
@@ -29,6 +31,7 @@ from gatehouse.policy.model import (
     Role,
     Scope,
 )
+from gatehouse.policy.validate import validate_policy
 
 _STRICT = pydantic.ConfigDict(extra="forbid", strict=True)
 
@@ -80,8 +83,11 @@ class _FileResource(pydantic.BaseModel):
 
 
 class _DefaultRole(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore", strict=True)
+    model_config = _STRICT
     permissions: list[_Permission]
+    # Stytch manages a default role's id and description; a file may carry them, unread.
+    role_id: str | None = None
+    description: str | None = None
 
 
 class _FilePolicy(pydantic.BaseModel):
@@ -95,13 +101,60 @@ class _FilePolicy(pydantic.BaseModel):
     stytch_resources: list[_FileResource] | None = None
 
 
+def _model_at(
+    model: type[pydantic.BaseModel], loc: tuple[int | str, ...]
+) -> type[pydantic.BaseModel] | None:
+    """The model that holds the last key of `loc` (None when the path leaves the models)."""
+    current: type[pydantic.BaseModel] | None = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if current is not None else None
+        if field is None:
+            return None
+        current = next(
+            (
+                candidate
+                for candidate in (field.annotation, *_arguments(field.annotation))
+                if isinstance(candidate, type) and issubclass(candidate, pydantic.BaseModel)
+            ),
+            None,
+        )
+    return current
+
+
+def _arguments(annotation: Any) -> list[Any]:
+    """Every type named inside `annotation` (`list[X] | None` gives X)."""
+    out: list[Any] = []
+    for argument in typing.get_args(annotation):
+        out += [argument, *_arguments(argument)]
+    return out
+
+
+def _hint(key: str, known: list[str]) -> str:
+    """`; did you mean ...?` for an unknown key close to (or part of) a known one."""
+    close = (
+        difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        or [name for name in known if key in name][:1]
+    )
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
 def problems_from_validation_error(
-    error: pydantic.ValidationError, prefix: str = ""
+    error: pydantic.ValidationError,
+    prefix: str = "",
+    model: type[pydantic.BaseModel] | None = None,
 ) -> tuple[Problem, ...]:
-    """Turn pydantic's error list into our path + reason problems."""
+    """Turn pydantic's error list into our path + reason problems; given the `model` parsed,
+    an unknown key close to a field of its place names that field (`did you mean ...?`)."""
     out: list[Problem] = []
     for item in error.errors(include_url=False):
-        out.append(Problem(_path(prefix, item["loc"]), _reason(item)))
+        reason = _reason(item)
+        if item["type"] == "extra_forbidden" and model is not None and item["loc"]:
+            holder = _model_at(model, item["loc"])
+            if holder is not None:
+                reason += _hint(str(item["loc"][-1]), list(holder.model_fields))
+        out.append(Problem(_path(prefix, item["loc"]), reason))
     return tuple(out)
 
 
@@ -172,12 +225,22 @@ def org_policy_from_wire(data: Any, prefix: str = "org_policy") -> OrgPolicy:
 def policy_from_file(data: Any, prefix: str = "") -> Policy:
     """Parse the Management API / policy-file shape, filling in the defaults it implies.
 
-    A default role left out keeps the seed's default permissions.
+    A default role left out keeps the seed's default permissions. A file of the wrong shape
+    raises PolicyProblems with every problem at once: the shape's (unknown keys named, with a
+    hint when close to a known one) and the meaning's (`validate_policy`) of every part whose
+    shape is right, each at its place in the file.
     """
     try:
         parsed = _FilePolicy.model_validate(data)
     except pydantic.ValidationError as error:
-        raise PolicyProblems(problems_from_validation_error(error, prefix)) from None
+        problems = problems_from_validation_error(error, prefix, _FilePolicy)
+        if isinstance(data, dict):
+            problems += _meaning_of_the_rest(data, prefix)
+        raise PolicyProblems(problems) from None
+    return _from_parsed(parsed)
+
+
+def _from_parsed(parsed: _FilePolicy) -> Policy:
     default_roles = {role.role_id: role for role in defaults.DEFAULT_ROLES}
     for role_id, given in (
         (defaults.STYTCH_MEMBER, parsed.stytch_member),
@@ -196,6 +259,61 @@ def policy_from_file(data: Any, prefix: str = "") -> Policy:
         roles=tuple(default_roles[r.role_id] for r in defaults.DEFAULT_ROLES)
         + tuple(_role(r) for r in parsed.custom_roles),
         scopes=tuple(_scope(s) for s in parsed.custom_scopes),
+    )
+
+
+_LISTS: dict[str, type[pydantic.BaseModel]] = {
+    "custom_resources": _FileResource,
+    "custom_roles": _Role,
+    "custom_scopes": _Scope,
+}
+_LISTED = re.compile(r"^(custom_resources|custom_roles|custom_scopes)\[(\d+)\]")
+
+
+def _meaning_of_the_rest(data: dict[str, Any], prefix: str) -> tuple[Problem, ...]:
+    """`validate_policy`'s problems with the parts of a misshapen file whose shape is right (a
+    misshapen entry is left out), at their places in the file."""
+    fields: dict[str, Any] = {}
+    for name in ("stytch_member", "stytch_admin"):
+        if data.get(name) is not None:
+            try:
+                fields[name] = _DefaultRole.model_validate(data[name])
+            except pydantic.ValidationError:
+                pass
+    if not isinstance(data.get("custom_resources", []), list):
+        return ()  # every use of a custom resource would look wrong
+    kept: dict[str, list[int]] = {}  # entry i of the partial policy is entry kept[name][i]
+    left_out: set[str] = set()  # the ids of misshapen entries: their uses are not judged
+    for name, model in _LISTS.items():
+        entries = data.get(name)
+        good, kept[name] = [], []
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            try:
+                good.append(model.model_validate(entry))
+            except pydantic.ValidationError:
+                if isinstance(entry, dict):
+                    left_out.update(
+                        str(entry[key])
+                        for key in ("resource_id", "role_id", "scope")
+                        if isinstance(entry.get(key), str)
+                    )
+                continue
+            kept[name].append(index)
+        fields[name] = good
+    policy = _from_parsed(_FilePolicy.model_construct(**fields))
+
+    def placed(path: str) -> str:
+        path = file_path(path)
+        match = _LISTED.match(path)
+        if match is not None:
+            index = kept[match.group(1)][int(match.group(2))]
+            path = f"{match.group(1)}[{index}]" + path[match.end() :]
+        return _path(prefix, (path,)) if prefix else path
+
+    return tuple(
+        Problem(placed(p.path), p.reason)
+        for p in validate_policy(policy)
+        if not any(f"`{id}`" in p.reason for id in left_out)
     )
 
 

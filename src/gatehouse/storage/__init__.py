@@ -2,7 +2,7 @@
 backend-neutral search vocabulary (`search`), and the SQL implementation for SQLite and
 PostgreSQL (`sql/`). Only services and the composition roots (CLI, worker) import it."""
 
-from gatehouse.storage.database import default_database_url, make_engine, migrate
+from gatehouse.storage.database import default_database_url, has_schema, make_engine, migrate
 from gatehouse.storage.interface import (
     Change,
     Conflict,
@@ -32,6 +32,7 @@ __all__ = [
     "Store",
     "WriteTx",
     "default_database_url",
+    "has_schema",
     "make_engine",
     "migrate",
     "open_store",

@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -65,6 +65,12 @@ def alembic_config(engine: Engine) -> Config:
 
 # The key of the PostgreSQL advisory lock `migrate` holds: any constant ("gateho" in ASCII).
 MIGRATION_LOCK = 0x67617465686F
+
+
+def has_schema(engine: Engine) -> bool:
+    """Whether migrations have ever run on this database (an empty database has no schema)."""
+    with engine.connect() as conn:
+        return inspect(conn).has_table("alembic_version")
 
 
 def migrate(engine: Engine) -> None:

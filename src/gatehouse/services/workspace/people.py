@@ -350,6 +350,77 @@ class Workspace:
         with self.store.transaction() as tx:
             return self.create_key(tx, self.workspace(tx)["id"], role, name, created_by)
 
+    def list_keys_trusted(self) -> list[dict[str, Any]]:
+        """Every management key, for an operator with the database (`gatehouse key list`): ids,
+        roles, names and times, never a secret. Raises `not_initialised` without a workspace."""
+        with self.store.read() as tx:
+            workspace_id = self.workspace(tx)["id"]
+            return [
+                {
+                    "key_id": k["id"],
+                    "role": k["role"],
+                    "name": k["name"],
+                    "created_at": clock.iso(k["created_at"]),
+                    "revoked_at": clock.iso(k["revoked_at"]),
+                }
+                for k in self.store.list_workspace_keys(tx, workspace_id)
+            ]
+
+    def revoke_key_trusted(self, key_id: str) -> str | None:
+        """Revoke a key for an operator with the database (`gatehouse key revoke`); returns when
+        it had already been revoked (None: revoked now). Raises NotFound for an unknown key."""
+        with self.store.transaction() as tx:
+            workspace_id = self.workspace(tx)["id"]
+            key = self.store.get_workspace_key(tx, key_id)
+            if key is None or key["workspace_id"] != workspace_id:
+                raise NotFound(Kind.WORKSPACE_KEY, key_id)
+            if key["revoked_at"] is not None:
+                return clock.iso(key["revoked_at"])
+            self.store.update_workspace_key(tx, key_id, {"revoked_at": clock.now()})
+            events.record(self.store, tx, workspace_id, "cli", "workspace_key.revoke", key_id)
+        return None
+
+    def make_admin_trusted(self, email: str) -> tuple[str, str | None]:
+        """Make `email` an Admin, for an operator with the database (`gatehouse admin add`):
+        adds the person (active, email not yet verified: a sign-in link proves it) or raises
+        their explicit role. Returns (`added`, None), (`raised`, the role before) or
+        (`unchanged`, `admin`). Raises InvalidInput for a non-email, `not_initialised` without
+        a workspace."""
+        if not addresses.is_email(email):
+            raise InvalidInput(f"`{email}` is not an email address")
+        email = email.lower()
+        with self.store.transaction() as tx:
+            workspace_id = self.workspace(tx)["id"]
+            self.store.lock_workspace(tx, workspace_id)
+            member = self.store.find_workspace_member_by_email(tx, workspace_id, email)
+            if member is None:
+                row = self.add_member(
+                    tx, workspace_id, email, "admin", status="active", verified=False
+                )
+                events.record(
+                    self.store,
+                    tx,
+                    workspace_id,
+                    "cli",
+                    "workspace_member.add",
+                    row["id"],
+                    {"email": email, "role": "admin"},
+                )
+                return "added", None
+            if member["role"] == "admin":
+                return "unchanged", "admin"
+            self.store.update_workspace_member(tx, member["id"], {"role": "admin"})
+            events.record(
+                self.store,
+                tx,
+                workspace_id,
+                "cli",
+                "workspace_member.role_change",
+                member["id"],
+                {"role": [member["role"], "admin"]},
+            )
+            return "raised", member["role"]
+
     def create_key_as(self, operator: Operator, role: str, name: str) -> dict[str, Any]:
         # Managing keys is managing workspace access: Admins only, and never above one's own role.
         operator.require("workspace.members.manage")

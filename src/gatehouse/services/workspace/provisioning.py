@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gatehouse.errors import Code, GatehouseError, InvalidInput
+from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound
 from gatehouse.policy import default_policy, policy_to_wire
 from gatehouse.services import addresses, clock, events
 from gatehouse.services.context import Environment
@@ -191,6 +191,24 @@ class Provisioning:
                 "created_at": now,
             },
         )
+        return secret_id, secret
+
+    def is_initialised(self) -> bool:
+        """Whether the database holds a workspace (`gatehouse init` ran)."""
+        with self.store.read() as tx:
+            return self.store.workspace_exists(tx)
+
+    def create_secret_trusted(self, environment_id: str) -> tuple[str, str]:
+        """A new API secret for an environment, for an operator with the database (`gatehouse
+        secret create`): (secret id, secret), the secret shown once. Older secrets keep working.
+        Raises NotFound for an unknown environment."""
+        now = clock.now()
+        with self.store.transaction() as tx:
+            environment = self.store.get_environment(tx, environment_id)
+            if environment is None:
+                raise NotFound(Kind.ENVIRONMENT, environment_id)
+            secret_id, secret = self.create_secret(tx, environment_id, environment["kind"], now)
+            events.record(self.store, tx, environment_id, "cli", "secret.create", secret_id)
         return secret_id, secret
 
     def find_environment(self, environment_id: str) -> Environment | None:

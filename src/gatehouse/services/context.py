@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gatehouse.policy import CompiledPolicy, Policy
-from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow
+from gatehouse.storage.rows import MemberEmailRow, MemberRow, OrganizationRow, SessionRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,8 @@ class MemberView:
     member: MemberRow
     org: OrganizationRow
     direct_roles: tuple[str, ...]
+    # The addresses the member retired by changing its email (`retired_email_addresses`).
+    retired_emails: tuple[MemberEmailRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,9 @@ async def authenticate(request: Request) -> Response:
     given = body.given()
     if not given.get("session_token") and not given.get("session_jwt"):
         raise InvalidInput("pass `session_token` or `session_jwt`")
+    if given.get("session_token") and given.get("session_jwt"):
+        # Stytch: "It will return an error if both are present."
+        raise InvalidInput("pass `session_token` or `session_jwt`, not both")
     sessions = gatehouse_of(request).sessions
     token, jwt, check = (
         given.get("session_token"),

@@ -77,6 +77,7 @@ class Code(enum.StrEnum):
     ALREADY_INITIALISED = "already_initialised"
     NOT_INITIALISED = "not_initialised"
     LAST_ADMIN = "last_admin"
+    MEMBER_PHONE_NUMBER_ALREADY_SET = "member_phone_number_already_set"
     # 413, 415, 429
     REQUEST_TOO_LARGE = "request_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"

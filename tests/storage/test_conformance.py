@@ -244,15 +244,14 @@ def test_organization_round_trip_and_update(store: Store, tenant: Tenant) -> Non
     assert find_organization(store, tenant.environment_id, org["slug"]) is None
 
 
-def test_find_organization_precedence_id_then_slug_then_external_id(
+def test_find_organization_by_id_slug_or_external_id_one_namespace(
     store: Store, tenant: Tenant
 ) -> None:
     a = organization_row(tenant.environment_id, slug="alpha", external_id="alpha-ext")
-    # b's slug is a's id and b's external id is a's slug: id beats slug, slug beats external id.
-    b = organization_row(tenant.environment_id, slug=a["id"], external_id="alpha")
-    c = organization_row(tenant.environment_id, slug="gamma", external_id="gamma-ext")
+    # An organization may hold one value as both its slug and its external id.
+    c = organization_row(tenant.environment_id, slug="gamma", external_id="gamma")
     elsewhere = organization_row(tenant.other_environment_id, slug="delta", external_id="delta-ext")
-    insert_organizations(store, a, b, c, elsewhere)
+    insert_organizations(store, a, c, elsewhere)
 
     def found(ident: str, environment_id: str = tenant.environment_id) -> str | None:
         row = find_organization(store, environment_id, ident)
@@ -260,15 +259,34 @@ def test_find_organization_precedence_id_then_slug_then_external_id(
 
     assert found(a["id"]) == a["id"]
     assert found("alpha") == a["id"]
-    assert found(b["id"]) == b["id"]
-    assert found("gamma") == c["id"]
-    assert found("gamma-ext") == c["id"]
     assert found("alpha-ext") == a["id"]
+    assert found("gamma") == c["id"]
     assert found("missing") is None
     # Lookups stay in their environment.
     assert found("delta") is None
     assert found(elsewhere["id"]) is None
     assert found("delta-ext", tenant.other_environment_id) == elsewhere["id"]
+    # Ids, slugs and external ids share one namespace: no organization takes another's.
+    for slug, external_id in ((a["id"], None), ("alpha-ext", None), ("x", "alpha"), ("y", a["id"])):
+        b = organization_row(tenant.environment_id, slug=slug, external_id=external_id)
+        with pytest.raises(Conflict), store.transaction() as tx:
+            store.insert_organization(tx, b)
+    b = organization_row(tenant.environment_id, slug="beta")
+    insert_organizations(store, b)
+    for values in ({"slug": "alpha-ext"}, {"external_id": "alpha"}, {"slug": a["id"]}):
+        with pytest.raises(Conflict), store.transaction() as tx:
+            store.update_organization(tx, b["id"], values)
+    # Changing the slug frees the old one and keeps the external id claimed.
+    with store.transaction() as tx:
+        store.update_organization(tx, c["id"], {"slug": "gamma-2"})
+    assert found("gamma") == c["id"]
+    assert found("gamma-2") == c["id"]
+    with store.transaction() as tx:
+        store.update_organization(tx, a["id"], {"slug": "alpha-2"})
+    assert found("alpha") is None
+    with store.transaction() as tx:
+        store.update_organization(tx, b["id"], {"slug": "alpha"})
+    assert found("alpha") == b["id"]
 
 
 def test_get_organizations_and_organizations_in(store: Store, tenant: Tenant) -> None:

@@ -127,6 +127,10 @@ ERRORS: dict[Code, tuple[int, str]] = {
     Code.ALREADY_INITIALISED: (409, "`gatehouse init` on an initialised database"),
     Code.NOT_INITIALISED: (409, "the server has no workspace yet: run `gatehouse init`"),
     Code.LAST_ADMIN: (409, "the change would leave the workspace without an Admin"),
+    Code.MEMBER_PHONE_NUMBER_ALREADY_SET: (
+        409,
+        "the member already has an mfa phone number: delete it before setting another",
+    ),
     Code.REQUEST_TOO_LARGE: (413, "the request body is over the size limit"),
     Code.UNSUPPORTED_MEDIA_TYPE: (415, "a body that is not JSON"),
     Code.TOO_MANY_REQUESTS: (429, "too many attempts; wait and retry"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from gatehouse.policy.defaults import STYTCH_ADMIN
@@ -22,6 +23,7 @@ from gatehouse.services.workspace.projects import CreatedSecret, EnvironmentView
 from gatehouse.storage.rows import (
     EnvironmentInfo,
     EventRow,
+    MemberEmailRow,
     MemberRow,
     OrganizationRow,
     ProjectRow,
@@ -72,7 +74,12 @@ def org_to_wire(org: OrganizationRow) -> dict[str, Any]:
     }
 
 
-def member_to_wire(member: MemberRow, direct: list[str], org: OrganizationRow) -> dict[str, Any]:
+def member_to_wire(
+    member: MemberRow,
+    direct: list[str],
+    org: OrganizationRow,
+    retired: Sequence[MemberEmailRow] = (),
+) -> dict[str, Any]:
     member_roles = roles.member_roles(member, direct, org)
     return {
         "organization_id": member["organization_id"],
@@ -91,7 +98,9 @@ def member_to_wire(member: MemberRow, direct: list[str], org: OrganizationRow) -
         "default_mfa_method": member["default_mfa_method"],
         "is_admin": any(r["role_id"] == STYTCH_ADMIN for r in member_roles),
         "totp_registration_id": "",
-        "retired_email_addresses": [],
+        "retired_email_addresses": [
+            {"email_id": r["email_id"] or "", "email_address": r["email"]} for r in retired
+        ],
         "is_locked": False,
         "lock_created_at": None,
         "lock_expires_at": None,
@@ -123,7 +132,7 @@ def session_to_wire(
 
 
 def member_of(view: MemberView) -> dict[str, Any]:
-    return member_to_wire(view.member, list(view.direct_roles), view.org)
+    return member_to_wire(view.member, list(view.direct_roles), view.org, view.retired_emails)
 
 
 def member_payload(view: MemberView) -> dict[str, Any]:

@@ -71,6 +71,7 @@ def seed(database_url: str, members: int, organizations: int, sample: int) -> Se
                 for m in admins
             ),
         )
+        _derived_rows(engine, environment_id)
         sessions: list[SampleSession] = []
         write(engine, t.member_sessions, _sessions(environment_id, org_ids, sampled, sessions))
         if engine.dialect.name == "postgresql":
@@ -79,6 +80,50 @@ def seed(database_url: str, members: int, organizations: int, sample: int) -> Se
     finally:
         engine.dispose()
     return Seeded(environment_id, environment["secret"], sessions, time.perf_counter() - started)
+
+
+def _derived_rows(engine: Any, environment_id: str) -> None:
+    """The rows the store keeps in step with organizations and members (their identifiers and
+    current addresses), derived in the database from the rows just written."""
+    from sqlalchemy import false, insert, literal, null, select
+
+    from gatehouse.storage.sql import tables as t
+
+    o, m = t.organizations, t.members
+    ident = t.organization_identifiers
+    columns = ["environment_id", "identifier", "organization_id", "kind"]
+    with engine.begin() as conn:
+        for column, kind in ((o.c.id, "id"), (o.c.slug, "slug")):
+            conn.execute(
+                insert(ident).from_select(
+                    columns,
+                    select(o.c.environment_id, column, o.c.id, literal(kind)).where(
+                        o.c.environment_id == environment_id
+                    ),
+                )
+            )
+        conn.execute(
+            insert(t.member_emails).from_select(
+                [
+                    "organization_id",
+                    "email_lower",
+                    "member_id",
+                    "email",
+                    "email_id",
+                    "retired",
+                    "created_at",
+                ],
+                select(
+                    m.c.organization_id,
+                    m.c.email_lower,
+                    m.c.id,
+                    m.c.email,
+                    null(),
+                    false(),
+                    m.c.created_at,
+                ).where(m.c.environment_id == environment_id),
+            )
+        )
 
 
 def _organizations(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatehouse.policy import CompiledPolicy, Policy
-from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow
+from gatehouse.storage.rows import MemberEmailRow, MemberRow, OrganizationRow, SessionRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,8 @@ class MemberView:
     member: MemberRow
     org: OrganizationRow
     direct_roles: tuple[str, ...]
+    # The addresses the member retired by changing its email (`retired_email_addresses`).
+    retired_emails: tuple[MemberEmailRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from gatehouse.storage.rows import (
     EnvironmentValues,
     EventRow,
     JsonObject,
+    MemberEmailRow,
     MemberRow,
     MemberValues,
     NewEvent,
@@ -206,6 +207,13 @@ class MemberStore(Protocol):
     def find_member_by_external_id(
         self, tx: ReadTx, organization_id: str, external_id: str
     ) -> MemberRow | None: ...
+    def find_member(self, tx: ReadTx, organization_id: str, ident: str) -> MemberRow | None: ...
+    def retire_member_email(
+        self, tx: WriteTx, member: MemberRow, email_id: str, now: dt.datetime
+    ) -> None: ...
+    def retired_emails(
+        self, tx: ReadTx, member_ids: Iterable[str]
+    ) -> dict[str, list[MemberEmailRow]]: ...
     def find_member_by_password_id(
         self, tx: ReadTx, organization_id: str, password_id: str
     ) -> MemberRow | None: ...

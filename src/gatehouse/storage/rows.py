@@ -232,6 +232,15 @@ class OrganizationValues(TypedDict, total=False):
     updated_at: dt.datetime
 
 
+class OrganizationIdentifierRow(TypedDict):
+    """A row of `organization_identifiers`."""
+
+    environment_id: str
+    identifier: str
+    organization_id: str
+    kind: str
+
+
 class SigningKeyRow(TypedDict):
     """A row of `signing_keys`."""
 
@@ -289,6 +298,18 @@ class MemberValues(TypedDict, total=False):
     password_hash: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class MemberEmailRow(TypedDict):
+    """A row of `member_emails`."""
+
+    organization_id: str
+    email_lower: str
+    member_id: str
+    email: str
+    email_id: str | None
+    retired: bool
+    created_at: dt.datetime
 
 
 class MemberRoleRow(TypedDict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from gatehouse.errors import Code, InvalidInput, Kind, NotFound
+from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound
 from gatehouse.policy import Problem
 from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import enforcement
@@ -40,6 +40,17 @@ _PRIVILEGED_CREATE_FIELDS = (
 )
 
 
+def check_phone_number_free(member: MemberRow) -> None:
+    """Stytch: setting an MFA phone number throws when the member already has one (delete it
+    first). Setting the number the member has is a no-op."""
+    if member["mfa_phone_number"]:
+        raise GatehouseError(
+            Code.MEMBER_PHONE_NUMBER_ALREADY_SET,
+            f"member `{member['id']}` already has an mfa phone number; delete it first "
+            "(`DELETE .../members/mfa_phone_numbers/{member_id}`), then set the new one",
+        )
+
+
 class Members:
     def __init__(self, runtime: Runtime, organizations: Organizations) -> None:
         self.runtime = runtime
@@ -49,12 +60,14 @@ class Members:
     def view(self, tx: ReadTx, member: MemberRow, org: OrganizationRow) -> MemberView:
         """The member with its direct role assignments, as they are in `tx`."""
         direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        return MemberView(member, org, tuple(direct))
+        retired = self.store.retired_emails(tx, [member["id"]])[member["id"]]
+        return MemberView(member, org, tuple(direct), tuple(retired))
 
     def _find(
         self, tx: ReadTx, org: OrganizationRow, member_id: str, *, include_deleted: bool = False
     ) -> MemberRow:
-        member = self.store.get_member(tx, org["id"], member_id)
+        """By member id or, as the SDK allows, the member's external id."""
+        member = self.store.find_member(tx, org["id"], member_id)
         if member is None or (member["status"] == "deleted" and not include_deleted):
             raise NotFound(Kind.MEMBER, member_id)
         return member
@@ -123,6 +136,7 @@ class Members:
     ) -> MemberView:
         with self.store.read() as tx:
             org = self.organizations.find(tx, caller.environment, org_ident)
+            enforcement.require_tenancy(caller, org)
             if member_id:
                 member = self._find(tx, org, member_id)
             else:
@@ -176,18 +190,30 @@ class Members:
                 "mfa_phone_number" in fields
                 and fields["mfa_phone_number"] != member["mfa_phone_number"]
             ):
+                check_phone_number_free(member)
                 values["mfa_phone_number"] = fields["mfa_phone_number"]
                 values["mfa_phone_verified"] = False
             email = fields.get("email_address")
-            if email is not None and email.lower() != member["email_lower"]:
+            now = clock.now()
+            email_changed = email is not None and email.lower() != member["email_lower"]
+            if email is not None and email_changed:
+                # Stytch: a new address clears the password and needs verifying again; the old
+                # one is retired (no other member of the organization may take it).
                 values["email"] = email
                 values["email_lower"] = email.lower()
                 values["email_verified"] = False
+                values["password_id"] = None
+                values["password_hash"] = None
             elif email is not None:
                 values["email"] = email
-            values["updated_at"] = clock.now()
-            # An email or external id another member holds: the store raises Duplicate.
+            values["updated_at"] = now
+            # An email (current or retired) or external id another member holds: the store
+            # raises Duplicate.
             self.store.update_member(tx, member["id"], values)
+            if email_changed:
+                self.store.retire_member_email(
+                    tx, member, ids.new_id("email", environment.kind), now
+                )
             if "roles" in fields:
                 self.store.set_direct_roles(tx, environment.id, member["id"], fields["roles"])
             events.record_call(self.store, tx, caller, "member.update", member["id"], fields)
@@ -301,7 +327,11 @@ class Members:
                 tx, environment.id, list(orgs), checked, cursor, limit, include_deleted
             )
             direct = self.store.direct_roles(tx, [r["id"] for r in rows])
+            retired = self.store.retired_emails(tx, [r["id"] for r in rows])
             views = [
-                MemberView(r, orgs[r["organization_id"]], tuple(direct[r["id"]])) for r in rows
+                MemberView(
+                    r, orgs[r["organization_id"]], tuple(direct[r["id"]]), tuple(retired[r["id"]])
+                )
+                for r in rows
             ]
             return MemberPage(views, total, next_cursor, orgs)

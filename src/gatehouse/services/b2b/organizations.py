@@ -45,8 +45,11 @@ class Organizations:
         return org
 
     def get(self, caller: Caller, ident: str) -> OrganizationRow:
+        """The organization; a member session header must belong to it (the tenancy error)."""
         with self.store.read() as tx:
-            return self.find(tx, caller.environment, ident)
+            org = self.find(tx, caller.environment, ident)
+        enforcement.require_tenancy(caller, org)
+        return org
 
     def _check_roles(
         self, environment: Environment, org: OrganizationRow, fields: dict[str, Any]

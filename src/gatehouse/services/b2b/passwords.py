@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Unauthorized
 from gatehouse.services import clock, events, ids
+from gatehouse.services.b2b import enforcement
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
 from gatehouse.services.context import Caller, MemberView, SignIn
@@ -87,6 +88,7 @@ class Passwords:
         now = clock.now()
         with self.store.transaction() as tx:
             org = self.members.organizations.find(tx, environment, fields["organization_id"])
+            enforcement.require_tenancy(caller, org)
             role_ids = fields.get("roles")
             if role_ids is not None:
                 self.members.check_roles(environment, org, role_ids)
@@ -94,6 +96,8 @@ class Passwords:
             values: MemberValues = {
                 "password_id": ids.new_id("member-password", environment.kind),
                 "password_hash": stored,
+                # Stytch: migrate marks the member's email address as verified.
+                "email_verified": True,
                 "updated_at": now,
             }
             if fields.get("name") is not None:
@@ -147,6 +151,7 @@ class Passwords:
         password = fields["password"]
         with self.store.read() as tx:
             org = self.members.organizations.find(tx, environment, fields["organization_id"])
+            enforcement.require_tenancy(caller, org)
             throttle_key = (environment.id, org["id"], fields["email_address"].lower())
             if self.throttle.blocked(throttle_key):
                 raise GatehouseError(
@@ -187,7 +192,9 @@ class Passwords:
                         "the session belongs to another member; sign in without it",
                         code=Code.SESSION_MEMBER_MISMATCH,
                     )
-                row = self.sessions.add_factor(tx, existing.row, factor, duration)
+                row = self.sessions.add_factor(
+                    tx, existing.row, factor, duration, fields.get("session_custom_claims")
+                )
                 token = fields.get("session_token") or ""
             else:
                 row, token = self.sessions.start(

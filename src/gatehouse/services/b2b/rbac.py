@@ -24,6 +24,7 @@ from gatehouse.policy import (
 )
 from gatehouse.policy.model import WILDCARD
 from gatehouse.services import clock, events
+from gatehouse.services.b2b import enforcement
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.context import Caller, Environment
 from gatehouse.services.node.runtime import Runtime
@@ -251,6 +252,7 @@ class Rbac:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, ident)
+            enforcement.require_tenancy(caller, org)
             org_policy = self.parse_org_policy(environment, data)
             new_ids = {r.role_id for r in org_policy.roles}
             removed = {r["role_id"] for r in org["custom_roles"]} - new_ids

@@ -26,7 +26,7 @@ from gatehouse.errors import (
 )
 from gatehouse.policy import Decision
 from gatehouse.services import clock, events, ids
-from gatehouse.services.b2b import roles
+from gatehouse.services.b2b import enforcement, roles
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.context import (
     ActiveSession,
@@ -85,6 +85,22 @@ def check_custom_claims(claims: dict[str, Any] | None) -> None:
             f"custom claim `{bad[0]}` is reserved; choose another claim name",
             code=Code.INVALID_CUSTOM_CLAIMS,
         )
+
+
+def merge_claims(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`update` merged into `current` as Stytch merges session custom claims: deeply. A key set
+    to null is deleted, at any depth; an object merges into an object at the same key (its other
+    keys are kept); any other value replaces what was there. `current` is not changed."""
+    merged = dict(current)
+    for key, value in update.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            below = merged.get(key)
+            merged[key] = merge_claims(below if isinstance(below, dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +177,7 @@ class Sessions:
             "member_id": member["id"],
             "token_hash": credentials.token_digest(token),
             "authentication_factors": [factor],
-            "custom_claims": {k: v for k, v in (custom_claims or {}).items() if v is not None},
+            "custom_claims": merge_claims({}, custom_claims or {}),
             "started_at": now,
             "last_accessed_at": now,
             "expires_at": now + dt.timedelta(minutes=duration_minutes),
@@ -174,10 +190,16 @@ class Sessions:
         return row, token
 
     def add_factor(
-        self, tx: WriteTx, row: SessionRow, factor: dict[str, Any], duration_minutes: int
+        self,
+        tx: WriteTx,
+        row: SessionRow,
+        factor: dict[str, Any],
+        duration_minutes: int,
+        custom_claims: dict[str, Any] | None = None,
     ) -> SessionRow:
         """Record a new factor of `factor`'s type on a live session (replacing an older one of
-        that type) and extend it to at least `duration_minutes` from now."""
+        that type), extend it to at least `duration_minutes` from now and merge in
+        `custom_claims`."""
         now = clock.now()
         values: SessionValues = {
             "authentication_factors": [
@@ -187,6 +209,8 @@ class Sessions:
             "last_accessed_at": now,
             "expires_at": max(row["expires_at"], now + dt.timedelta(minutes=duration_minutes)),
         }
+        if custom_claims:
+            values["custom_claims"] = merge_claims(row["custom_claims"], custom_claims)
         self.store.update_session(tx, row["id"], values)
         return {**row, **values}
 
@@ -367,8 +391,9 @@ class Sessions:
                 expires_at = min(expires_at, row["expires_at"])
             values["expires_at"] = expires_at
         if custom_claims:
-            merged = {**row["custom_claims"], **custom_claims}
-            values["custom_claims"] = {k: v for k, v in merged.items() if v is not None}
+            merged = merge_claims(row["custom_claims"], custom_claims)
+            if merged != row["custom_claims"]:
+                values["custom_claims"] = merged
         return values
 
     def _jwt_reusable(self, entry: CachedSession) -> bool:
@@ -411,7 +436,8 @@ class Sessions:
         environment = caller.environment
         with self.store.read() as tx:
             org = self.organizations.find(tx, environment, org_ident)
-            member = self.store.get_member(tx, org["id"], member_id)
+            enforcement.require_tenancy(caller, org)
+            member = self.store.find_member(tx, org["id"], member_id)
             if member is None or member["status"] == "deleted":
                 raise NotFound(Kind.MEMBER, member_id)
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
@@ -425,7 +451,8 @@ class Sessions:
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
-            member = self.store.get_member(tx, org["id"], member_id)
+            enforcement.require_tenancy(caller, org)
+            member = self.store.find_member(tx, org["id"], member_id)
             if member is None or member["status"] == "deleted":
                 raise NotFound(Kind.MEMBER, member_id)
             self._may_revoke(caller, member["id"])

@@ -73,6 +73,27 @@ RULES = (
         "external_id",
         "project",
     ),
+    # An organization's id, slug and external id share one namespace (one lookup): the row
+    # written names which field it came from (`kind`), and so which error it is (`_BY_KIND`).
+    UniqueRule(
+        "pk_organization_identifiers",
+        "organization_identifiers",
+        ("environment_id", "identifier"),
+        Code.DUPLICATE_ORGANIZATION_SLUG,
+        "organization_slug",
+        "identifier",
+        "project",
+    ),
+    # A member's current address and the addresses members retired, one member each.
+    UniqueRule(
+        "pk_member_emails",
+        "member_emails",
+        ("organization_id", "email_lower"),
+        Code.DUPLICATE_MEMBER_EMAIL,
+        "email_address",
+        "email",
+        "organization",
+    ),
     UniqueRule(
         "uq_projects_workspace_id_slug",
         "projects",
@@ -109,6 +130,9 @@ def _unique_names() -> dict[tuple[str, tuple[str, ...]], str]:
     refusal SQLite reports by columns gets the name PostgreSQL would report."""
     names: dict[tuple[str, tuple[str, ...]], str] = {}
     for table in t.metadata.sorted_tables:
+        key = table.primary_key
+        if isinstance(key.name, str):
+            names[(table.name, tuple(c.name for c in key.columns))] = key.name
         for constraint in table.constraints:
             if isinstance(constraint, UniqueConstraint) and isinstance(constraint.name, str):
                 names[(table.name, tuple(c.name for c in constraint.columns))] = constraint.name
@@ -119,6 +143,11 @@ def _unique_names() -> dict[tuple[str, tuple[str, ...]], str]:
 
 
 _NAMES = _unique_names()
+
+# organization_identifiers rows by kind: the field the identifier was written as.
+_BY_KIND = {
+    "external_id": (Code.DUPLICATE_EXTERNAL_ID, "organization_external_id"),
+}
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
 
 
@@ -144,10 +173,13 @@ def translate(error: IntegrityError, values: Mapping[str, Any]) -> Exception:
     if rule is None:
         return Conflict(name, str(error.orig).split("\n", 1)[0][:500])
     value = str(values.get(rule.value_column, ""))
+    code, field = rule.code, rule.field
+    if rule.table == "organization_identifiers":
+        code, field = _BY_KIND.get(str(values.get("kind")), (code, field))
     return DuplicateValue(
         rule.name,
-        rule.code,
-        rule.field,
+        code,
+        field,
         value,
-        f"{rule.field.replace('_', ' ')} `{value}` is already in use in this {rule.scope}",
+        f"{field.replace('_', ' ')} `{value}` is already in use in this {rule.scope}",
     )

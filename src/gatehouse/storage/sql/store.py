@@ -10,7 +10,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, Table, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,7 @@ from gatehouse.storage.rows import (
     EnvironmentRow,
     EventRow,
     JsonObject,
+    MemberEmailRow,
     MemberRow,
     MemberValues,
     NewEvent,
@@ -43,6 +44,21 @@ from gatehouse.storage.sql.tx import conn as _c
 from gatehouse.storage.sql.workspace_store import SqlWorkspaceStore
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _atomic(
+    write: Callable[Concatenate[SqlStore, WriteTx, P], None],
+) -> Callable[Concatenate[SqlStore, WriteTx, P], None]:
+    """A write of several statements, all or none: refused midway (a Duplicate, say), it leaves
+    nothing behind even when the caller's transaction goes on."""
+
+    def atomic(store: SqlStore, tx: WriteTx, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        with _c(tx).begin_nested():
+            write(store, tx, *args, **kwargs)
+
+    atomic.__doc__, atomic.__name__ = write.__doc__, write.__name__
+    return atomic
 
 
 class SqlStore(SqlWorkspaceStore):
@@ -233,15 +249,72 @@ class SqlStore(SqlWorkspaceStore):
 
     # -- organizations ---------------------------------------------------------------------
 
+    @_atomic
     def insert_organization(self, tx: WriteTx, row: OrganizationRow) -> None:
         self._insert(tx, t.organizations, row)
+        self._insert(
+            tx,
+            t.organization_identifiers,
+            {
+                "environment_id": row["environment_id"],
+                "identifier": row["id"],
+                "organization_id": row["id"],
+                "kind": "id",
+            },
+        )
+        self._claim_identifiers(tx, row, ("slug", "external_id"))
 
+    @_atomic
     def update_organization(
         self, tx: WriteTx, organization_id: str, values: OrganizationValues
     ) -> None:
         self._update(tx, t.organizations, organization_id, values)
+        written = tuple(k for k in ("slug", "external_id") if k in values)
+        if written:
+            org = t.organizations
+            found = one(
+                _c(tx).execute(select(org).where(org.c.id == organization_id)).first(),
+                OrganizationRow,
+            )
+            if found is not None:
+                self._claim_identifiers(tx, found, written)
         if values:
             self._org_changed(tx, organization_id)
+
+    def _claim_identifiers(
+        self, tx: WriteTx, org: OrganizationRow, written: tuple[str, ...]
+    ) -> None:
+        """Keep `organization_identifiers` in step with the organization's slug and external id:
+        the identifiers of the fields just `written` are replaced (one another organization holds
+        is refused, as that field's Duplicate); an identifier of a field not written that was not
+        claimed (one field held the other's value) is claimed if it is free. Before revision 0006
+        two organizations could share an identifier; the older keeps it, the newer is not found
+        by it, and changing another field does not refuse the newer."""
+        ident = t.organization_identifiers
+        connection = _c(tx)
+        connection.execute(
+            delete(ident).where(
+                ident.c.organization_id == org["id"], ident.c.kind.in_(list(written))
+            )
+        )
+        for kind in ("slug", "external_id"):
+            value = org.get(kind)
+            if value is None:
+                continue
+            holder = connection.execute(
+                select(ident.c.organization_id).where(
+                    ident.c.environment_id == org["environment_id"], ident.c.identifier == value
+                )
+            ).scalar()
+            if holder == org["id"] or (holder is not None and kind not in written):
+                continue
+            row = {
+                "environment_id": org["environment_id"],
+                "identifier": value,
+                "organization_id": org["id"],
+                "kind": kind,
+            }
+            self._insert(tx, ident, row)  # held by another organization: Duplicate
 
     def delete_organization(self, tx: WriteTx, organization_id: str) -> None:
         # Children first: SQLite enforces ON DELETE CASCADE only with the pragma, and being
@@ -249,6 +322,14 @@ class SqlStore(SqlWorkspaceStore):
         self._org_changed(tx, organization_id)
         member_ids = select(t.members.c.id).where(t.members.c.organization_id == organization_id)
         _c(tx).execute(delete(t.member_roles).where(t.member_roles.c.member_id.in_(member_ids)))
+        _c(tx).execute(
+            delete(t.member_emails).where(t.member_emails.c.organization_id == organization_id)
+        )
+        _c(tx).execute(
+            delete(t.organization_identifiers).where(
+                t.organization_identifiers.c.organization_id == organization_id
+            )
+        )
         _c(tx).execute(
             delete(t.member_sessions).where(t.member_sessions.c.organization_id == organization_id)
         )
@@ -258,17 +339,31 @@ class SqlStore(SqlWorkspaceStore):
     def find_organization(
         self, tx: ReadTx, environment_id: str, ident: str
     ) -> OrganizationRow | None:
-        """By id, slug or external id, in that order of precedence."""
+        """By id, slug or external id: an exact id first, then the one organization that holds
+        `ident` in `organization_identifiers` (ids, slugs and external ids are unique across the
+        three, so at most one does)."""
         org = t.organizations
-        for column in (org.c.id, org.c.slug, org.c.external_id):
+        ident_t = t.organization_identifiers
+        found = (
+            _c(tx)
+            .execute(select(org).where(org.c.environment_id == environment_id, org.c.id == ident))
+            .first()
+        )
+        if found is None:
             found = (
                 _c(tx)
-                .execute(select(org).where(org.c.environment_id == environment_id, column == ident))
+                .execute(
+                    select(org)
+                    .join(ident_t, ident_t.c.organization_id == org.c.id)
+                    .where(
+                        ident_t.c.environment_id == environment_id,
+                        ident_t.c.identifier == ident,
+                        org.c.environment_id == environment_id,
+                    )
+                )
                 .first()
             )
-            if found is not None:
-                return one(found, OrganizationRow)
-        return None
+        return one(found, OrganizationRow) if found is not None else None
 
     def get_organizations(
         self, tx: ReadTx, environment_id: str, ids: Iterable[str]
@@ -323,14 +418,98 @@ class SqlStore(SqlWorkspaceStore):
 
     # -- members ---------------------------------------------------------------------------
 
+    @_atomic
     def insert_member(self, tx: WriteTx, row: MemberRow) -> None:
         self._insert(tx, t.members, row)
+        self._claim_email(tx, row)
 
+    @_atomic
     def update_member(self, tx: WriteTx, member_id: str, values: MemberValues) -> None:
         self._update(tx, t.members, member_id, values)
+        if "email_lower" in values or "status" in values:
+            found = one(
+                _c(tx).execute(select(t.members).where(t.members.c.id == member_id)).first(),
+                MemberRow,
+            )
+            if found is not None:
+                self._claim_email(tx, found)
         if values:
             # Member and session changes only drop node caches, which key them by id alone.
             changes.record(_c(tx), Change("", "member", member_id))
+
+    def _claim_email(self, tx: WriteTx, member: MemberRow) -> None:
+        """Keep the member's current address in `member_emails` (none while deleted). Taking
+        back an address it retired itself is allowed; one another member holds, current or
+        retired, is refused (the member email Duplicate)."""
+        e = t.member_emails
+        connection = _c(tx)
+        connection.execute(delete(e).where(e.c.member_id == member["id"], e.c.retired.is_(False)))
+        if member["status"] == "deleted":
+            return
+        connection.execute(
+            delete(e).where(
+                e.c.member_id == member["id"],
+                e.c.organization_id == member["organization_id"],
+                e.c.email_lower == member["email_lower"],
+            )
+        )
+        row: MemberEmailRow = {
+            "organization_id": member["organization_id"],
+            "email_lower": member["email_lower"],
+            "member_id": member["id"],
+            "email": member["email"],
+            "email_id": None,
+            "retired": False,
+            "created_at": member["updated_at"],
+        }
+        self._insert(tx, e, row)
+
+    def retire_member_email(
+        self,
+        tx: WriteTx,
+        member: MemberRow,
+        email_id: str,
+        now: dt.datetime,
+    ) -> None:
+        """Record `member`'s address (as the row was before its email changed) as retired: no
+        other member of the organization may take it."""
+        row: MemberEmailRow = {
+            "organization_id": member["organization_id"],
+            "email_lower": member["email_lower"],
+            "member_id": member["id"],
+            "email": member["email"],
+            "email_id": email_id,
+            "retired": True,
+            "created_at": now,
+        }
+        self._insert(tx, t.member_emails, row)
+
+    def retired_emails(
+        self, tx: ReadTx, member_ids: Iterable[str]
+    ) -> dict[str, list[MemberEmailRow]]:
+        ids = list(member_ids)
+        out: dict[str, list[MemberEmailRow]] = {member_id: [] for member_id in ids}
+        if not ids:
+            return out
+        e = t.member_emails
+        rows = (
+            _c(tx)
+            .execute(
+                select(e)
+                .where(e.c.member_id.in_(ids), e.c.retired.is_(True))
+                .order_by(e.c.created_at, e.c.email_lower)
+            )
+            .all()
+        )
+        for row in every(rows, MemberEmailRow):
+            out[row["member_id"]].append(row)
+        return out
+
+    def find_member(self, tx: ReadTx, organization_id: str, ident: str) -> MemberRow | None:
+        """By member id, else by external id (unique in the organization)."""
+        return self.get_member(tx, organization_id, ident) or self.find_member_by_external_id(
+            tx, organization_id, ident
+        )
 
     def get_member(self, tx: ReadTx, organization_id: str, member_id: str) -> MemberRow | None:
         return one(

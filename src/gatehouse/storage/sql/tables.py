@@ -215,6 +215,21 @@ organizations = Table(
     UniqueConstraint("environment_id", "external_id"),
 )
 
+# Every identifier an organization is looked up by (its id, slug and external id share one lookup),
+# unique across all three within an environment: no organization can take another's identifier.
+# Kept in step with `organizations` by the store, in the same transaction.
+organization_identifiers = Table(
+    "organization_identifiers",
+    metadata,
+    Column("environment_id", ID, primary_key=True),
+    Column("identifier", String(128), primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("kind", String(16), nullable=False),  # id, slug or external_id
+    Index(None, "organization_id"),
+)
+
 members = Table(
     "members",
     metadata,
@@ -259,6 +274,25 @@ members = Table(
         sqlite_where=text("external_id IS NOT NULL"),
         postgresql_where=text("external_id IS NOT NULL"),
     ),
+)
+
+# The addresses members of an organization hold: each one's current address (while not deleted) and
+# the addresses it retired by changing its email, which no other member of the organization may
+# take. Kept in step with `members` by the store, in the same transaction.
+member_emails = Table(
+    "member_emails",
+    metadata,
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("email_lower", String(320), primary_key=True),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    # A retired address's id (a current address's id is derived from its member's).
+    Column("email_id", ID, nullable=True),
+    Column("retired", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "member_id"),
 )
 
 member_roles = Table(

@@ -263,6 +263,14 @@ class SqlWorkspaceStore:
         _c(tx).execute(
             delete(t.member_sessions).where(t.member_sessions.c.environment_id == environment_id)
         )
+        _c(tx).execute(
+            delete(t.member_emails).where(t.member_emails.c.organization_id.in_(org_ids))
+        )
+        _c(tx).execute(
+            delete(t.organization_identifiers).where(
+                t.organization_identifiers.c.environment_id == environment_id
+            )
+        )
         _c(tx).execute(delete(t.members).where(t.members.c.environment_id == environment_id))
         _c(tx).execute(delete(t.organizations).where(t.organizations.c.id.in_(org_ids)))
         _c(tx).execute(

@@ -30,6 +30,11 @@ from gatehouse.tls import write_self_signed
 # Tests hash member passwords with argon2id at a low cost: every sign-in re-hashes, and what the
 # tests check does not depend on the cost. Production keeps the RFC 9106 defaults.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
+# Tests send many links to the same few addresses from one client; the tests of these limits
+# (tests/api/test_hardening_abuse.py) set their own.
+LIFTED_SEND_LIMITS = {"emails_per_address_per_hour": 100_000, "emails_per_client_per_hour": 100_000}
+# PostgreSQL needs `encryption_keys` (SQLite tests use the key file generated beside the database).
+TEST_ENCRYPTION_KEY = "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="
 
 
 @dataclass
@@ -142,7 +147,10 @@ def running_server(
 ) -> Iterator[RunningServer]:
     """A server over `database_url`; with `tls_dir`, it serves HTTPS with a self-signed
     certificate written there."""
-    engine = make_engine(database_url)
+    settings = {"database_url": database_url, **LIFTED_SEND_LIMITS, **settings}
+    if not database_url.startswith("sqlite"):
+        settings.setdefault("encryption_keys", TEST_ENCRYPTION_KEY)
+    engine = make_engine(database_url, settings.get("database_busy_timeout_seconds", 10.0))
     migrate(engine)
     sock = _free_socket()
     port = sock.getsockname()[1]
@@ -181,6 +189,8 @@ def another_node(first: RunningServer, **settings: Any) -> Iterator[RunningServe
         SqlStore(engine),
         Settings(
             public_url=base.public_url,
+            database_url=base.database_url,
+            encryption_keys=base.encryption_keys,
             argon2_time_cost=base.argon2_time_cost,
             argon2_memory_kib=base.argon2_memory_kib,
             argon2_parallelism=base.argon2_parallelism,

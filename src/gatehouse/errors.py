@@ -81,9 +81,10 @@ class Code(enum.StrEnum):
     REQUEST_TOO_LARGE = "request_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     TOO_MANY_REQUESTS = "too_many_requests"
-    # 500, 502
+    # 500, 502, 503
     INTERNAL_SERVER_ERROR = "internal_server_error"
     EMAIL_DELIVERY_FAILED = "email_delivery_failed"
+    DATABASE_BUSY = "database_busy"
 
 
 class Kind(enum.Enum):
@@ -107,10 +108,20 @@ class Kind(enum.Enum):
 
 
 class GatehouseError(Exception):
-    def __init__(self, code: Code, message: str) -> None:
+    """`retry_after`: seconds after which a retry may succeed (429, 503): the `Retry-After`."""
+
+    def __init__(self, code: Code, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+
+
+def too_many(message: str, retry_after: float) -> GatehouseError:
+    """A 429 `too_many_requests` that says when to retry (whole seconds, at least 1)."""
+    return GatehouseError(
+        Code.TOO_MANY_REQUESTS, message, retry_after=max(1, int(retry_after + 0.999))
+    )
 
 
 class InvalidInput(GatehouseError):

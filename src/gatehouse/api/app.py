@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -27,7 +28,7 @@ from gatehouse.api.routes import (
 )
 from gatehouse.errors import GatehouseError
 from gatehouse.services.wiring import Gatehouse
-from gatehouse.storage import Conflict
+from gatehouse.storage import Busy, Conflict
 
 
 async def health(request: Request) -> JSONResponse:
@@ -37,7 +38,10 @@ async def health(request: Request) -> JSONResponse:
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     # Serving: follow the change feed so the node's caches stay fresh (services/cache.py).
-    runtime = app.state.gatehouse.runtime
+    gatehouse = app.state.gatehouse
+    # Private keys written in clear (or under an older encryption key) are sealed afresh.
+    await run_in_threadpool(gatehouse.keys.reseal_stored_keys)
+    runtime = gatehouse.runtime
     runtime.start()
     try:
         yield
@@ -68,6 +72,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         exception_handlers={
             GatehouseError: errors.gatehouse_error,
             Conflict: errors.storage_conflict,
+            Busy: errors.storage_busy,
             HTTPException: errors.http_error,
             Exception: errors.unexpected_error,
         },

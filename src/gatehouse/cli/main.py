@@ -113,7 +113,9 @@ def _services(settings: config.Settings) -> Iterator[Gatehouse]:
     from gatehouse.services.wiring import Gatehouse
     from gatehouse.storage import open_store
 
-    store = open_store(settings.database_url)
+    store = open_store(
+        settings.database_url, busy_timeout_seconds=settings.database_busy_timeout_seconds
+    )
     try:
         yield Gatehouse(store, settings)
     finally:
@@ -198,6 +200,14 @@ def dev_cert(
     typer.echo(
         f"wrote {cert} and {key}; serve with: gatehouse serve --tls-cert {cert} --tls-key {key}"
     )
+
+
+@key_app.command("encryption")
+def key_encryption() -> None:
+    """Print a new key for the `encryption_keys` setting (put it first to rotate)."""
+    from gatehouse.services.security.sealing import new_key
+
+    typer.echo(new_key())
 
 
 @key_app.command("create")

@@ -22,6 +22,8 @@ from gatehouse.policy import (
 from gatehouse.services.context import Environment
 from gatehouse.services.node.cache import NodeCache
 from gatehouse.services.security import credentials
+from gatehouse.services.security.sealing import Sealer
+from gatehouse.services.security.throttle import SendLimits, SignInGuard
 from gatehouse.storage import Change, Store
 from gatehouse.storage.interface import ReadTx
 from gatehouse.storage.rows import EnvironmentRow, OrganizationRow
@@ -48,6 +50,13 @@ class Runtime:
             self.settings.argon2_time_cost,
             self.settings.argon2_memory_kib,
             self.settings.argon2_parallelism,
+            concurrency=self.settings.password_hash_concurrency,
+            wait_seconds=self.settings.password_hash_wait_seconds,
+        )
+        self.sealer = Sealer.from_settings(self.settings)
+        # One per node, shared by every service that sends a message (services/security/throttle.py).
+        self.send_limits = SendLimits(
+            self.settings.emails_per_address_per_hour, self.settings.emails_per_client_per_hour
         )
         self._compiled_policies = _PolicyCache()
         self.cache = NodeCache(self.settings.cache_max_sessions, self.settings.cache_ttl_seconds)
@@ -55,6 +64,15 @@ class Runtime:
         self._subscribers: list[Callable[[Change], None]] = []
         self._feed_stop = threading.Event()
         self._feed: threading.Thread | None = None
+
+    def sign_in_guard(self) -> SignInGuard:
+        """A new set of password sign-in limits (each kind of account has its own)."""
+        s = self.settings
+        return SignInGuard(
+            s.sign_in_failures_per_client,
+            s.sign_in_failures_per_account_client,
+            s.sign_in_failures_per_account,
+        )
 
     # -- the change feed ---------------------------------------------------------------------
 

@@ -431,13 +431,15 @@ def test_init_key_create_and_policy_find_the_database_through_the_same_sources(
         "a@example.com",
         "--json",
         cwd=tmp_path,
-        env={"GATEHOUSE_DATABASE_URL": database_url},
+        env={"GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_ENCRYPTION_KEYS": SAMPLE_KEY},
     )
     assert init.returncode == 0, init.stderr
     assert _workspaces(database_url) == 1
     project_id = json.loads(init.stdout)["project"]["environments"]["test"]["project_id"]
 
-    path = write_toml(tmp_path / "gatehouse.toml", {"database_url": database_url})
+    path = write_toml(
+        tmp_path / "gatehouse.toml", {"database_url": database_url, "encryption_keys": SAMPLE_KEY}
+    )
     exported = gatehouse(
         "policy", "export", "--project-id", project_id, "--config", str(path), cwd=tmp_path
     )
@@ -453,7 +455,10 @@ def test_init_key_create_and_policy_find_the_database_through_the_same_sources(
         "--database-url",
         database_url,
         cwd=tmp_path,
-        env={"GATEHOUSE_DATABASE_URL": f"sqlite:///{elsewhere}"},
+        env={
+            "GATEHOUSE_DATABASE_URL": f"sqlite:///{elsewhere}",
+            "GATEHOUSE_ENCRYPTION_KEYS": SAMPLE_KEY,
+        },
     )
     assert key.returncode == 0, key.stderr  # the flag won: this database has the workspace
     assert not elsewhere.exists()
@@ -464,7 +469,11 @@ def test_init_key_create_and_policy_find_the_database_through_the_same_sources(
         "--project-id",
         project_id,
         cwd=tmp_path,
-        env={"GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_PORT": "http"},
+        env={
+            "GATEHOUSE_DATABASE_URL": database_url,
+            "GATEHOUSE_PORT": "http",
+            "GATEHOUSE_ENCRYPTION_KEYS": SAMPLE_KEY,
+        },
     )
     assert_refused(bad, "port: must be an integer (got 'http' from GATEHOUSE_PORT)")
 
@@ -474,7 +483,13 @@ def test_workers_get_the_settings_of_the_parent(
 ) -> None:
     monkeypatch.setenv(worker.SETTINGS, "")  # restored afterwards
     loaded = config.load(
-        flags={"database_url": database_url, "port": "9000", "smtp_starttls": True}, environ={}
+        flags={
+            "database_url": database_url,
+            "port": "9000",
+            "smtp_starttls": True,
+            "encryption_keys": SAMPLE_KEY,  # required with PostgreSQL
+        },
+        environ={},
     )
     worker.prepare(loaded.settings)
     application = worker.create_from_environment()

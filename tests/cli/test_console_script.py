@@ -21,7 +21,7 @@ import jwt
 import pytest
 
 from gatehouse import config
-from tests.databases import backend, throwaway_database
+from tests.databases import throwaway_database
 from tests.server import TEST_ENCRYPTION_KEY
 
 GATEHOUSE = Path(sys.executable).with_name("gatehouse")
@@ -47,8 +47,8 @@ def script_env(**settings: str) -> dict[str, str]:
     `settings`."""
     unset = {config.CONFIG_ENV, *(s.env_var for s in config.SETTINGS.values())}
     kept = {k: v for k, v in os.environ.items() if k not in unset}
-    if backend() == "postgresql":  # PostgreSQL needs `encryption_keys`
-        kept[config.SETTINGS["encryption_keys"].env_var] = TEST_ENCRYPTION_KEY
+    # The key test_cli.CLI_ENV gives `gatehouse init` too (and PostgreSQL needs one).
+    kept[config.SETTINGS["encryption_keys"].env_var] = TEST_ENCRYPTION_KEY
     return kept | settings
 
 

@@ -214,6 +214,55 @@ def test_password_hashing_is_capped_per_node(db_url):
             assert signed_in.status_code == 200, signed_in.text
 
 
+def test_a_sign_in_finds_the_only_hashing_slot_taken_by_a_slow_one_and_gets_429(db_url):
+    with running_server(
+        db_url, password_hash_concurrency=1, password_hash_wait_seconds=0.2, **FAST_ARGON2
+    ) as server:
+        org_id = new_org(server, "slow-hash")
+        migrate_member(server, org_id, "fast@slow-hash.example")
+        slow = bcrypt.hashpw(
+            PASSWORD.encode(), bcrypt.gensalt(13)
+        ).decode()  # a second or more a check
+        with http(server) as client:
+            migrated = client.post(
+                "/v1/b2b/passwords/migrate",
+                json={
+                    "email_address": "slow@slow-hash.example",
+                    "hash": slow,
+                    "hash_type": "bcrypt",
+                    "organization_id": org_id,
+                },
+                headers=b2b_auth(server),
+            )
+            assert migrated.status_code == 200, migrated.text
+        slots = server.gatehouse.runtime.passwords._slots
+        results: list[int] = []
+
+        def slow_sign_in() -> None:
+            with http(server) as own:
+                response = b2b_sign_in(server, own, org_id, "slow@slow-hash.example", PASSWORD)
+                results.append(response.status_code)
+
+        first = threading.Thread(target=slow_sign_in)
+        first.start()
+        try:
+            deadline = time.monotonic() + 10
+            while slots._value > 0:  # the semaphore's free slots
+                assert time.monotonic() < deadline, "the slow sign-in never started hashing"
+                time.sleep(0.005)
+            with http(server) as client:
+                response = refused(
+                    server,
+                    lambda: b2b_sign_in(server, client, org_id, "fast@slow-hash.example", PASSWORD),
+                    429,
+                    "too_many_requests",
+                )
+                assert retry_after(response) >= 1
+        finally:
+            first.join()
+        assert results == [200]
+
+
 # -- 2. email sends ------------------------------------------------------------------------------
 
 

@@ -29,6 +29,11 @@ from tests.databases import DatabaseSnapshots, Snapshot, ensure_migrated
 # tests check does not depend on the cost. Production keeps the RFC 9106 defaults. Every test
 # server uses them unless a test passes other argon2 settings.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
+# Tests send many links to the same few addresses from one client; the tests of these limits
+# (tests/api/test_hardening_abuse.py) set their own.
+LIFTED_SEND_LIMITS = {"emails_per_address_per_hour": 100_000, "emails_per_client_per_hour": 100_000}
+# PostgreSQL needs `encryption_keys` (SQLite tests use the key file generated beside the database).
+TEST_ENCRYPTION_KEY = "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="
 
 
 @dataclass
@@ -187,8 +192,10 @@ def running_server(
     """A server over `database_url` (migrated here unless it already is at the newest revision,
     as throwaway databases are); with `tls_dir`, it serves HTTPS with a self-signed certificate
     written there. The argon2 settings are FAST_ARGON2 unless `settings` names others."""
-    settings = {**FAST_ARGON2, **settings}
-    engine = make_engine(database_url)
+    settings = {"database_url": database_url, **FAST_ARGON2, **LIFTED_SEND_LIMITS, **settings}
+    if not database_url.startswith("sqlite"):
+        settings.setdefault("encryption_keys", TEST_ENCRYPTION_KEY)
+    engine = make_engine(database_url, settings.get("database_busy_timeout_seconds", 10.0))
     ensure_migrated(engine)
     sock = _free_socket()
     port = sock.getsockname()[1]
@@ -242,6 +249,8 @@ def another_node(first: RunningServer, **settings: Any) -> Iterator[RunningServe
         SqlStore(engine),
         Settings(
             public_url=base.public_url,
+            database_url=base.database_url,
+            encryption_keys=base.encryption_keys,
             argon2_time_cost=base.argon2_time_cost,
             argon2_memory_kib=base.argon2_memory_kib,
             argon2_parallelism=base.argon2_parallelism,

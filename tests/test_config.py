@@ -26,6 +26,7 @@ from gatehouse.api import schemas, worker
 from gatehouse.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_KEY = "c2FtcGxlLWVuY3J5cHRpb24ta2V5LW9mLTMyLWJ5dGU="
 UNSET: dict[str, str | None] = {
     config.CONFIG_ENV: None,
     **{setting.env_var: None for setting in config.SETTINGS.values()},
@@ -119,6 +120,16 @@ def samples(tmp_path: Path) -> dict[str, Any]:
         "impersonation_minutes": 5,
         "cache_max_sessions": 500,
         "cache_ttl_seconds": 60.0,
+        "database_busy_timeout_seconds": 2.5,
+        "mail_to_log": True,
+        "password_hash_concurrency": 3,
+        "password_hash_wait_seconds": 0.5,
+        "sign_in_failures_per_client": 40,
+        "sign_in_failures_per_account_client": 3,
+        "sign_in_failures_per_account": 7,
+        "emails_per_address_per_hour": 2,
+        "emails_per_client_per_hour": 9,
+        "encryption_keys": f"{SAMPLE_KEY},{SAMPLE_KEY}",
     }
 
 
@@ -134,7 +145,8 @@ def test_every_setting_has_a_config_file_key_an_environment_variable_and_a_flag(
 ) -> None:
     values = samples(tmp_path)
     assert set(values) == set(config.SETTINGS)
-    expected = {name: "***" if name == "smtp_password" else v for name, v in values.items()}
+    hidden = {"smtp_password", "encryption_keys"}
+    expected = {name: "***" if name in hidden else v for name, v in values.items()}
 
     path = write_toml(tmp_path / "gatehouse.toml", values)
     from_file = gatehouse("config", "show", "--json", "--config", str(path), cwd=tmp_path).shown()
@@ -386,11 +398,13 @@ def test_secrets_are_never_printed(tmp_path: Path) -> None:
     env = {
         "GATEHOUSE_DATABASE_URL": "postgresql+psycopg://gatehouse:s3cret@db.internal/gatehouse",
         "GATEHOUSE_SMTP_PASSWORD": "s3cret",
+        "GATEHOUSE_ENCRYPTION_KEYS": SAMPLE_KEY,
     }
     for output in ["--json"], []:
         shown = gatehouse("config", "show", *output, cwd=tmp_path, env=env)
         assert shown.returncode == 0, shown.stderr
         assert "s3cret" not in shown.stdout
+        assert SAMPLE_KEY not in shown.stdout
         assert "postgresql+psycopg://gatehouse:***@db.internal/gatehouse" in shown.stdout
 
 
@@ -430,13 +444,15 @@ def test_init_key_create_and_policy_find_the_database_through_the_same_sources(
         "a@example.com",
         "--json",
         cwd=tmp_path,
-        env={"GATEHOUSE_DATABASE_URL": database_url},
+        env={"GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_ENCRYPTION_KEYS": SAMPLE_KEY},
     )
     assert init.returncode == 0, init.stderr
     assert _workspaces(database_url) == 1
     project_id = json.loads(init.stdout)["project"]["environments"]["test"]["project_id"]
 
-    path = write_toml(tmp_path / "gatehouse.toml", {"database_url": database_url})
+    path = write_toml(
+        tmp_path / "gatehouse.toml", {"database_url": database_url, "encryption_keys": SAMPLE_KEY}
+    )
     exported = gatehouse(
         "policy", "export", "--project-id", project_id, "--config", str(path), cwd=tmp_path
     )
@@ -452,7 +468,10 @@ def test_init_key_create_and_policy_find_the_database_through_the_same_sources(
         "--database-url",
         database_url,
         cwd=tmp_path,
-        env={"GATEHOUSE_DATABASE_URL": f"sqlite:///{elsewhere}"},
+        env={
+            "GATEHOUSE_DATABASE_URL": f"sqlite:///{elsewhere}",
+            "GATEHOUSE_ENCRYPTION_KEYS": SAMPLE_KEY,
+        },
     )
     assert key.returncode == 0, key.stderr  # the flag won: this database has the workspace
     assert not elsewhere.exists()
@@ -463,7 +482,11 @@ def test_init_key_create_and_policy_find_the_database_through_the_same_sources(
         "--project-id",
         project_id,
         cwd=tmp_path,
-        env={"GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_PORT": "http"},
+        env={
+            "GATEHOUSE_DATABASE_URL": database_url,
+            "GATEHOUSE_PORT": "http",
+            "GATEHOUSE_ENCRYPTION_KEYS": SAMPLE_KEY,
+        },
     )
     assert_refused(bad, "port: must be an integer (got 'http' from GATEHOUSE_PORT)")
 
@@ -473,7 +496,13 @@ def test_workers_get_the_settings_of_the_parent(
 ) -> None:
     monkeypatch.setenv(worker.SETTINGS, "")  # restored afterwards
     loaded = config.load(
-        flags={"database_url": database_url, "port": "9000", "smtp_starttls": True}, environ={}
+        flags={
+            "database_url": database_url,
+            "port": "9000",
+            "smtp_starttls": True,
+            "encryption_keys": SAMPLE_KEY,  # required with PostgreSQL
+        },
+        environ={},
     )
     worker.prepare(loaded.settings)
     application = worker.create_from_environment()
@@ -524,3 +553,18 @@ def test_the_access_log_settings_take_only_their_choices(tmp_path: Path) -> None
     message = str(refused.value)
     assert "must be one of errors, all, off" in message
     assert "must be one of text, json" in message
+
+
+def test_postgresql_needs_encryption_keys_and_keys_must_be_fernet_keys() -> None:
+    pg = {"database_url": "postgresql+psycopg://gatehouse@db.internal/gatehouse"}
+    with pytest.raises(config.ConfigError) as missing:
+        config.resolve([config.Layer("file", "gatehouse.toml", pg)])
+    assert "encryption_keys: must be set" in str(missing.value)
+    assert "gatehouse key encryption" in str(missing.value)
+    keyed = {**pg, "encryption_keys": f" {SAMPLE_KEY} , {SAMPLE_KEY}"}
+    settings = config.resolve([config.Layer("file", "gatehouse.toml", keyed)]).settings
+    assert config.encryption_key_list(settings.encryption_keys) == [SAMPLE_KEY, SAMPLE_KEY]
+    with pytest.raises(config.ConfigError) as bad:
+        config.resolve([config.Layer("env", "env", {"encryption_keys": "short"}, strings=True)])
+    assert "encryption_keys: key 1 is not 32 bytes" in str(bad.value)
+    assert "short" not in str(bad.value)  # a secret is never echoed

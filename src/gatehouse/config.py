@@ -15,6 +15,7 @@ This module imports nothing heavy: the CLI builds its help from it.
 
 from __future__ import annotations
 
+import base64
 import difflib
 import json
 import math
@@ -53,6 +54,8 @@ GROUPS = {
     "dashboard": "Dashboard",
     "caches": "Node caches",
     "observability": "Logs and metrics",
+    "limits": "Abuse limits",
+    "secrets": "Secrets at rest",
 }
 
 
@@ -106,6 +109,25 @@ def _log_level(value: str) -> str | None:
     return None if value.lower() in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}"
 
 
+def _encryption_keys(value: str) -> str | None:
+    for number, key in enumerate(encryption_key_list(value), 1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 32:
+            return (
+                f"key {number} is not 32 bytes in url-safe base64 "
+                "(make one with `gatehouse key encryption`)"
+            )
+    return None
+
+
+def encryption_key_list(value: str) -> list[str]:
+    """The keys of `encryption_keys`, first (the one that encrypts) first."""
+    return [key.strip() for key in re.split(r"[,\s]+", value) if key.strip()]
+
+
 def _email_sender(value: str) -> str | None:
     return None if "@" in parseaddr(value)[1] else "must be an email address (`Name <a@b.c>` too)"
 
@@ -115,6 +137,7 @@ HTTP_URL = Rule("an `http://` or `https://` URL", _http_url)
 FILE = Rule("a file", _file)
 LOG_LEVEL = Rule(", ".join(LOG_LEVELS), _log_level)
 EMAIL_SENDER = Rule("an email address, or `Name <address>`", _email_sender)
+ENCRYPTION_KEYS = Rule("32-byte keys in url-safe base64, separated by commas", _encryption_keys)
 ANY = Rule("any", lambda value: None)
 ACCESS_LOGS = ("errors", "all", "off")
 LOG_FORMATS = ("text", "json")
@@ -218,6 +241,13 @@ class Settings:
         "server",
         _at_least(2),
     )
+    database_busy_timeout_seconds: float = _setting(
+        10.0,
+        "Seconds a write waits for a lock (SQLite busy timeout, PostgreSQL `lock_timeout`); "
+        "then 503.",
+        "server",
+        POSITIVE,
+    )
     # -- sessions and session JWTs
     jwt_lifetime_seconds: int = _setting(
         300, "How long a session JWT is valid, in seconds.", "sessions", _between(1, 86_400)
@@ -258,7 +288,7 @@ class Settings:
     smtp_host: str = _setting(
         "",
         "SMTP server for outgoing email (sign-in links, invitations, password resets); "
-        "empty: write each email to the log instead.",
+        "empty: send none (see `mail_to_log`).",
         "email",
     )
     smtp_port: int = _setting(25, "Port of the SMTP server.", "email", _between(1, 65535))
@@ -271,6 +301,12 @@ class Settings:
     )
     smtp_from: str = _setting(
         "gatehouse@localhost", "Sender (`From`) of outgoing email.", "email", EMAIL_SENDER
+    )
+    mail_to_log: bool = _setting(
+        False,
+        "With no `smtp_host`: write emails, tokens included, to the log (local use only); off: "
+        "log only that one was not sent.",
+        "email",
     )
     # -- dashboard sign-in
     dashboard_session_minutes: int = _setting(
@@ -304,6 +340,60 @@ class Settings:
         "Safety-net expiry of every entry of a node's caches, in seconds.",
         "caches",
         POSITIVE,
+    )
+
+    # -- abuse limits (docs/DECISIONS.md, "Abuse limits")
+    password_hash_concurrency: int = _setting(
+        0,
+        "Password hashes a node runs at once (0: 2 × CPU cores); beyond, a sign-in waits, "
+        "then gets 429.",
+        "limits",
+        _at_least(0),
+    )
+    password_hash_wait_seconds: float = _setting(
+        2.0,
+        "How long a sign-in waits for a free hashing slot, in seconds.",
+        "limits",
+        _at_least(0),
+    )
+    sign_in_failures_per_client: int = _setting(
+        20,
+        "Failed password sign-ins per client (IP) in 15 minutes, any account, before it gets 429.",
+        "limits",
+        _at_least(1),
+    )
+    sign_in_failures_per_account_client: int = _setting(
+        5,
+        "Failed password sign-ins per client for one account in 15 minutes before it gets 429.",
+        "limits",
+        _at_least(1),
+    )
+    sign_in_failures_per_account: int = _setting(
+        10,
+        "Failures for one account in 15 minutes after which only clients with none may try.",
+        "limits",
+        _at_least(1),
+    )
+    emails_per_address_per_hour: int = _setting(
+        5,
+        "Emails (sign-in links, resets) a node sends to one address an hour; more get 429.",
+        "limits",
+        _at_least(1),
+    )
+    emails_per_client_per_hour: int = _setting(
+        30,
+        "Emails a node sends for one client (IP address) an hour; more get 429.",
+        "limits",
+        _at_least(1),
+    )
+    # -- secrets at rest
+    encryption_keys: str = _setting(
+        "",
+        "Keys sealing secrets at rest: the first seals, all open. Empty: a key file beside "
+        "the SQLite database.",
+        "secrets",
+        ENCRYPTION_KEYS,
+        secret=True,
     )
 
     def __post_init__(self) -> None:
@@ -503,6 +593,16 @@ def _disagreements(
         problems.append(
             f"argon2_memory_kib: must be at least 8 × argon2_parallelism = {8 * lanes} "
             f"({said('argon2_memory_kib')}, {said('argon2_parallelism')})"
+        )
+    if (
+        fine("encryption_keys", "database_url")
+        and not final.encryption_keys
+        and not final.database_url.startswith("sqlite")
+    ):
+        problems.append(
+            "encryption_keys: must be set, the same on every node, with a database other than "
+            f"SQLite (database_url from {origins['database_url'].source(SETTINGS['database_url'])}); "
+            "make a key with `gatehouse key encryption`"
         )
     lifetime = final.jwt_lifetime_seconds
     if fine("jwt_reuse_seconds", "jwt_lifetime_seconds") and final.jwt_reuse_seconds >= lifetime:

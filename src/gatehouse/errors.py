@@ -86,6 +86,7 @@ class Code(enum.StrEnum):
     INTERNAL_SERVER_ERROR = "internal_server_error"
     EMAIL_DELIVERY_FAILED = "email_delivery_failed"
     SERVER_BUSY = "server_busy"
+    DATABASE_BUSY = "database_busy"
 
 
 class Kind(enum.Enum):
@@ -109,10 +110,20 @@ class Kind(enum.Enum):
 
 
 class GatehouseError(Exception):
-    def __init__(self, code: Code, message: str) -> None:
+    """`retry_after`: seconds after which a retry may succeed (429, 503): the `Retry-After`."""
+
+    def __init__(self, code: Code, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+
+
+def too_many(message: str, retry_after: float) -> GatehouseError:
+    """A 429 `too_many_requests` that says when to retry (whole seconds, at least 1)."""
+    return GatehouseError(
+        Code.TOO_MANY_REQUESTS, message, retry_after=max(1, int(retry_after + 0.999))
+    )
 
 
 class InvalidInput(GatehouseError):

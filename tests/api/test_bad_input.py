@@ -269,6 +269,7 @@ def build_world(server: RunningServer) -> World:
 
     with server.store.transaction() as tx:
         real_key = server.store.signing_keys(tx, server.project_id)[0]
+    real_pem = server.gatehouse.runtime.sealer.open(real_key["private_key_pem"])  # sealed at rest
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     w.bad_jwts = {
         "flipped-payload-char": flip_payload_char(w.jwt),
@@ -277,10 +278,10 @@ def build_world(server: RunningServer) -> World:
         "alg-none": alg_none(w.jwt),
         "another-projects-jwt": w.live_jwt,
         "real-key-wrong-audience": resign(
-            w.jwt, real_key["private_key_pem"], real_key["kid"], aud=[server.live_project_id]
+            w.jwt, real_pem, real_key["kid"], aud=[server.live_project_id]
         ),
         "real-key-wrong-issuer": resign(
-            w.jwt, real_key["private_key_pem"], real_key["kid"], iss="https://evil.example"
+            w.jwt, real_pem, real_key["kid"], iss="https://evil.example"
         ),
         "garbage": "not-a-jwt",
         "three-garbage-segments": "abc.def.ghi",

@@ -478,7 +478,10 @@ def test_a_new_signing_key_is_published_at_once_with_a_new_etag(tmp_path: Path) 
         store = server.store
         with store.transaction() as tx:
             store.insert_signing_key(
-                tx, new_signing_key(server.project_id, dt.datetime.now(dt.UTC))
+                tx,
+                new_signing_key(
+                    server.project_id, dt.datetime.now(dt.UTC), server.gatehouse.runtime.sealer
+                ),
             )
         after = httpx.get(url, headers={"if-none-match": first.headers["etag"]})
         assert after.status_code == 200

@@ -16,7 +16,7 @@ from gatehouse.config import Settings
 from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import open_store
 from tests.databases import backend
-from tests.server import FAST_ARGON2
+from tests.server import FAST_ARGON2, TEST_ENCRYPTION_KEY
 
 
 def _writer(url: str, stop: threading.Event, written: list[int]) -> None:
@@ -91,7 +91,10 @@ def test_a_backup_taken_while_writing_restores_consistently(tmp_path: Path) -> N
 def test_backup_refuses_postgresql_and_a_missing_database(tmp_path: Path) -> None:
     runner = CliRunner()
     pg = runner.invoke(
-        app, ["backup", str(tmp_path / "x.db"), "--database-url", "postgresql+psycopg://u@h/db"]
+        app,
+        ["backup", str(tmp_path / "x.db"), "--database-url", "postgresql+psycopg://u@h/db"],
+        # PostgreSQL needs encryption keys (a configuration rule checked first).
+        env={"GATEHOUSE_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY},
     )
     assert pg.exit_code == 1 and "pg_dump" in pg.output
     missing = runner.invoke(

@@ -25,7 +25,7 @@ from gatehouse.services.context import Caller
 from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import open_store
 from gatehouse.storage.sql import tables
-from tests.server import FAST_ARGON2
+from tests.server import FAST_ARGON2, TEST_ENCRYPTION_KEY
 
 # Every variable the settings are read from, unset for the duration of a call; then the suite's
 # low argon2 cost (tests/server.py): building the services hashes once at that cost, and no
@@ -34,6 +34,8 @@ CLI_ENV: dict[str, str | None] = {
     config.CONFIG_ENV: None,
     **{setting.env_var: None for setting in config.SETTINGS.values()},
     **{config.SETTINGS[name].env_var: str(value) for name, value in FAST_ARGON2.items()},
+    # Required with PostgreSQL (config.py); on SQLite it replaces the generated key file.
+    config.SETTINGS["encryption_keys"].env_var: TEST_ENCRYPTION_KEY,
 }
 
 DEFAULT_RESOURCE_IDS = ["stytch.organization", "stytch.member", "stytch.sso", "stytch.self"]

@@ -74,7 +74,7 @@ def test_init_names_the_first_admin_and_how_to_sign_in(database_url: str, tmp_pa
 def test_scripts_serve_chooses_the_admin_from_gatehouse_admin_email() -> None:
     script = (Path(__file__).resolve().parents[2] / "scripts" / "serve").read_text()
     assert '--admin-email "${GATEHOUSE_ADMIN_EMAIL:-admin@example.com}"' in script
-    assert 'exec gatehouse serve "$@"' in script
+    assert 'exec gatehouse serve --mail-to-log "$@"' in script
 
 
 def test_admin_add_adds_raises_and_is_idempotent(project: Project) -> None:

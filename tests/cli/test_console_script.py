@@ -22,6 +22,7 @@ import pytest
 
 from gatehouse import config
 from tests.databases import throwaway_database
+from tests.server import TEST_ENCRYPTION_KEY
 
 GATEHOUSE = Path(sys.executable).with_name("gatehouse")
 TIMEOUT = 60
@@ -45,7 +46,10 @@ def script_env(**settings: str) -> dict[str, str]:
     """This process's environment without the developer's `GATEHOUSE_*` settings, plus
     `settings`."""
     unset = {config.CONFIG_ENV, *(s.env_var for s in config.SETTINGS.values())}
-    return {k: v for k, v in os.environ.items() if k not in unset} | settings
+    kept = {k: v for k, v in os.environ.items() if k not in unset}
+    # The key test_cli.CLI_ENV gives `gatehouse init` too (and PostgreSQL needs one).
+    kept[config.SETTINGS["encryption_keys"].env_var] = TEST_ENCRYPTION_KEY
+    return kept | settings
 
 
 def run(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -176,10 +176,11 @@ def test_a_rotated_key_is_fetched_once_the_refetch_interval_passed(
     admin = world.members["admin"]
     client.verify_jwt(admin.session_jwt)
 
-    row = new_signing_key(server.project_id, clock.now())
+    sealer = server.gatehouse.runtime.sealer
+    row = new_signing_key(server.project_id, clock.now(), sealer)
     with server.store.transaction() as tx:
         server.store.insert_signing_key(tx, row)
-    rotated = jwt.encode(claims_of(admin.session_jwt), row["private_key_pem"], algorithm="RS256",
+    rotated = jwt.encode(claims_of(admin.session_jwt), sealer.open(row["private_key_pem"]), algorithm="RS256",
                          headers={"kid": row["kid"]})
     fake.advance(client_jwks.REFETCH_SECONDS - 1)
     with pytest.raises(InvalidSessionJWT, match="unknown key"):

@@ -220,6 +220,24 @@ def test_signing_keys_newest_first(store: Store, tenant: Tenant) -> None:
     assert_same_row(keys[1], old)
 
 
+def test_a_signing_keys_private_key_is_replaced_only_if_unchanged(
+    store: Store, tenant: Tenant
+) -> None:
+    row = signing_key_row(tenant.environment_id)
+    elsewhere = signing_key_row(tenant.other_environment_id)
+    with store.transaction() as tx:
+        store.insert_signing_key(tx, row)
+        store.insert_signing_key(tx, elsewhere)
+    with store.read() as rtx:
+        assert {k["kid"] for k in store.all_signing_keys(rtx)} >= {row["kid"], elsewhere["kid"]}
+    with store.transaction() as tx:
+        assert store.replace_signing_key_pem(tx, row["kid"], row["private_key_pem"], "fernet:x")
+        assert not store.replace_signing_key_pem(tx, row["kid"], row["private_key_pem"], "y")
+    with store.read() as rtx:
+        (stored,) = store.signing_keys(rtx, tenant.environment_id)
+    assert stored["private_key_pem"] == "fernet:x"
+
+
 # -- organizations ---------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -31,7 +32,7 @@ from gatehouse.api.routes import (
 )
 from gatehouse.errors import Code, GatehouseError
 from gatehouse.services.wiring import Gatehouse
-from gatehouse.storage import Conflict
+from gatehouse.storage import Busy, Conflict
 
 
 async def health(request: Request) -> JSONResponse:
@@ -43,6 +44,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
     # Serving: follow the change feed so the node's caches stay fresh (services/cache.py).
     gatehouse: Gatehouse = app.state.gatehouse
     observability.configure_access_log(gatehouse.settings)
+    # Private keys written in clear (or under an older encryption key) are sealed afresh.
+    await run_in_threadpool(gatehouse.keys.reseal_stored_keys)
     gatehouse.runtime.start()
     try:
         # The lifespan state is how the HTTP protocol (api/protocol.py) learns its settings.
@@ -109,6 +112,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         exception_handlers={
             GatehouseError: errors.gatehouse_error,
             Conflict: errors.storage_conflict,
+            Busy: errors.storage_busy,
             HTTPException: errors.http_error,
             Exception: errors.unexpected_error,
         },

@@ -17,11 +17,12 @@ from starlette.responses import HTMLResponse, JSONResponse
 
 from gatehouse.errors import Code, GatehouseError
 from gatehouse.services.ids import request_id
-from gatehouse.storage import Conflict
+from gatehouse.storage import Busy, Conflict
 
 log = logging.getLogger(__name__)
 
 ERRORS_PATH = "/docs/errors"
+BUSY_RETRY_AFTER_SECONDS = 2
 
 ERRORS: dict[Code, tuple[int, str]] = {
     Code.INVALID_REQUEST: (
@@ -133,7 +134,11 @@ ERRORS: dict[Code, tuple[int, str]] = {
     ),
     Code.REQUEST_TOO_LARGE: (413, "the request body is over the size limit"),
     Code.UNSUPPORTED_MEDIA_TYPE: (415, "a body that is not JSON"),
-    Code.TOO_MANY_REQUESTS: (429, "too many attempts; wait and retry"),
+    Code.TOO_MANY_REQUESTS: (
+        429,
+        "too many attempts (sign-ins, emails sent) or too many password hashes at once on this "
+        "node; wait the `Retry-After` seconds and retry",
+    ),
     Code.INTERNAL_SERVER_ERROR: (
         500,
         "a bug; the server log names the request id with the error",
@@ -143,6 +148,11 @@ ERRORS: dict[Code, tuple[int, str]] = {
         503,
         "the server is at its connection limit (`max_connections`); retry after `Retry-After` "
         "seconds",
+    ),
+    Code.DATABASE_BUSY: (
+        503,
+        "the database stayed locked by other writes past the wait limit; nothing was changed; "
+        "retry after `Retry-After` seconds",
     ),
 }
 
@@ -164,8 +174,11 @@ def _error_url(request: Request, code: Code) -> str:
     return f"{base}{ERRORS_PATH}#{code.value}"
 
 
-def error_response(request: Request, code: Code, message: str) -> JSONResponse:
+def error_response(
+    request: Request, code: Code, message: str, retry_after: int | None = None
+) -> JSONResponse:
     status = STATUS[code]
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
     return JSONResponse(
         {
             "status_code": status,
@@ -175,16 +188,35 @@ def error_response(request: Request, code: Code, message: str) -> JSONResponse:
             "error_url": _error_url(request, code),
         },
         status_code=status,
+        headers=headers,
     )
 
 
 async def gatehouse_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatehouseError)
-    response = error_response(request, exc.code, exc.message)
+    response = error_response(request, exc.code, exc.message, exc.retry_after)
     if exc.code is Code.REQUEST_TOO_LARGE:
         # The rest of the body is not wanted: close rather than read it to reach the next request.
         response.headers["connection"] = "close"
     return response
+
+
+async def storage_busy(request: Request, exc: Exception) -> JSONResponse:
+    """Lock contention past the wait limit (storage.Busy): a 503 with `Retry-After`, never a 500."""
+    assert isinstance(exc, Busy)
+    log.warning(
+        "request %s: database busy on %s %s: %s",
+        request_id_of(request),
+        request.method,
+        request.url.path,
+        exc,
+    )
+    return error_response(
+        request,
+        Code.DATABASE_BUSY,
+        "the database is busy with other writes; nothing was changed; retry in a moment",
+        BUSY_RETRY_AFTER_SECONDS,
+    )
 
 
 async def storage_conflict(request: Request, exc: Exception) -> JSONResponse:

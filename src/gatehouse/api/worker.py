@@ -27,5 +27,9 @@ def prepare(settings: config.Settings) -> None:
 
 def create_from_environment() -> Starlette:
     settings = config.from_json(os.environ[SETTINGS], where=SETTINGS)
-    store = open_store(settings.database_url, apply_migrations=False)
+    store = open_store(
+        settings.database_url,
+        apply_migrations=False,
+        busy_timeout_seconds=settings.database_busy_timeout_seconds,
+    )
     return create_app(Gatehouse(store, settings))

@@ -292,7 +292,7 @@ def _services(settings: config.Settings, *, create: bool = False) -> Iterator[Ga
                     "it, or name an existing one with --database-url or GATEHOUSE_DATABASE_URL",
                     kind="database_missing",
                 )
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings.database_busy_timeout_seconds)
     try:
         with _database_errors(opening=True):
             if not create and not has_schema(engine):
@@ -448,6 +448,14 @@ def _trusted_failure(error: Exception) -> NoReturn:
     if isinstance(error, GatehouseError):
         _fail(error.message, kind=str(error.code))
     raise error
+
+
+@key_app.command("encryption", cls=_Command)
+def key_encryption() -> None:
+    """Print a new key for the `encryption_keys` setting (put it first to rotate)."""
+    from gatehouse.services.security.sealing import new_key
+
+    typer.echo(new_key())
 
 
 @key_app.command("create", cls=_Command)

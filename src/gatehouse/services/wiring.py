@@ -28,7 +28,7 @@ class Gatehouse:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.runtime = Runtime(store, settings)
         self._store = store  # private: routes, the dashboard and the CLI call services
-        self.keys = SigningKeys(store)
+        self.keys = SigningKeys(store, self.runtime.sealer)
         self.workspace = Workspace(self.runtime)
         self.provisioning = Provisioning(self.runtime, self.workspace)
         self.organizations = Organizations(self.runtime)

@@ -17,6 +17,8 @@ from sqlalchemy.pool import NullPool
 from gatehouse.config import DEFAULT_DATABASE_URL
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# How long a write waits for another writer's lock before giving up (`database_busy_timeout_seconds`).
+DEFAULT_BUSY_TIMEOUT_SECONDS = 10.0
 
 
 def default_database_url() -> str:
@@ -24,13 +26,16 @@ def default_database_url() -> str:
     return DEFAULT_DATABASE_URL
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    return on_connect
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -38,22 +43,31 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout_seconds: float = DEFAULT_BUSY_TIMEOUT_SECONDS) -> Engine:
+    """An engine whose writes wait at most `busy_timeout_seconds` for another writer's lock
+    (SQLite's busy timeout, PostgreSQL's `lock_timeout`); past it the store raises `Busy`."""
+    busy_ms = max(1, int(busy_timeout_seconds * 1000))
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 10},
+            connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
             poolclass=NullPool if path == ":memory:" else None,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
         # SQLite's driver begins transactions lazily; take the write lock up front so two writers
         # never deadlock on a read-then-write upgrade.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"options": f"-c lock_timeout={busy_ms}"},
+    )
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -101,6 +101,11 @@ class Conflict(StorageError):
         self.constraint = constraint
 
 
+class Busy(StorageError):
+    """The database stayed locked past the wait limit (SQLite `database is locked`, PostgreSQL
+    `lock_timeout`, a serialization failure or a deadlock): nothing was written; retry later."""
+
+
 class DuplicateValue(Duplicate, Conflict):
     """A uniqueness rule the API promises refused the write: the caller sees the `Duplicate`
     error of that rule (it is a `GatehouseError` first), storage code may catch a `Conflict`."""
@@ -169,6 +174,10 @@ class ProjectStore(Protocol):
     def delete_secret(self, tx: WriteTx, environment_id: str, secret_id: str) -> bool: ...
     def insert_signing_key(self, tx: WriteTx, row: SigningKeyRow) -> None: ...
     def signing_keys(self, tx: ReadTx, environment_id: str) -> list[SigningKeyRow]: ...
+    def all_signing_keys(self, tx: ReadTx) -> list[SigningKeyRow]: ...
+    def replace_signing_key_pem(self, tx: WriteTx, kid: str, old: str, new: str) -> bool:
+        """Set a key's stored private key to `new` if it is still `old`."""
+        ...
 
 
 class OrganizationStore(Protocol):

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from gatehouse.api import schemas, wire
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
+from gatehouse.api.client_address import client_address
 from gatehouse.api.parsing import parse_body
 
 
@@ -23,7 +24,12 @@ async def migrate(request: Request) -> JSONResponse:
 async def authenticate(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.PasswordAuthenticate)
-    signed_in = await run(gatehouse_of(request).passwords.authenticate, caller, body.given())
+    signed_in = await run(
+        gatehouse_of(request).passwords.authenticate,
+        caller,
+        body.given(),
+        client_address(request),
+    )
     return ok(
         request,
         {

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gatehouse.api.auth import gatehouse_of, ok, run
+from gatehouse.api.client_address import client_address
 from gatehouse.api.operator_auth import operator_of
 from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.routes.pwa_workspace import Role
@@ -57,13 +58,18 @@ async def password_sign_in(request: Request) -> JSONResponse:
         gatehouse_of(request).dashboard_auth.sign_in_with_password,
         body.email_address,
         body.password,
+        client_address(request),
     )
     return ok(request, signed_in)
 
 
 async def send_link(request: Request) -> JSONResponse:
     body = await parse_body(request, LinkSend)
-    mail = await run(gatehouse_of(request).dashboard_auth.send_sign_in_link, body.email_address)
+    mail = await run(
+        gatehouse_of(request).dashboard_auth.send_sign_in_link,
+        body.email_address,
+        client_address(request),
+    )
     response = ok(request, {})
     if mail is not None:
         # Mailed after the response, so its timing and any mail failure say nothing to the caller.

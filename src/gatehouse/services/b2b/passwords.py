@@ -17,7 +17,6 @@ from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
 from gatehouse.services.context import Caller, MemberView, SignIn
 from gatehouse.services.security import credentials, password_hashes
-from gatehouse.services.security.throttle import FailureThrottle
 from gatehouse.storage.interface import (
     EventStore,
     MemberStore,
@@ -42,7 +41,8 @@ def _bad_credentials() -> GatehouseError:
 def verify(hasher: credentials.Passwords, stored: str | None, password: str) -> bool:
     if stored is not None and stored.startswith(_MIGRATED):
         record = json.loads(stored[len(_MIGRATED) :])
-        return password_hashes.verify_migrated_hash(record.pop("hash_type"), record, password)
+        with hasher.slot():  # imported schemes (bcrypt, scrypt, pbkdf2...) are slow too
+            return password_hashes.verify_migrated_hash(record.pop("hash_type"), record, password)
     return hasher.verify(stored, password)
 
 
@@ -72,7 +72,7 @@ class Passwords:
         self.sessions = sessions
         self.runtime = members.runtime
         self.store: _Store = members.runtime.store
-        self.throttle = FailureThrottle()
+        self.guard = members.runtime.sign_in_guard()
 
     def migrate(self, caller: Caller, fields: dict[str, Any]) -> Migrated:
         hash_type = fields["hash_type"]
@@ -134,10 +134,14 @@ class Passwords:
             )
             return Migrated(self.members.view(tx, member, org), created)
 
-    def authenticate(self, caller: Caller, fields: dict[str, Any]) -> SignIn:
+    def authenticate(self, caller: Caller, fields: dict[str, Any], client: str = "") -> SignIn:
         """Sign a member in with their password (into a new session, or adding the factor to
         the session passed). The hash is checked outside any transaction: it is slow on purpose
-        and must hold no lock; the write that follows checks the hash is still the one verified."""
+        and must hold no lock; the write that follows checks the hash is still the one verified.
+
+        `client` is the caller's IP address (the application's server, for the B2B API):
+        failures are limited per client and, without locking the owner out, per account
+        (throttle.SignInGuard)."""
         if fields.get("intermediate_session_token"):
             raise InvalidInput(
                 "`intermediate_session_token` is not supported: Gatehouse has no discovery or mfa flows yet",
@@ -152,20 +156,17 @@ class Passwords:
         with self.store.read() as tx:
             org = self.members.organizations.find(tx, environment, fields["organization_id"])
             enforcement.require_tenancy(caller, org)
-            throttle_key = (environment.id, org["id"], fields["email_address"].lower())
-            if self.throttle.blocked(throttle_key):
-                raise GatehouseError(
-                    Code.TOO_MANY_REQUESTS,
-                    "too many failed sign-ins for this email address; wait a few minutes and retry",
-                )
+            account = (environment.id, org["id"], fields["email_address"].lower())
+            client_key = f"{environment.id}:{client}"
+            self.guard.check(account, client_key)
             found = self.store.find_member_by_email(tx, org["id"], fields["email_address"])
         stored = found["password_hash"] if found else None
         # Verified even when there is no such member, so timing does not reveal which exist.
         ok = verify(self.runtime.passwords, stored, password)
         if found is None or stored is None or not ok:
-            self.throttle.failed(throttle_key)
+            self.guard.failed(account, client_key)
             raise _bad_credentials()
-        self.throttle.succeeded(throttle_key)
+        self.guard.succeeded(account, client_key)
         values: MemberValues = {"updated_at": clock.now()}
         if stored.startswith(_MIGRATED) or self.runtime.passwords.needs_rehash(stored):
             values["password_hash"] = self.runtime.passwords.hash(password)

@@ -23,6 +23,8 @@ from gatehouse.policy import (
 from gatehouse.services.context import Environment
 from gatehouse.services.node.cache import NodeCache
 from gatehouse.services.security import credentials
+from gatehouse.services.security.sealing import Sealer
+from gatehouse.services.security.throttle import SendLimits, SignInGuard
 from gatehouse.storage import Change, Store
 from gatehouse.storage.interface import ReadTx
 from gatehouse.storage.rows import EnvironmentRow, OrganizationRow
@@ -49,6 +51,13 @@ class Runtime:
             self.settings.argon2_time_cost,
             self.settings.argon2_memory_kib,
             self.settings.argon2_parallelism,
+            concurrency=self.settings.password_hash_concurrency,
+            wait_seconds=self.settings.password_hash_wait_seconds,
+        )
+        self.sealer = Sealer.from_settings(self.settings)
+        # One per node, shared by every service that sends a message (services/security/throttle.py).
+        self.send_limits = SendLimits(
+            self.settings.emails_per_address_per_hour, self.settings.emails_per_client_per_hour
         )
         self._compiled_policies = _PolicyCache()
         self.cache = NodeCache(self.settings.cache_max_sessions, self.settings.cache_ttl_seconds)
@@ -59,6 +68,15 @@ class Runtime:
         # The feed's history, for gatehouse.metrics: connections made, changes delivered.
         self.feed_connections = 0
         self.feed_events = 0
+
+    def sign_in_guard(self) -> SignInGuard:
+        """A new set of password sign-in limits (each kind of account has its own)."""
+        s = self.settings
+        return SignInGuard(
+            s.sign_in_failures_per_client,
+            s.sign_in_failures_per_account_client,
+            s.sign_in_failures_per_account,
+        )
 
     # -- the change feed ---------------------------------------------------------------------
 

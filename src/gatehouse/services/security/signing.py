@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import logging
 import threading
 import uuid
 from typing import Any
@@ -19,8 +20,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from gatehouse.services.security.sealing import Sealer
 from gatehouse.storage import ReadTx, Store
 from gatehouse.storage.rows import SigningKeyRow
+
+log = logging.getLogger(__name__)
 
 
 def _b64url_uint(value: int) -> str:
@@ -28,7 +32,8 @@ def _b64url_uint(value: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def new_signing_key(environment_id: str, now: dt.datetime) -> SigningKeyRow:
+def new_signing_key(environment_id: str, now: dt.datetime, sealer: Sealer) -> SigningKeyRow:
+    """A new key pair; the private key is stored sealed (services/security/sealing.py)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     kid = f"jwk-{environment_id.split('-')[1]}-{uuid.uuid4()}"
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gatehouse")])
@@ -63,7 +68,7 @@ def new_signing_key(environment_id: str, now: dt.datetime) -> SigningKeyRow:
     return {
         "kid": kid,
         "environment_id": environment_id,
-        "private_key_pem": pem,
+        "private_key_pem": sealer.seal(pem),
         "public_jwk": public_jwk,
         "created_at": now,
     }
@@ -72,8 +77,9 @@ def new_signing_key(environment_id: str, now: dt.datetime) -> SigningKeyRow:
 class SigningKeys:
     """Loads and caches each environment's keys; signs and verifies session JWTs."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, sealer: Sealer) -> None:
         self._store = store
+        self._sealer = sealer
         self._lock = threading.Lock()
         self._signers: dict[str, tuple[str, Any]] = {}
         self._verifiers: dict[str, dict[str, Any]] = {}
@@ -83,11 +89,31 @@ class SigningKeys:
         if not rows:
             raise LookupError(environment_id)
         newest = rows[0]
-        signer = serialization.load_pem_private_key(newest["private_key_pem"].encode(), None)
+        pem = self._sealer.open(newest["private_key_pem"])
+        signer = serialization.load_pem_private_key(pem.encode(), None)
         verifiers = {r["kid"]: jwt.PyJWK(r["public_jwk"]).key for r in rows}
         with self._lock:
             self._signers[environment_id] = (newest["kid"], signer)
             self._verifiers[environment_id] = verifiers
+
+    def reseal_stored_keys(self) -> int:
+        """Seal every private key stored in clear (written before keys were sealed) or sealed by
+        an older key than the first of `encryption_keys`; returns how many were re-sealed."""
+        with self._store.read() as tx:
+            rows = [
+                (r["kid"], r["private_key_pem"])
+                for r in self._store.all_signing_keys(tx)
+                if self._sealer.needs_resealing(r["private_key_pem"])
+            ]
+        if not rows:
+            return 0
+        resealed = 0
+        with self._store.transaction() as wtx:
+            for kid, stored in rows:
+                new = self._sealer.reseal(stored)
+                resealed += self._store.replace_signing_key_pem(wtx, kid, stored, new)
+        log.info("re-sealed %d signing key(s) at rest", resealed)
+        return resealed
 
     def jwks(self, tx: ReadTx, environment_id: str) -> list[dict[str, Any]]:
         return [r["public_jwk"] for r in self._store.signing_keys(tx, environment_id)]

@@ -167,7 +167,7 @@ class Provisioning:
                 "created_at": now,
             },
         )
-        self.store.insert_signing_key(tx, new_signing_key(environment_id, now))
+        self.store.insert_signing_key(tx, new_signing_key(environment_id, now, self.runtime.sealer))
         secret_id, secret = (
             self.create_secret(tx, environment_id, kind, now) if with_secret else ("", "")
         )

@@ -34,7 +34,6 @@ from gatehouse.services import clock, events
 from gatehouse.services.addresses import domain_of
 from gatehouse.services.mail import Mailer
 from gatehouse.services.security import credentials, password_hashes
-from gatehouse.services.security.throttle import FailureThrottle
 from gatehouse.services.workspace.operators import (
     JIT_DEFAULT_ROLE,
     Operator,
@@ -73,27 +72,32 @@ class DashboardAuth:
         self.mailer = mailer
         self.runtime = workspace.runtime
         self.store: _Store = workspace.runtime.store
-        self.throttle = FailureThrottle()
+        self.guard = workspace.runtime.sign_in_guard()
 
     # -- passwords -------------------------------------------------------------------------
 
-    def sign_in_with_password(self, email: str, password: str) -> dict[str, Any]:
+    def sign_in_with_password(self, email: str, password: str, client: str) -> dict[str, Any]:
+        """`client` is the caller's IP address: failures are limited per client and, without
+        locking the owner out, per account (throttle.SignInGuard)."""
         email = email.lower()
-        key = ("dashboard", email)
-        if self.throttle.blocked(key):
-            raise GatehouseError(
-                Code.TOO_MANY_REQUESTS,
-                "too many failed sign-ins for this email address; wait a few minutes and retry",
-            )
+        account = ("dashboard", email)
+        self.guard.check(account, client)
         with self.store.read() as tx:
             workspace_id = self.workspace.workspace(tx)["id"]
             member = self.store.find_workspace_member_by_email(tx, workspace_id, email)
         stored = member["password_hash"] if member and member["status"] == "active" else None
         # Verified against a decoy when there is no hash, so a miss costs what a hit costs.
         if not self.runtime.passwords.verify(stored, password) or member is None:
-            self.throttle.failed(key)
+            self.guard.failed(account, client)
             raise _bad_credentials()
-        self.throttle.succeeded(key)
+        self.guard.succeeded(account, client)
+        assert stored is not None
+        # Re-hashed (slow) before the write transaction, which then holds its lock briefly.
+        rehashed = (
+            self.runtime.passwords.hash(password)
+            if self.runtime.passwords.needs_rehash(stored)
+            else None
+        )
         with self.store.transaction() as tx:
             current = self.store.get_workspace_member(tx, member["id"])
             if (
@@ -102,9 +106,7 @@ class DashboardAuth:
                 or current["password_hash"] != stored
             ):
                 raise _bad_credentials()  # removed or changed while we were hashing
-            assert stored is not None
-            if self.runtime.passwords.needs_rehash(stored):
-                rehashed = self.runtime.passwords.hash(password)
+            if rehashed is not None:
                 self.store.update_workspace_member(tx, member["id"], {"password_hash": rehashed})
             return self._signed_in(tx, current, "password")
 
@@ -128,10 +130,14 @@ class DashboardAuth:
 
     # -- one-time email links --------------------------------------------------------------
 
-    def send_sign_in_link(self, email: str) -> Callable[[], None] | None:
+    def send_sign_in_link(self, email: str, client: str) -> Callable[[], None] | None:
         """Store a sign-in link for a member or a JIT-eligible address, and return what mails
-        it (to be called after the response); None when the address may not sign in."""
+        it (to be called after the response); None when the address may not sign in.
+
+        Sends are limited per address and per client (`client`: the caller's IP address) for
+        every address alike, members or not, so a 429 says nothing about who is a member."""
         email = email.lower()
+        self.runtime.send_limits.take(email, client)
         # Decide in a read: anyone may ask, and most who are refused should cost no write lock.
         with self.store.read() as tx:
             workspace = self.workspace.workspace(tx)

@@ -290,6 +290,7 @@ class Support:
         now = clock.now()
         expires_at = now + dt.timedelta(minutes=minutes)
         link = _with_query(base, slug=org["slug"], stytch_token_type=RESET_TOKEN_TYPE, token=token)
+        self.runtime.send_limits.take(member["email"], None)  # 429 before anything is sent
         # Sent before the token is stored: a failed delivery then leaves nothing behind.
         self._send(
             member["email"],

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import UniqueConstraint
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gatehouse.errors import Code
 from gatehouse.storage.interface import Conflict, DuplicateValue
@@ -183,3 +183,17 @@ def translate(error: IntegrityError, values: Mapping[str, Any]) -> Exception:
         value,
         f"{field.replace('_', ' ')} `{value}` is already in use in this {rule.scope}",
     )
+
+
+# PostgreSQL: lock_not_available (lock_timeout), serialization_failure, deadlock_detected.
+_BUSY_SQLSTATES = frozenset({"55P03", "40001", "40P01"})
+
+
+def is_busy(error: OperationalError) -> bool:
+    """Lock contention past the wait limit, as opposed to a broken connection or a bug."""
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in _BUSY_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database table is locked" in text

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, Table, and_, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gatehouse.storage import database
-from gatehouse.storage.interface import Change, ReadTx, WriteTx
+from gatehouse.storage.interface import Busy, Change, ReadTx, WriteTx
 from gatehouse.storage.rows import (
     EnvironmentHead,
     EnvironmentRow,
@@ -91,12 +91,18 @@ class SqlStore(SqlWorkspaceStore):
     def transaction(self) -> Iterator[WriteTx]:
         """A read-write transaction (on SQLite it takes the write lock up front). The changes it
         recorded go to `on_commit` subscribers once it has committed."""
-        with self.engine.begin() as connection:
-            try:
-                yield SqlWriteTx(connection)
-            finally:
-                # Connection.info outlives the transaction (it belongs to the pooled connection).
-                recorded = connection.info.pop(changes.PENDING, None)
+        recorded = None
+        try:
+            with self.engine.begin() as connection:
+                try:
+                    yield SqlWriteTx(connection)
+                finally:
+                    # Connection.info outlives the transaction (it belongs to the pooled connection).
+                    recorded = connection.info.pop(changes.PENDING, None)
+        except OperationalError as error:
+            if constraints.is_busy(error):
+                raise Busy(str(error.orig)) from None
+            raise
         if recorded:
             for subscriber in self._on_commit:
                 subscriber(recorded)
@@ -108,9 +114,14 @@ class SqlStore(SqlWorkspaceStore):
     @contextmanager
     def read(self) -> Iterator[ReadTx]:
         """A read-only transaction: on SQLite it runs beside the writer instead of queueing."""
-        with self.engine.connect().execution_options(gatehouse_read_only=True) as connection:
-            with connection.begin():
-                yield SqlReadTx(connection)
+        try:
+            with self.engine.connect().execution_options(gatehouse_read_only=True) as connection:
+                with connection.begin():
+                    yield SqlReadTx(connection)
+        except OperationalError as error:
+            if constraints.is_busy(error):
+                raise Busy(str(error.orig)) from None
+            raise
 
     # -- the change feed (storage/sql/changes.py) ------------------------------------------
 
@@ -234,6 +245,17 @@ class SqlStore(SqlWorkspaceStore):
         # The environment's JWKS changed: nodes drop the one they hold.
         environment_id = row["environment_id"]
         changes.record(_c(tx), Change(environment_id, "environment", environment_id))
+
+    def all_signing_keys(self, tx: ReadTx) -> list[SigningKeyRow]:
+        return every(_c(tx).execute(select(t.signing_keys)).all(), SigningKeyRow)
+
+    def replace_signing_key_pem(self, tx: WriteTx, kid: str, old: str, new: str) -> bool:
+        result = _c(tx).execute(
+            update(t.signing_keys)
+            .where(t.signing_keys.c.kid == kid, t.signing_keys.c.private_key_pem == old)
+            .values(private_key_pem=new)
+        )
+        return result.rowcount == 1
 
     def signing_keys(self, tx: ReadTx, environment_id: str) -> list[SigningKeyRow]:
         rows = (

@@ -25,6 +25,7 @@ from gatehouse.api.routes import (
     pwa_support,
     pwa_workspace,
 )
+from gatehouse.dashboard import app as dashboard
 from gatehouse.errors import GatehouseError
 from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import Conflict
@@ -61,6 +62,8 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *pwa_workspace.routes,
         *pwa_auth.routes,
         *pwa_support.routes,
+        # The dashboard's pages under /dashboard/, and `/` redirecting there.
+        *dashboard.routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -223,7 +223,7 @@ def render(
     if flashes:
         security.clear_cookie(request, response, FLASH_COOKIE)
     if visit is not None:
-        security.set_cookie(request, response, SEEN_COOKIE, security.seen_value(visit.token))
+        _touch(request, response, visit.token)
     elif pre is not None and request.cookies.get(PRE_COOKIE) != pre:
         security.set_cookie(request, response, PRE_COOKIE, pre)
     return response
@@ -233,8 +233,16 @@ def redirect(visit: Visit, path: str, kind: str | None = None, text: str = "") -
     response = RedirectResponse(url(path), status_code=303)
     if kind is not None:
         flash(visit.request, response, kind, text)
-    security.set_cookie(visit.request, response, SEEN_COOKIE, security.seen_value(visit.token))
+    _touch(visit.request, response, visit.token)
     return response
+
+
+def _touch(request: Request, response: Response, token: str) -> None:
+    """Record that the session was used now. The cookie lasts as long as the session may, so an
+    idle one is still there to say so (and a closed browser keeps it, as it keeps the session)."""
+    minutes = gatehouse_of(request).settings.dashboard_session_minutes
+    value = security.seen_value(token)
+    security.set_cookie(request, response, SEEN_COOKIE, value, max_age=minutes * 60)
 
 
 def refused(request: Request, visit: Visit | None, message: str) -> HTMLResponse:
@@ -317,7 +325,7 @@ def _start(request: Request, signed_in: dict[str, Any], target: str, text: str) 
     token = str(signed_in["session_token"])
     minutes = gatehouse_of(request).settings.dashboard_session_minutes
     security.set_cookie(request, response, SESSION_COOKIE, token, max_age=minutes * 60)
-    security.set_cookie(request, response, SEEN_COOKIE, security.seen_value(token))
+    _touch(request, response, token)
     security.clear_cookie(request, response, PRE_COOKIE)
     flash(request, response, "success", text)
     return response

@@ -90,8 +90,19 @@ def _flash(page: Any) -> str:
     return str(page.locator(".flash").all_inner_texts())
 
 
+# Every visible form control with no visible <label> (buttons: no visible text).
+_UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter(el => el.type !== 'hidden' && !el.hidden)
+  .filter(el => el.tagName === 'BUTTON'
+    ? !el.innerText.trim()
+    : ![...el.labels].some(l => l.offsetParent !== null && l.innerText.trim()))
+  .map(el => el.outerHTML)"""
+
+
 def _shot(page: Any, screenshots: Path, name: str) -> None:
+    """Save a screenshot of the page, and check every control on it has a visible label."""
     page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+    assert page.evaluate(_UNLABELLED) == [], name
 
 
 # -- the shell -----------------------------------------------------------------------------------
@@ -430,14 +441,14 @@ def test_a_forged_post_to_a_denied_action_is_refused_and_changes_nothing(page, d
 def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing(page, dash):
     sign_in(page, _admin_with_password(dash))
     page.goto("/dashboard/members")
-    other = browser_token = _csrf(page)
-    assert browser_token
+    browser_token = _csrf(page)
+    tampered = browser_token[:-1] + ("1" if browser_token[-1] == "0" else "0")
     before = dash.server.snapshot()
     forms: list[dict[str, str]] = [
         {"email": "csrf@b.example", "role": "admin"},
         {"email": "csrf@b.example", "role": "admin", security.CSRF_FIELD: ""},
-        {"email": "csrf@b.example", "role": "admin", security.CSRF_FIELD: other[:-1] + "0"},
-        # the token of another session (the pre-sign-in one) is not this session's
+        {"email": "csrf@b.example", "role": "admin", security.CSRF_FIELD: tampered},
+        # a well-formed token of another session is not this session's
         {"email": "csrf@b.example", "role": "admin", security.CSRF_FIELD: security.csrf_token("x")},
     ]
     for form in forms:

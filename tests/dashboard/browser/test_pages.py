@@ -216,7 +216,7 @@ def test_signing_out_ends_the_session(page, dash):
     assert dash.call("GET", "/pwa/v3/auth/me", token=token).status_code == 401
 
 
-def test_an_idle_session_is_signed_out_and_the_page_says_so(page, dash):
+def test_an_idle_session_is_signed_out_and_the_page_says_so(page, dash, screenshots):
     sign_in(page, _person(dash, "support_agent"))
     token = _session_cookie(page)["value"]  # type: ignore[index]
     idle = dash.server.gatehouse.settings.dashboard_idle_minutes
@@ -234,6 +234,7 @@ def test_an_idle_session_is_signed_out_and_the_page_says_so(page, dash):
     page.goto("/dashboard/members")
     assert page.url.endswith("/dashboard/sign-in?ended=idle")
     assert f"You were signed out after {idle} minutes without activity" in page.inner_text("main")
+    _shot(page, screenshots, "signed-out-idle")
     assert _session_cookie(page) is None
     refused = dash.call("GET", "/pwa/v3/auth/me", token=token)
     assert refused.status_code == 401  # ended on the server
@@ -371,6 +372,9 @@ def test_each_role_sees_the_pages_and_controls_its_matrix_row_allows(page, dash,
 
     project = page.goto(f"/dashboard/projects/{dash.server.project_slug}")
     assert project is not None and project.status == (200 if views_config else 403)
+    if not views_config:
+        assert "does not allow this (View Project Configurations)" in page.inner_text("main")
+        _shot(page, screenshots, f"refused-{role}")
 
 
 def test_the_roles_page_renders_the_one_matrix(page, dash, screenshots):

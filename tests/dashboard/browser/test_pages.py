@@ -319,6 +319,20 @@ def test_an_admin_invites_the_invitee_accepts_and_the_admin_changes_their_role(
     ]
 
 
+def test_the_members_page_shows_a_domain_rules_automatic_role_and_its_source(page, dash):
+    member = _member(dash, "dora@auto.example", "support_agent")
+    dash.put_domain("auto.example", False, "developer")
+    try:
+        sign_in(page, _admin_with_password(dash))
+        page.goto("/dashboard/members")
+        row = page.locator("tr", has_text=member)
+        assert row.locator("td").nth(2).inner_text() == "Developer"
+        source = row.locator("td").nth(3).inner_text()
+        assert source == "Automatic role of the email domain (set: Support Agent)"
+    finally:
+        dash.ok("DELETE", "/pwa/v3/workspace/domains/auto.example", token=dash.admin)
+
+
 def test_removing_a_member_asks_first(page, dash, screenshots):
     doomed = _member(dash, "doomed@b.example", "no_access")
     sign_in(page, _admin_with_password(dash))

@@ -116,6 +116,7 @@ def samples(tmp_path: Path) -> dict[str, Any]:
         "smtp_starttls": True,
         "smtp_from": "Gatehouse <auth@example.com>",
         "dashboard_session_minutes": 60,
+        "dashboard_idle_minutes": 15,
         "email_link_minutes": 10,
         "impersonation_minutes": 5,
         "cache_max_sessions": 500,

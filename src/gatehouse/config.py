@@ -315,6 +315,12 @@ class Settings:
         "dashboard",
         _between(1, MAX_SESSION_MINUTES),
     )
+    dashboard_idle_minutes: int = _setting(
+        30,
+        "The dashboard's pages sign a person out after this many minutes without a request.",
+        "dashboard",
+        _between(1, MAX_SESSION_MINUTES),
+    )
     email_link_minutes: int = _setting(
         15,
         "How long an emailed sign-in or password-reset link stays valid, in minutes "

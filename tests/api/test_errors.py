@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import concurrent.futures
 import logging
 import re
 from pathlib import Path
@@ -125,7 +126,9 @@ class Calls:
             async with httpx.AsyncClient(transport=self.transport, base_url="http://app") as c:
                 return await c.get(path)
 
-        return asyncio.run(call())
+        # In a thread of its own: another test's browser driver may own this thread's loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, call()).result()
 
 
 @pytest.fixture

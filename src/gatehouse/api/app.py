@@ -30,6 +30,7 @@ from gatehouse.api.routes import (
     pwa_support,
     pwa_workspace,
 )
+from gatehouse.dashboard import app as dashboard
 from gatehouse.errors import Code, GatehouseError
 from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import Busy, Conflict
@@ -100,6 +101,8 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *pwa_workspace.routes,
         *pwa_auth.routes,
         *pwa_support.routes,
+        # The dashboard's pages under /dashboard/, and `/` redirecting there.
+        *dashboard.routes(),
     ]
     app = Starlette(
         routes=routes,

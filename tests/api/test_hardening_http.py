@@ -37,7 +37,7 @@ ORGS = "/v1/b2b/organizations"
 ENVIRONMENT = "/pwa/v3/projects/{slug}/environments/test"
 
 # The tight server: small limits, so that the tests reach them quickly.
-HEADER_TIMEOUT = 2.0
+HEADER_TIMEOUT = 1.0
 KEEPALIVE_TIMEOUT = 1
 MAX_CONNECTIONS = 8
 

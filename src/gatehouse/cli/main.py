@@ -58,7 +58,10 @@ def _typer(help: str) -> typer.Typer:
 app = _typer("Gatehouse: a self-hosted, Stytch-compatible B2B authorization service.")
 policy_app = _typer("Export and apply a project's RBAC policy file.")
 app.add_typer(policy_app, name="policy")
-key_app = _typer("Workspace management keys: create, list, revoke.")
+key_app = _typer(
+    "Workspace management keys (create, list, revoke), JWT signing keys (rotate-signing) and "
+    "encryption keys."
+)
 app.add_typer(key_app, name="key")
 secret_app = _typer("API secrets of a project's environments.")
 app.add_typer(secret_app, name="secret")
@@ -540,6 +543,54 @@ def key_revoke(
         typer.echo(f"key {key_id} was already revoked at {revoked_before}; nothing changed")
     else:
         typer.echo(f"revoked key {key_id}")
+
+
+@key_app.command("rotate-signing", cls=_Command)
+@_with_setting_flags(["database_url"])
+def key_rotate_signing(
+    project_id: Annotated[
+        str,
+        typer.Option(help="The environment's project id (project-test-... or project-live-...)."),
+    ],
+    signs_after: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Seconds from now until the new key signs (it is published at once), so apps' "
+            "cached JWKS hold it first; 0: at once.",
+        ),
+    ] = 300,
+    as_json: AsJson = False,
+    config_file: ConfigFile = None,
+    **flags: str | bool | None,
+) -> None:
+    """Add a new JWT signing key to an environment: published in the JWKS at once, it signs new
+    JWTs from --signs-after seconds on; the older keys stay published, so JWTs they signed still
+    verify until they expire."""
+    from gatehouse.errors import GatehouseError
+    from gatehouse.services import clock
+
+    _state.json_errors = as_json
+    with _services(_load(config_file, flags).settings) as gatehouse:
+        try:
+            kid, signs_from, kids = gatehouse.provisioning.rotate_signing_key_trusted(
+                project_id, signs_after
+            )
+        except GatehouseError as error:
+            if error.code == "environment_not_found":
+                _project_not_found(project_id)
+            _trusted_failure(error)
+    when = clock.iso(signs_from)
+    if as_json:
+        typer.echo(
+            json.dumps({"project_id": project_id, "kid": kid, "signs_from": when, "published": kids})
+        )
+        return
+    typer.echo(f"project_id={project_id} signing key kid={kid} signs_from={when}")
+    typer.echo(
+        f"the JWKS publishes {len(kids)} key(s): {', '.join(kids)}; every node signs new JWTs "
+        f"with {kid} from {when} on"
+    )
 
 
 @secret_app.command("create", cls=_Command)

@@ -29,6 +29,9 @@ class Gatehouse:
         self.runtime = Runtime(store, settings)
         self._store = store  # private: routes, the dashboard and the CLI call services
         self.keys = SigningKeys(store, self.runtime.sealer)
+        # A signing key added here or on another node (an environment change) is used at once.
+        store.on_commit(self.keys.forget)
+        self.runtime.subscribe(lambda change: self.keys.forget([change]))
         self.workspace = Workspace(self.runtime)
         self.provisioning = Provisioning(self.runtime, self.workspace)
         self.organizations = Organizations(self.runtime)

@@ -211,6 +211,26 @@ class Provisioning:
             events.record(self.store, tx, environment_id, "cli", "secret.create", secret_id)
         return secret_id, secret
 
+    def rotate_signing_key_trusted(
+        self, environment_id: str, signs_after_seconds: float
+    ) -> tuple[str, dt.datetime, list[str]]:
+        """Add a new JWT signing key to an environment, for an operator with the database
+        (`gatehouse key rotate-signing`): (the new key's kid, when it starts signing, every kid
+        the JWKS now publishes). The JWKS publishes it at once; every node signs with it from
+        `signs_after_seconds` on (so apps' cached JWKS hold it before a JWT names it); the
+        older keys stay published, so JWTs they signed keep verifying. Raises NotFound for an
+        unknown environment."""
+        now = clock.now()
+        signs_from = now + dt.timedelta(seconds=signs_after_seconds)
+        with self.store.transaction() as tx:
+            if self.store.get_environment(tx, environment_id) is None:
+                raise NotFound(Kind.ENVIRONMENT, environment_id)
+            row = new_signing_key(environment_id, now, self.runtime.sealer, signs_from)
+            self.store.insert_signing_key(tx, row)
+            events.record(self.store, tx, environment_id, "cli", "signing_key.create", row["kid"])
+            kids = [r["kid"] for r in self.store.signing_keys(tx, environment_id)]
+        return row["kid"], signs_from, kids
+
     def find_environment(self, environment_id: str) -> Environment | None:
         """The environment (API callers know its id as `project_id`), for a trusted caller (an
         operator with the database: the CLI), or None when there is none."""

@@ -1,0 +1,103 @@
+"""Response models: the exact JSON api/wire.py produces, for the OpenAPI document.
+
+Unknown fields are refused (`extra="forbid"`), so tests/api/test_openapi.py, which validates
+what the server sends against these, fails when wire.py and these models drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import AfterValidator, WithJsonSchema
+
+from gatehouse.errors import Code
+
+_CODES = [code.value for code in Code]
+
+
+def _code(value: str) -> str:
+    if value not in _CODES:
+        raise ValueError(f"`{value}` is not an error type of docs/ERRORS.md")
+    return value
+
+
+ErrorType = Annotated[
+    str, AfterValidator(_code), WithJsonSchema({"type": "string", "enum": _CODES})
+]
+
+
+class Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+
+
+class Error(Model):
+    """Every error: `{status_code, request_id, error_type, error_message, error_url}`."""
+
+    status_code: int
+    request_id: str
+    error_type: ErrorType
+    error_message: str
+    error_url: str
+
+
+class ImplicitRoleAssignment(Model):
+    domain: str
+    role_id: str
+
+
+class Organization(Model):
+    organization_id: str
+    organization_name: str
+    organization_slug: str
+    organization_external_id: str | None
+    trusted_metadata: dict[str, Any]
+    organization_logo_url: str
+    untrusted_metadata: dict[str, Any]
+    sso_jit_provisioning: str
+    sso_jit_provisioning_allowed_connections: list[str]
+    sso_default_connection_id: str | None
+    email_allowed_domains: list[str]
+    email_jit_provisioning: str
+    email_invites: str
+    auth_methods: str
+    allowed_auth_methods: list[str]
+    mfa_policy: str
+    rbac_email_implicit_role_assignments: list[ImplicitRoleAssignment]
+    mfa_methods: str
+    allowed_mfa_methods: list[str]
+    oauth_tenant_jit_provisioning: str
+    allowed_oauth_tenants: dict[str, Any]
+    claimed_email_domains: list[str]
+    first_party_connected_apps_allowed_type: str
+    allowed_first_party_connected_apps: list[str]
+    third_party_connected_apps_allowed_type: str
+    allowed_third_party_connected_apps: list[str]
+    sso_active_connections: list[Any]
+    scim_active_connection: dict[str, Any] | None
+    custom_roles: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+
+
+class _Ok(Model):
+    status_code: Literal[200]
+    request_id: str
+
+
+class OrganizationResponse(_Ok):
+    organization: Organization
+
+
+class OrganizationDeleted(_Ok):
+    organization_id: str
+
+
+class ResultsMetadata(Model):
+    total: int
+    next_cursor: str | None
+
+
+class OrganizationSearchResults(_Ok):
+    organizations: list[Organization]
+    results_metadata: ResultsMetadata

@@ -2,7 +2,7 @@
 with, and schemathesis over the endpoints it covers against a real server: no server errors,
 every status and body as documented, and a refused request changes nothing in the database.
 
-Covered (the document's paths, checked below): the B2B organization endpoints.
+Covered (the document's paths, checked below): the B2B organization and member endpoints.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gatehouse.api import responses, wire
+from gatehouse.api import openapi, responses, wire
+from gatehouse.api.routes import b2b_members, b2b_organizations
 from gatehouse.storage.rows import OrganizationRow
 from tests.server import RunningServer
 
@@ -34,6 +35,14 @@ COVERED = {
     ("get", "/v1/b2b/organizations/{organization_id}"),
     ("put", "/v1/b2b/organizations/{organization_id}"),
     ("delete", "/v1/b2b/organizations/{organization_id}"),
+    ("post", "/v1/b2b/organizations/members/search"),
+    ("post", "/v1/b2b/organizations/{organization_id}/members"),
+    ("get", "/v1/b2b/organizations/{organization_id}/member"),
+    ("put", "/v1/b2b/organizations/{organization_id}/members/{member_id}"),
+    ("delete", "/v1/b2b/organizations/{organization_id}/members/{member_id}"),
+    ("put", "/v1/b2b/organizations/{organization_id}/members/{member_id}/reactivate"),
+    ("delete", "/v1/b2b/organizations/{organization_id}/members/mfa_phone_numbers/{member_id}"),
+    ("delete", "/v1/b2b/organizations/{organization_id}/members/passwords/{member_password_id}"),
 }
 EXAMPLES = 20  # per operation and generation mode
 CHECKS = [
@@ -107,6 +116,18 @@ def test_server_answers_validate_against_the_response_models(server: RunningServ
     assert created.status_code == 200, created.text
     responses.OrganizationResponse.model_validate(created.json())
     ident = created.json()["organization"]["organization_id"]
+    member = httpx.post(
+        f"{base}/{ident}/members",
+        auth=auth,
+        json={"email_address": "m@models.example", "roles": ["stytch_admin"]},
+    )
+    assert member.status_code == 200, member.text
+    responses.MemberResponse.model_validate(member.json())
+    members = httpx.post(base + "/members/search", auth=auth, json={"organization_ids": [ident]})
+    responses.MemberSearchResults.model_validate(members.json())
+    assert members.json()["members"]
+    gone = httpx.delete(f"{base}/{ident}/members/{member.json()['member_id']}", auth=auth)
+    responses.MemberDeleted.model_validate(gone.json())
     found = httpx.post(base + "/search", auth=auth, json={})
     responses.OrganizationSearchResults.model_validate(found.json())
     deleted = httpx.delete(f"{base}/{ident}", auth=auth)
@@ -125,14 +146,25 @@ def api_schema(server: RunningServer) -> Any:
     return loaded
 
 
-def _new_organization(server: RunningServer) -> str:
-    created = httpx.post(
-        server.url + "/v1/b2b/organizations",
-        auth=(server.project_id, server.secret),
-        json={"organization_name": "Target"},
-    )
-    assert created.status_code == 200, created.text
-    return str(created.json()["organization"]["organization_id"])
+def _post(server: RunningServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = httpx.post(server.url + path, auth=(server.project_id, server.secret), json=body)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _aim_at_existing(server: RunningServer, params: dict[str, Any]) -> None:
+    """Point the case's `organization_id` (and `member_id`) at ones that exist."""
+    if "organization_id" not in params:
+        return
+    org = _post(server, "/v1/b2b/organizations", {"organization_name": "Target"})
+    params["organization_id"] = org["organization"]["organization_id"]
+    if "member_id" in params:
+        member = _post(
+            server,
+            f"/v1/b2b/organizations/{params['organization_id']}/members",
+            {"email_address": "target@example.com", "mfa_phone_number": "+14155550123"},
+        )
+        params["member_id"] = member["member_id"]
 
 
 # schemathesis's pytest loader (`from_fixture`) does not run under pytest 9, so each operation's
@@ -141,8 +173,11 @@ def _new_organization(server: RunningServer) -> str:
 # each time: the case may delete it), so that they get past the lookup.
 # Negative cases for the operations with a body: a path parameter (any non-empty string) has
 # nothing to negate that reaches the server.
+_DOCUMENT = openapi.document([*b2b_organizations.routes, *b2b_members.routes])
 RUNS = [(m, p, GenerationMode.POSITIVE) for m, p in sorted(COVERED)] + [
-    (m, p, GenerationMode.NEGATIVE) for m, p in sorted(COVERED) if m in ("post", "put")
+    (m, p, GenerationMode.NEGATIVE)
+    for m, p in sorted(COVERED)
+    if "requestBody" in _DOCUMENT["paths"][p][m]
 ]
 
 
@@ -172,8 +207,8 @@ def test_schemathesis(
     )
     def check(case: Any, existing: bool, who: str) -> None:
         params = case.path_parameters or {}
-        if existing and "organization_id" in params and mode is GenerationMode.POSITIVE:
-            params["organization_id"] = _new_organization(server)
+        if existing and mode is GenerationMode.POSITIVE:
+            _aim_at_existing(server, params)
         before = server.snapshot()
         response = case.call(auth=credentials[who])
         case.validate_response(response, checks=checks)

@@ -101,3 +101,66 @@ class ResultsMetadata(Model):
 class OrganizationSearchResults(_Ok):
     organizations: list[Organization]
     results_metadata: ResultsMetadata
+
+
+class RoleSource(Model):
+    type: Literal["direct_assignment", "email_assignment"]
+    details: dict[str, Any]
+
+
+class MemberRole(Model):
+    role_id: str
+    sources: list[RoleSource]
+
+
+class RetiredEmail(Model):
+    email_id: str
+    email_address: str
+
+
+class Member(Model):
+    organization_id: str
+    member_id: str
+    email_address: str
+    email_address_verified: bool
+    status: str
+    name: str
+    sso_registrations: list[Any]
+    oauth_registrations: list[Any]
+    is_breakglass: bool
+    member_password_id: str
+    mfa_phone_number_verified: bool
+    mfa_phone_number: str
+    mfa_enrolled: bool
+    default_mfa_method: str
+    is_admin: bool
+    totp_registration_id: str
+    retired_email_addresses: list[RetiredEmail]
+    is_locked: bool
+    lock_created_at: str | None
+    lock_expires_at: str | None
+    roles: list[MemberRole]
+    trusted_metadata: dict[str, Any]
+    untrusted_metadata: dict[str, Any]
+    external_id: str | None
+    scim_registration: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+
+
+class MemberResponse(_Ok):
+    """`{member_id, member, organization}`: the answer of every member endpoint."""
+
+    member_id: str
+    member: Member
+    organization: Organization
+
+
+class MemberDeleted(_Ok):
+    member_id: str
+
+
+class MemberSearchResults(_Ok):
+    members: list[Member]
+    results_metadata: ResultsMetadata
+    organizations: dict[str, Organization]

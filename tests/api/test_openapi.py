@@ -2,7 +2,8 @@
 with, and schemathesis over the endpoints it covers against a real server: no server errors,
 every status and body as documented, and a refused request changes nothing in the database.
 
-Covered (the document's paths, checked below): the B2B organization and member endpoints.
+Covered (the document's paths, checked below): the B2B organization, member, RBAC and
+password endpoints.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import bcrypt
 import httpx
 import pytest
 import schemathesis
@@ -25,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gatehouse.api import openapi, responses, wire
-from gatehouse.api.routes import b2b_members, b2b_organizations
+from gatehouse.api.routes import b2b_members, b2b_organizations, b2b_passwords, b2b_rbac
 from gatehouse.storage.rows import OrganizationRow
 from tests.server import RunningServer
 
@@ -43,6 +45,12 @@ COVERED = {
     ("put", "/v1/b2b/organizations/{organization_id}/members/{member_id}/reactivate"),
     ("delete", "/v1/b2b/organizations/{organization_id}/members/mfa_phone_numbers/{member_id}"),
     ("delete", "/v1/b2b/organizations/{organization_id}/members/passwords/{member_password_id}"),
+    ("get", "/v1/b2b/rbac/policy"),
+    ("get", "/v1/b2b/rbac/organizations/{organization_id}"),
+    ("put", "/v1/b2b/rbac/organizations/{organization_id}"),
+    ("post", "/v1/b2b/passwords/migrate"),
+    ("post", "/v1/b2b/passwords/authenticate"),
+    ("post", "/v1/b2b/passwords/strength_check"),
 }
 EXAMPLES = 20  # per operation and generation mode
 CHECKS = [
@@ -126,6 +134,33 @@ def test_server_answers_validate_against_the_response_models(server: RunningServ
     members = httpx.post(base + "/members/search", auth=auth, json={"organization_ids": [ident]})
     responses.MemberSearchResults.model_validate(members.json())
     assert members.json()["members"]
+    org_policy = httpx.put(
+        f"{server.url}/v1/b2b/rbac/organizations/{ident}",
+        auth=auth,
+        json={"org_policy": {"roles": []}},
+    )
+    assert org_policy.status_code == 200, org_policy.text
+    responses.OrgPolicyResponse.model_validate(org_policy.json())
+    password = "correct horse battery staple 42"
+    migrated = httpx.post(
+        server.url + "/v1/b2b/passwords/migrate",
+        auth=auth,
+        json={
+            "organization_id": ident,
+            "email_address": "p@models.example",
+            "hash_type": "bcrypt",
+            "hash": bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode(),
+        },
+    )
+    assert migrated.status_code == 200, migrated.text
+    responses.MemberMigrated.model_validate(migrated.json())
+    signed_in = httpx.post(
+        server.url + "/v1/b2b/passwords/authenticate",
+        auth=auth,
+        json={"organization_id": ident, "email_address": "p@models.example", "password": password},
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    responses.PasswordAuthenticated.model_validate(signed_in.json())
     gone = httpx.delete(f"{base}/{ident}/members/{member.json()['member_id']}", auth=auth)
     responses.MemberDeleted.model_validate(gone.json())
     found = httpx.post(base + "/search", auth=auth, json={})
@@ -173,7 +208,9 @@ def _aim_at_existing(server: RunningServer, params: dict[str, Any]) -> None:
 # each time: the case may delete it), so that they get past the lookup.
 # Negative cases for the operations with a body: a path parameter (any non-empty string) has
 # nothing to negate that reaches the server.
-_DOCUMENT = openapi.document([*b2b_organizations.routes, *b2b_members.routes])
+_DOCUMENT = openapi.document(
+    [*b2b_organizations.routes, *b2b_members.routes, *b2b_rbac.routes, *b2b_passwords.routes]
+)
 RUNS = [(m, p, GenerationMode.POSITIVE) for m, p in sorted(COVERED)] + [
     (m, p, GenerationMode.NEGATIVE)
     for m, p in sorted(COVERED)

@@ -164,3 +164,104 @@ class MemberSearchResults(_Ok):
     members: list[Member]
     results_metadata: ResultsMetadata
     organizations: dict[str, Organization]
+
+
+class Permission(Model):
+    resource_id: str
+    actions: list[str]
+
+
+class PolicyRole(Model):
+    role_id: str
+    description: str
+    permissions: list[Permission]
+
+
+class PolicyResource(Model):
+    resource_id: str
+    description: str
+    actions: list[str]
+
+
+class PolicyScope(Model):
+    scope: str
+    description: str
+    permissions: list[Permission]
+
+
+class Policy(Model):
+    resources: list[PolicyResource]
+    roles: list[PolicyRole]
+    scopes: list[PolicyScope]
+
+
+class PolicyResponse(_Ok):
+    policy: Policy
+
+
+class OrgPolicy(Model):
+    roles: list[PolicyRole]
+
+
+class OrgPolicyResponse(_Ok):
+    org_policy: OrgPolicy
+
+
+class MemberMigrated(MemberResponse):
+    member_created: bool
+
+
+class LudsFeedback(Model):
+    has_lower_case: bool
+    has_upper_case: bool
+    has_digit: bool
+    has_symbol: bool
+    missing_complexity: int
+    missing_characters: int
+
+
+class ZxcvbnFeedback(Model):
+    warning: str
+    suggestions: list[str]
+
+
+class StrengthCheckResult(_Ok):
+    valid_password: bool
+    score: int
+    breached_password: bool
+    strength_policy: Literal["zxcvbn"]
+    breach_detection_on_create: bool
+    luds_feedback: LudsFeedback
+    zxcvbn_feedback: ZxcvbnFeedback
+
+
+class MemberSession(Model):
+    member_session_id: str
+    member_id: str
+    organization_id: str
+    organization_slug: str
+    started_at: str
+    last_accessed_at: str
+    expires_at: str
+    authentication_factors: list[dict[str, Any]]
+    roles: list[str]
+    custom_claims: dict[str, Any]
+
+
+class SignedIn(_Ok):
+    """What a call that signs a member in answers."""
+
+    member_id: str
+    organization_id: str
+    member: Member
+    organization: Organization
+    session_token: str
+    session_jwt: str
+    member_session: MemberSession
+
+
+class PasswordAuthenticated(SignedIn):
+    intermediate_session_token: str
+    member_authenticated: bool
+    mfa_required: None
+    primary_required: None

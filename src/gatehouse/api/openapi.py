@@ -83,7 +83,7 @@ def _operation(route: Route, method: str, op: Operation, components: dict[str, A
         "operationId": f"{route.endpoint.__module__.rsplit('.', 1)[-1]}.{route.name}",
         "summary": op.summary,
         "tags": [op.tag],
-        "security": [{op.security: []}],
+        "security": [] if op.security is None else [{op.security: []}],
     }
     if op.request is not None:
         _request_components(op.request, components)
@@ -112,6 +112,9 @@ def _operation(route: Route, method: str, op: Operation, components: dict[str, A
     }
     error_ref = _schema_of(responses.Error, components)
     for status in sorted(op.errors):
+        if status == 304:
+            answers["304"] = {"description": "Not modified (the `If-None-Match` tag matches)."}
+            continue
         answers[str(status)] = {
             "description": _REASONS[status],
             "content": {"application/json": {"schema": error_ref}},

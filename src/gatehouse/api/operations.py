@@ -27,7 +27,7 @@ class Operation:
     response: type[pydantic.BaseModel]
     request: type[Body] | None = None
     errors: tuple[int, ...] = B2B_ERRORS
-    security: str = "b2b"
+    security: str | None = "b2b"  # None: readable without credentials
     tag: str = "B2B"
 
 
@@ -42,7 +42,7 @@ def documented(
     request: type[Body] | None = None,
     *,
     errors: tuple[int, ...] = B2B_ERRORS,
-    security: str = "b2b",
+    security: str | None = "b2b",
     tag: str = "B2B",
 ) -> Callable[[F], F]:
     def mark(endpoint: F) -> F:

@@ -265,3 +265,50 @@ class PasswordAuthenticated(SignedIn):
     member_authenticated: bool
     mfa_required: None
     primary_required: None
+
+
+class Verdict(Model):
+    authorized: Literal[True]
+    granting_roles: list[str]
+
+
+class SessionAuthenticated(_Ok):
+    """Both the node's pre-encoded answer (`wire.session_fragment`) and the ordinary one."""
+
+    member_session: MemberSession
+    session_token: str
+    session_jwt: str
+    member: Member
+    organization: Organization
+    verdict: Verdict | None = None
+
+
+class MemberSessions(_Ok):
+    member_sessions: list[MemberSession]
+
+
+class Done(_Ok):
+    pass
+
+
+class KeySet(_Ok):
+    keys: list[dict[str, Any]]
+
+
+class Decision(Model):
+    authorized: bool
+    granting_roles: list[str]
+    reason: str
+
+
+class BatchResults(_Ok):
+    member_id: str
+    organization_id: str
+    policy_version: int
+    results: list[bool]
+    decisions: list[Decision] | None = None
+
+
+class VersionedPolicy(_Ok):
+    policy_version: int
+    policy: Policy

@@ -3,9 +3,10 @@ with, and schemathesis over the endpoints it covers against a real server: no se
 every status and body as documented, and a refused request changes nothing in the database.
 
 Covered (the document's paths, checked below): every B2B endpoint (organizations, members,
-RBAC, passwords, sessions, JWKS) and the Gatehouse extensions `authorize` and `policy`. Left out:
-the change stream (`GET /v1/b2b/gatehouse/changes`, server-sent events that never end), the
-Management API and the dashboard.
+RBAC, passwords, sessions, JWKS) and the Gatehouse extensions `authorize` and `policy`. and the
+Management API's projects, environments, secrets and RBAC policy. Left out: the change stream
+(`GET /v1/b2b/gatehouse/changes`, server-sent events that never end), the rest of the Management
+API (workspace, sign-in, support) and the dashboard's pages.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from gatehouse.api.routes import (
     b2b_passwords,
     b2b_rbac,
     b2b_sessions,
+    pwa_projects,
 )
 from gatehouse.storage.rows import OrganizationRow
 from tests.server import RunningServer
 
+ENVIRONMENT = "/pwa/v3/projects/{project_slug}/environments/{environment_slug}"
 COVERED = {
     ("post", "/v1/b2b/organizations"),
     ("post", "/v1/b2b/organizations/search"),
@@ -66,6 +69,22 @@ COVERED = {
     ("get", "/v1/b2b/sessions/jwks/{project_id}"),
     ("post", "/v1/b2b/gatehouse/authorize"),
     ("get", "/v1/b2b/gatehouse/policy"),
+    ("get", "/pwa/v3/projects"),
+    ("post", "/pwa/v3/projects"),
+    ("get", "/pwa/v3/projects/{project_slug}"),
+    ("patch", "/pwa/v3/projects/{project_slug}"),
+    ("delete", "/pwa/v3/projects/{project_slug}"),
+    ("get", "/pwa/v3/projects/{project_slug}/environments"),
+    ("post", "/pwa/v3/projects/{project_slug}/environments"),
+    ("get", ENVIRONMENT),
+    ("patch", ENVIRONMENT),
+    ("delete", ENVIRONMENT),
+    ("get", ENVIRONMENT + "/secrets"),
+    ("post", ENVIRONMENT + "/secrets"),
+    ("get", ENVIRONMENT + "/secrets/{secret_id}"),
+    ("delete", ENVIRONMENT + "/secrets/{secret_id}"),
+    ("get", ENVIRONMENT + "/rbac_policy"),
+    ("put", ENVIRONMENT + "/rbac_policy"),
 }
 EXAMPLES = 20  # per operation and generation mode
 CHECKS = [
@@ -230,6 +249,43 @@ def test_server_answers_validate_against_the_response_models(server: RunningServ
     responses.Error.model_validate(missing.json())
 
 
+def test_management_answers_validate_against_the_response_models(server: RunningServer) -> None:
+    key = (server.management_key["key_id"], server.management_key["secret"])
+    base = server.url + "/pwa/v3/projects"
+
+    def call(method: str, path: str, model: type[Any], **kwargs: Any) -> dict[str, Any]:
+        answer = httpx.request(method, base + path, auth=key, **kwargs)
+        assert answer.status_code == 200, answer.text
+        model.model_validate(answer.json())
+        return dict(answer.json())
+
+    slug = call("POST", "", responses.ProjectResponse, json={"name": "Models"})["project"][
+        "project_slug"
+    ]
+    call("GET", "", responses.ProjectList)
+    call("PATCH", f"/{slug}", responses.ProjectResponse, json={"name": "Models 2"})
+    call(
+        "POST",
+        f"/{slug}/environments",
+        responses.EnvironmentResponse,
+        json={"name": "Staging", "environment_slug": "staging", "user_lock_threshold": 5},
+    )
+    call("GET", f"/{slug}/environments", responses.EnvironmentList)
+    env = f"/{slug}/environments/staging"
+    call("PATCH", env, responses.EnvironmentResponse, json={"cross_org_passwords_enabled": True})
+    created = call("POST", env + "/secrets", responses.CreatedSecretResponse)
+    secret_id = created["secret"]["secret_id"]
+    call("GET", env + "/secrets", responses.SecretList)
+    call("GET", f"{env}/secrets/{secret_id}", responses.SecretResponse)
+    policy = call("GET", env + "/rbac_policy", responses.PolicyFileResponse)["policy"]
+    # The default resources are Stytch's to declare: read back, never written.
+    del policy["stytch_resources"]
+    call("PUT", env + "/rbac_policy", responses.PolicyFileResponse, json=policy)
+    call("DELETE", f"{env}/secrets/{secret_id}", responses.Done)
+    call("DELETE", env, responses.Done)
+    call("DELETE", f"/{slug}", responses.Done)
+
+
 @pytest.fixture(scope="module")
 def api_schema(server: RunningServer) -> Any:
     loaded = schemathesis.openapi.from_url(server.url + "/openapi.json")
@@ -249,6 +305,13 @@ def _aim_at_existing(server: RunningServer, params: dict[str, Any]) -> None:
     """Point the case's `organization_id` (and `member_id`) at ones that exist."""
     if "project_id" in params:
         params["project_id"] = server.project_id
+    if "project_slug" in params:
+        key = (server.management_key["key_id"], server.management_key["secret"])
+        project = httpx.post(server.url + "/pwa/v3/projects", auth=key, json={"name": "Target"})
+        assert project.status_code == 200, project.text
+        params["project_slug"] = project.json()["project"]["project_slug"]
+        if "environment_slug" in params:
+            params["environment_slug"] = "test"
     if "organization_id" not in params:
         return
     org = _post(server, "/v1/b2b/organizations", {"organization_name": "Target"})
@@ -276,6 +339,7 @@ _DOCUMENT = openapi.document(
         *b2b_passwords.routes,
         *b2b_sessions.routes,
         *b2b_gatehouse.routes,
+        *pwa_projects.routes,
     ]
 )
 RUNS = [(m, p, GenerationMode.POSITIVE) for m, p in sorted(COVERED)] + [
@@ -291,9 +355,13 @@ def test_schemathesis(
     method: str, path: str, mode: GenerationMode, api_schema: Any, server: RunningServer
 ) -> None:
     operation = api_schema[path][method.upper()]
+    management = path.startswith("/pwa/")
+    key = server.management_key
     credentials = {
-        "valid": (server.project_id, server.secret),
-        "wrong": (server.project_id, "secret-test-wrong"),
+        "valid": (key["key_id"], key["secret"])
+        if management
+        else (server.project_id, server.secret),
+        "wrong": (key["key_id"], "wrong") if management else (server.project_id, "wrong"),
         "none": None,
     }
     checks = CHECKS if mode is GenerationMode.POSITIVE else [*CHECKS, negative_data_rejection]

@@ -40,6 +40,16 @@ SECURITY_SCHEMES = {
         "scheme": "basic",
         "description": "The project id as the user name, a project secret as the password.",
     },
+    "management": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "A management key: its key id as the user name, its secret as the password.",
+    },
+    "dashboard": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A dashboard session token.",
+    },
 }
 
 
@@ -83,7 +93,7 @@ def _operation(route: Route, method: str, op: Operation, components: dict[str, A
         "operationId": f"{route.endpoint.__module__.rsplit('.', 1)[-1]}.{route.name}",
         "summary": op.summary,
         "tags": [op.tag],
-        "security": [] if op.security is None else [{op.security: []}],
+        "security": [{name: []} for name in op.security],
     }
     if op.request is not None:
         _request_components(op.request, components)
@@ -140,7 +150,7 @@ def document(routes: Iterable[BaseRoute], server_url: str = "/") -> dict[str, An
         "info": {
             "title": "Gatehouse",
             "version": "0.1.0",
-            "description": "Stytch's B2B API, as Gatehouse serves it. Errors are "
+            "description": "Stytch's B2B API and Management API, as Gatehouse serves them. Errors are "
             "`{status_code, request_id, error_type, error_message, error_url}`.",
         },
         "servers": [{"url": server_url}],

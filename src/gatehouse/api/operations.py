@@ -19,6 +19,10 @@ from gatehouse.api.parsing import Body
 # session without the permission (403), a body over the limit (413), not json (415), the
 # server or database busy (503).
 B2B_ERRORS = (400, 401, 403, 413, 415, 503)
+# The Management API's: the same, and a missing project, environment or secret (404).
+MANAGEMENT_ERRORS = (400, 401, 403, 404, 413, 415, 503)
+# A management key (basic auth) or a dashboard session (bearer).
+MANAGEMENT = ("management", "dashboard")
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Operation:
     response: type[pydantic.BaseModel]
     request: type[Body] | None = None
     errors: tuple[int, ...] = B2B_ERRORS
-    security: str | None = "b2b"  # None: readable without credentials
+    security: tuple[str, ...] = ("b2b",)  # any one of these; none: readable without credentials
     tag: str = "B2B"
 
 
@@ -42,7 +46,7 @@ def documented(
     request: type[Body] | None = None,
     *,
     errors: tuple[int, ...] = B2B_ERRORS,
-    security: str | None = "b2b",
+    security: tuple[str, ...] = ("b2b",),
     tag: str = "B2B",
 ) -> Callable[[F], F]:
     def mark(endpoint: F) -> F:

@@ -312,3 +312,99 @@ class BatchResults(_Ok):
 class VersionedPolicy(_Ok):
     policy_version: int
     policy: Policy
+
+
+# -- the Management API ------------------------------------------------------------------------
+
+
+class Project(Model):
+    project_slug: str
+    name: str
+    vertical: str
+    created_at: str
+
+
+class Environment(Model):
+    oauth_callback_id: str
+    cross_org_passwords_enabled: bool
+    zero_downtime_session_migration_url: str
+    use_custom_domain_in_magic_link_emails: bool
+    user_lock_self_serve_enabled: bool
+    user_lock_threshold: int
+    user_lock_ttl: int
+    idp_authorization_url: str
+    idp_dynamic_client_registration_enabled: bool
+    idp_dynamic_client_registration_access_token_template_content: str
+    environment_slug: str
+    project_slug: str
+    name: str
+    type: Literal["TEST", "LIVE"]
+    project_id: str
+    user_impersonation_enabled: bool
+    created_at: str
+
+
+class Secret(Model):
+    secret_id: str
+    last_four: str
+    created_at: str
+    used_at: None
+
+
+class CreatedSecret(Model):
+    secret_id: str
+    secret: str
+    created_at: str
+
+
+class ProjectResponse(_Ok):
+    project: Project
+
+
+class ProjectList(_Ok):
+    projects: list[Project]
+
+
+class EnvironmentResponse(_Ok):
+    environment: Environment
+
+
+class EnvironmentList(_Ok):
+    environments: list[Environment]
+
+
+class SecretResponse(_Ok):
+    secret: Secret
+
+
+class CreatedSecretResponse(_Ok):
+    secret: CreatedSecret
+
+
+class SecretList(_Ok):
+    secrets: list[Secret]
+
+
+class DefaultRole(Model):
+    permissions: list[Permission]
+
+
+class FileResource(Model):
+    resource_id: str
+    description: str
+    available_actions: list[str]
+
+
+class PolicyFile(Model):
+    """The Management API's (and the policy file's) shape of a project policy."""
+
+    stytch_member: DefaultRole | None
+    stytch_admin: DefaultRole | None
+    custom_roles: list[PolicyRole]
+    custom_resources: list[FileResource]
+    custom_scopes: list[PolicyScope]
+    stytch_resources: list[FileResource]
+
+
+class PolicyFileResponse(_Ok):
+    policy: PolicyFile

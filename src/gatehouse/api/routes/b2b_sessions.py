@@ -112,7 +112,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     "The project's JWKS (no credentials; `If-None-Match` answers 304)",
     responses.KeySet,
     errors=(304, 400, 404, 503),
-    security=None,
+    security=(),
 )
 async def jwks(request: Request) -> Response:
     # Readable without credentials: the SDK's JWKS client fetches it anonymously. A warm node

@@ -4,9 +4,10 @@ every status and body as documented, and a refused request changes nothing in th
 
 Covered (the document's paths, checked below): every B2B endpoint (organizations, members,
 RBAC, passwords, sessions, JWKS) and the Gatehouse extensions `authorize` and `policy`. and the
-Management API's projects, environments, secrets and RBAC policy. Left out: the change stream
+Management API's projects, environments, secrets and RBAC policy, and the workspace extension (people, domain
+rules, management keys, settings, billing). Left out: the change stream
 (`GET /v1/b2b/gatehouse/changes`, server-sent events that never end), the rest of the Management
-API (workspace, sign-in, support) and the dashboard's pages.
+API (dashboard sign-in and invitations, support) and the dashboard's pages.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ from gatehouse.api.routes import (
     b2b_rbac,
     b2b_sessions,
     pwa_projects,
+    pwa_workspace,
 )
 from gatehouse.storage.rows import OrganizationRow
 from tests.server import RunningServer
 
 ENVIRONMENT = "/pwa/v3/projects/{project_slug}/environments/{environment_slug}"
+WORKSPACE = "/pwa/v3/workspace"
 COVERED = {
     ("post", "/v1/b2b/organizations"),
     ("post", "/v1/b2b/organizations/search"),
@@ -85,6 +88,19 @@ COVERED = {
     ("delete", ENVIRONMENT + "/secrets/{secret_id}"),
     ("get", ENVIRONMENT + "/rbac_policy"),
     ("put", ENVIRONMENT + "/rbac_policy"),
+    ("get", WORKSPACE),
+    ("patch", WORKSPACE),
+    ("get", WORKSPACE + "/billing"),
+    ("patch", WORKSPACE + "/billing"),
+    ("get", WORKSPACE + "/members"),
+    ("patch", WORKSPACE + "/members/{member_id}"),
+    ("delete", WORKSPACE + "/members/{member_id}"),
+    ("get", WORKSPACE + "/domains"),
+    ("put", WORKSPACE + "/domains/{domain}"),
+    ("delete", WORKSPACE + "/domains/{domain}"),
+    ("get", WORKSPACE + "/keys"),
+    ("post", WORKSPACE + "/keys"),
+    ("delete", WORKSPACE + "/keys/{key_id}"),
 }
 EXAMPLES = 20  # per operation and generation mode
 CHECKS = [
@@ -286,6 +302,30 @@ def test_management_answers_validate_against_the_response_models(server: Running
     call("DELETE", f"/{slug}", responses.Done)
 
 
+def test_workspace_answers_validate_against_the_response_models(server: RunningServer) -> None:
+    key = (server.management_key["key_id"], server.management_key["secret"])
+    base = server.url + "/pwa/v3/workspace"
+
+    def call(method: str, path: str, model: type[Any], **kwargs: Any) -> dict[str, Any]:
+        answer = httpx.request(method, base + path, auth=key, **kwargs)
+        assert answer.status_code == 200, answer.text
+        model.model_validate(answer.json())
+        return dict(answer.json())
+
+    call("GET", "", responses.WorkspaceSettingsResponse)
+    call("PATCH", "", responses.WorkspaceSettingsResponse, json={"name": "Models"})
+    call("GET", "/billing", responses.BillingResponse)
+    call("PATCH", "/billing", responses.BillingResponse, json={"plan": "pro"})
+    rule = {"jit_enabled": True, "auto_role": "developer"}
+    call("PUT", "/domains/models.example", responses.DomainRuleResponse, json=rule)
+    assert call("GET", "/domains", responses.DomainRuleList)["domains"]
+    call("DELETE", "/domains/models.example", responses.Done)
+    created = call("POST", "/keys", responses.CreatedManagementKeyResponse, json={"role": "admin"})
+    assert call("GET", "/keys", responses.ManagementKeyList)["keys"]
+    call("DELETE", f"/keys/{created['key']['key_id']}", responses.Done)
+    call("GET", "/members", responses.WorkspaceMemberList)
+
+
 @pytest.fixture(scope="module")
 def api_schema(server: RunningServer) -> Any:
     loaded = schemathesis.openapi.from_url(server.url + "/openapi.json")
@@ -305,6 +345,8 @@ def _aim_at_existing(server: RunningServer, params: dict[str, Any]) -> None:
     """Point the case's `organization_id` (and `member_id`) at ones that exist."""
     if "project_id" in params:
         params["project_id"] = server.project_id
+    if "domain" in params:
+        params["domain"] = "openapi.example"
     if "project_slug" in params:
         key = (server.management_key["key_id"], server.management_key["secret"])
         project = httpx.post(server.url + "/pwa/v3/projects", auth=key, json={"name": "Target"})
@@ -340,6 +382,7 @@ _DOCUMENT = openapi.document(
         *b2b_sessions.routes,
         *b2b_gatehouse.routes,
         *pwa_projects.routes,
+        *pwa_workspace.routes,
     ]
 )
 RUNS = [(m, p, GenerationMode.POSITIVE) for m, p in sorted(COVERED)] + [

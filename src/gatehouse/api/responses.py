@@ -408,3 +408,85 @@ class PolicyFile(Model):
 
 class PolicyFileResponse(_Ok):
     policy: PolicyFile
+
+
+# -- the workspace (a Gatehouse extension of the Management API) ---------------------------------
+
+DashboardRole = Literal["admin", "developer", "support_manager", "support_agent", "no_access"]
+
+
+class WorkspaceMember(Model):
+    member_id: str
+    email_address: str
+    name: str
+    status: str
+    email_verified: bool
+    role: DashboardRole
+    explicit_role: DashboardRole | None
+    domain_role: DashboardRole | None
+    role_source: Literal["domain", "explicit", "jit_default"]
+    created_at: str
+
+
+class WorkspaceMemberList(_Ok):
+    members: list[WorkspaceMember]
+
+
+class WorkspaceMemberResponse(_Ok):
+    member: WorkspaceMember
+
+
+class EmailDomainRule(Model):
+    domain: str
+    jit_enabled: bool
+    auto_role: DashboardRole | None
+
+
+class DomainRuleList(_Ok):
+    domains: list[EmailDomainRule]
+
+
+class DomainRuleResponse(_Ok):
+    domain: EmailDomainRule
+
+
+class ManagementKey(Model):
+    key_id: str
+    name: str
+    role: DashboardRole
+    last_four: str
+    created_at: str
+    revoked_at: str | None
+
+
+class ManagementKeyList(_Ok):
+    keys: list[ManagementKey]
+
+
+class CreatedManagementKey(Model):
+    key_id: str
+    secret: str
+    role: DashboardRole
+    name: str
+
+
+class CreatedManagementKeyResponse(_Ok):
+    key: CreatedManagementKey
+
+
+class WorkspaceSettings(Model):
+    workspace_id: str
+    name: str
+
+
+class WorkspaceSettingsResponse(_Ok):
+    workspace: WorkspaceSettings
+
+
+class Billing(Model):
+    plan: str
+    billing_email: str
+
+
+class BillingResponse(_Ok):
+    billing: Billing

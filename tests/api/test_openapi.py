@@ -38,6 +38,7 @@ from gatehouse.api.routes import (
     b2b_passwords,
     b2b_rbac,
     b2b_sessions,
+    pwa_auth,
     pwa_projects,
     pwa_workspace,
 )
@@ -101,6 +102,13 @@ COVERED = {
     ("get", WORKSPACE + "/keys"),
     ("post", WORKSPACE + "/keys"),
     ("delete", WORKSPACE + "/keys/{key_id}"),
+    ("post", WORKSPACE + "/invitations"),
+    ("post", "/pwa/v3/auth/password"),
+    ("post", "/pwa/v3/auth/password/set"),
+    ("post", "/pwa/v3/auth/magic_links/send"),
+    ("post", "/pwa/v3/auth/magic_links/authenticate"),
+    ("post", "/pwa/v3/auth/sign_out"),
+    ("get", "/pwa/v3/auth/me"),
 }
 EXAMPLES = 20  # per operation and generation mode
 CHECKS = [
@@ -383,6 +391,7 @@ _DOCUMENT = openapi.document(
         *b2b_gatehouse.routes,
         *pwa_projects.routes,
         *pwa_workspace.routes,
+        *pwa_auth.routes,
     ]
 )
 RUNS = [(m, p, GenerationMode.POSITIVE) for m, p in sorted(COVERED)] + [

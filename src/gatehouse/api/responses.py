@@ -490,3 +490,9 @@ class Billing(Model):
 
 class BillingResponse(_Ok):
     billing: Billing
+
+
+class DashboardSignIn(_Ok):
+    session_token: str
+    expires_at: str
+    member: WorkspaceMember

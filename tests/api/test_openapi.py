@@ -4,10 +4,10 @@ every status and body as documented, and a refused request changes nothing in th
 
 Covered (the document's paths, checked below): every B2B endpoint (organizations, members,
 RBAC, passwords, sessions, JWKS) and the Gatehouse extensions `authorize` and `policy`. and the
-Management API's projects, environments, secrets and RBAC policy, and the workspace extension (people, domain
-rules, management keys, settings, billing). Left out: the change stream
-(`GET /v1/b2b/gatehouse/changes`, server-sent events that never end), the rest of the Management
-API (dashboard sign-in and invitations, support) and the dashboard's pages.
+Management API's projects, environments, secrets and RBAC policy, the workspace extension (people, domain
+rules, management keys, settings, billing), dashboard sign-in and invitations, and the support
+actions (with the B2B call that completes a password reset). Left out: the change stream
+(`GET /v1/b2b/gatehouse/changes`, server-sent events that never end), and the dashboard's pages.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from gatehouse.api.routes import (
     b2b_sessions,
     pwa_auth,
     pwa_projects,
+    pwa_support,
     pwa_workspace,
 )
 from gatehouse.storage.rows import OrganizationRow
@@ -47,6 +48,7 @@ from tests.server import RunningServer
 
 ENVIRONMENT = "/pwa/v3/projects/{project_slug}/environments/{environment_slug}"
 WORKSPACE = "/pwa/v3/workspace"
+SUPPORT_MEMBER = ENVIRONMENT + "/organizations/{organization_id}/members/{member_id}"
 COVERED = {
     ("post", "/v1/b2b/organizations"),
     ("post", "/v1/b2b/organizations/search"),
@@ -109,6 +111,18 @@ COVERED = {
     ("post", "/pwa/v3/auth/magic_links/authenticate"),
     ("post", "/pwa/v3/auth/sign_out"),
     ("get", "/pwa/v3/auth/me"),
+    ("get", ENVIRONMENT + "/organizations"),
+    ("get", ENVIRONMENT + "/organizations/{organization_id}"),
+    ("patch", ENVIRONMENT + "/organizations/{organization_id}"),
+    ("get", ENVIRONMENT + "/organizations/{organization_id}/members"),
+    ("get", SUPPORT_MEMBER),
+    ("patch", SUPPORT_MEMBER),
+    ("post", SUPPORT_MEMBER + "/password_reset"),
+    ("post", SUPPORT_MEMBER + "/sessions/revoke"),
+    ("post", SUPPORT_MEMBER + "/reactivate"),
+    ("post", SUPPORT_MEMBER + "/impersonate"),
+    ("get", ENVIRONMENT + "/events"),
+    ("post", "/v1/b2b/passwords/email/reset"),
 }
 EXAMPLES = 20  # per operation and generation mode
 CHECKS = [
@@ -349,14 +363,29 @@ def _post(server: RunningServer, path: str, body: dict[str, Any]) -> dict[str, A
     return dict(answer.json())
 
 
+def _environment_of(server: RunningServer, key: tuple[str, str]) -> tuple[str, str]:
+    """The (project slug, environment slug) of the server's test environment."""
+    projects = httpx.get(server.url + "/pwa/v3/projects", auth=key).json()["projects"]
+    for project in projects:
+        slug = project["project_slug"]
+        answer = httpx.get(f"{server.url}/pwa/v3/projects/{slug}/environments", auth=key)
+        for environment in answer.json().get("environments", []):
+            if environment["project_id"] == server.project_id:
+                return slug, environment["environment_slug"]
+    raise AssertionError("the server's test environment is not listed")
+
+
 def _aim_at_existing(server: RunningServer, params: dict[str, Any]) -> None:
     """Point the case's `organization_id` (and `member_id`) at ones that exist."""
     if "project_id" in params:
         params["project_id"] = server.project_id
     if "domain" in params:
         params["domain"] = "openapi.example"
-    if "project_slug" in params:
-        key = (server.management_key["key_id"], server.management_key["secret"])
+    key = (server.management_key["key_id"], server.management_key["secret"])
+    if "project_slug" in params and "organization_id" in params:
+        # Support actions: the organization (made below) lives in the server's own environment.
+        params["project_slug"], params["environment_slug"] = _environment_of(server, key)
+    elif "project_slug" in params:
         project = httpx.post(server.url + "/pwa/v3/projects", auth=key, json={"name": "Target"})
         assert project.status_code == 200, project.text
         params["project_slug"] = project.json()["project"]["project_slug"]
@@ -392,6 +421,7 @@ _DOCUMENT = openapi.document(
         *pwa_projects.routes,
         *pwa_workspace.routes,
         *pwa_auth.routes,
+        *pwa_support.routes,
     ]
 )
 RUNS = [(m, p, GenerationMode.POSITIVE) for m, p in sorted(COVERED)] + [

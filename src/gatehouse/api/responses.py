@@ -496,3 +496,35 @@ class DashboardSignIn(_Ok):
     session_token: str
     expires_at: str
     member: WorkspaceMember
+
+
+# -- support (a Gatehouse extension of the Management API) --------------------------------------
+
+
+class SupportMembers(_Ok):
+    members: list[Member]
+    results_metadata: ResultsMetadata
+    organization: Organization
+
+
+class PasswordResetSent(MemberResponse):
+    email_address: str
+    expires_at: str
+
+
+class Event(Model):
+    id: int
+    actor: str
+    actor_role: str | None
+    action: str
+    target: str
+    changes: dict[str, Any]
+    created_at: str
+
+
+class EventList(_Ok):
+    events: list[Event]
+
+
+class PasswordReset(PasswordAuthenticated):
+    member_email_id: str

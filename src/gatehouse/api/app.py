@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gatehouse.api import errors, observability
+from gatehouse.api import errors, observability, openapi
 from gatehouse.api.protocol import BUSY, HEADER_TIMEOUT, RETRY_AFTER_SECONDS
 from gatehouse.api.routes import (
     b2b_changes,
@@ -38,6 +38,14 @@ from gatehouse.storage import Busy, Conflict
 
 async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+async def openapi_document(request: Request) -> JSONResponse:
+    """`GET /openapi.json`, readable without credentials: built once from the app's routes."""
+    document = getattr(request.app.state, "openapi", None)
+    if document is None:
+        document = request.app.state.openapi = openapi.document(request.app.routes)
+    return JSONResponse(document)
 
 
 @asynccontextmanager
@@ -92,6 +100,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         Route("/readyz", observability.readiness, methods=["GET"]),
         Route("/metrics", observability.metrics_page, methods=["GET"]),
         Route(errors.ERRORS_PATH, errors.errors_page, methods=["GET"]),
+        Route("/openapi.json", openapi_document, methods=["GET"]),
         *b2b_organizations.routes,
         *b2b_members.routes,
         *b2b_rbac.routes,

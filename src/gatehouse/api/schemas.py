@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 from gatehouse.api.parsing import Body
 from gatehouse.config import MAX_SESSION_MINUTES, MIN_SESSION_MINUTES
@@ -59,11 +59,27 @@ def _metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Domain = Annotated[str, AfterValidator(_domain)]
-Email = Annotated[str, AfterValidator(_email)]
-Phone = Annotated[str, AfterValidator(_phone)]
-ExternalId = Annotated[str, AfterValidator(_external_id)]
-Slug = Annotated[str, AfterValidator(_slug)]
+# What the validators accept, for the OpenAPI document (api/openapi.py); the validators decide.
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN_PATTERN = f"(?:{_LABEL}\\.)+[A-Za-z]{{2,63}}"
+
+
+def _string(pattern: str, max_length: int | None = None) -> WithJsonSchema:
+    schema: dict[str, Any] = {"type": "string", "pattern": f"^{pattern}$"}
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return WithJsonSchema(schema)
+
+
+Domain = Annotated[str, AfterValidator(_domain), _string(_DOMAIN_PATTERN, 253)]
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    _string("[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@" + _DOMAIN_PATTERN, 254),
+]
+Phone = Annotated[str, AfterValidator(_phone), _string(_PHONE.pattern)]
+ExternalId = Annotated[str, AfterValidator(_external_id), _string(_EXTERNAL_ID.pattern)]
+Slug = Annotated[str, AfterValidator(_slug), _string(_SLUG.pattern)]
 Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
 Name = Annotated[str, Field(max_length=256)]
 Ident = Annotated[str, Field(min_length=1, max_length=256)]

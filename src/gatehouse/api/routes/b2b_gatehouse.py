@@ -17,13 +17,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import schemas
+from gatehouse.api import gatehouse_schemas, responses, schemas
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.gatehouse_schemas import MAX_BATCH_BYTES, parse_batch
+from gatehouse.api.operations import B2B_ERRORS, documented
 from gatehouse.api.parsing import parse_query, read_body
 from gatehouse.services.b2b.checks import decision_to_wire
 
 
+@documented(
+    "Many authorization checks for one session (a Gatehouse extension)",
+    responses.BatchResults,
+    gatehouse_schemas.BatchAuthorize,
+    errors=(*B2B_ERRORS, 404),
+    tag="Gatehouse",
+)
 async def authorize(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     # Validation is CPU only: it runs on the event loop, sparing a threadpool hop.
@@ -55,6 +63,11 @@ async def authorize(request: Request) -> JSONResponse:
     return ok(request, payload)
 
 
+@documented(
+    "The project policy with its version (a Gatehouse extension)",
+    responses.VersionedPolicy,
+    tag="Gatehouse",
+)
 async def policy(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     parse_query(request, schemas.Empty)

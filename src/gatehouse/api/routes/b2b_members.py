@@ -6,12 +6,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import schemas, wire
+from gatehouse.api import responses, schemas, wire
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
+from gatehouse.api.operations import B2B_ERRORS, documented
 from gatehouse.api.parsing import parse_body, parse_query
 from gatehouse.errors import Code, InvalidInput
 
 
+@documented(
+    "Create a member",
+    responses.MemberResponse,
+    schemas.MemberCreate,
+    errors=(*B2B_ERRORS, 404, 409),
+)
 async def create(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident = request.path_params["organization_id"]
@@ -20,6 +27,12 @@ async def create(request: Request) -> JSONResponse:
     return ok(request, wire.member_payload(view))
 
 
+@documented(
+    "Get a member by member_id or email_address",
+    responses.MemberResponse,
+    schemas.MemberGet,
+    errors=(*B2B_ERRORS, 404),
+)
 async def get(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident = request.path_params["organization_id"]
@@ -43,6 +56,12 @@ def _ids(request: Request) -> tuple[str, str, dict[str, str]]:
     return ident, member_id, {"organization_id": ident, "member_id": member_id}
 
 
+@documented(
+    "Update a member",
+    responses.MemberResponse,
+    schemas.MemberUpdate,
+    errors=(*B2B_ERRORS, 404, 409),
+)
 async def update(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident, member_id, echoes = _ids(request)
@@ -52,6 +71,7 @@ async def update(request: Request) -> JSONResponse:
     return ok(request, wire.member_payload(view))
 
 
+@documented("Delete a member", responses.MemberDeleted, errors=(*B2B_ERRORS, 404))
 async def delete(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident, member_id, echoes = _ids(request)
@@ -60,6 +80,7 @@ async def delete(request: Request) -> JSONResponse:
     return ok(request, {"member_id": deleted})
 
 
+@documented("Reactivate a member", responses.MemberResponse, errors=(*B2B_ERRORS, 404, 409))
 async def reactivate(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident, member_id, echoes = _ids(request)
@@ -68,6 +89,9 @@ async def reactivate(request: Request) -> JSONResponse:
     return ok(request, wire.member_payload(view))
 
 
+@documented(
+    "Delete a member's MFA phone number", responses.MemberResponse, errors=(*B2B_ERRORS, 404)
+)
 async def delete_mfa_phone_number(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident, member_id, echoes = _ids(request)
@@ -78,6 +102,7 @@ async def delete_mfa_phone_number(request: Request) -> JSONResponse:
     return ok(request, wire.member_payload(view))
 
 
+@documented("Delete a member's password", responses.MemberResponse, errors=(*B2B_ERRORS, 404))
 async def delete_password(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident = request.path_params["organization_id"]
@@ -89,6 +114,9 @@ async def delete_password(request: Request) -> JSONResponse:
     return ok(request, wire.member_payload(view))
 
 
+@documented(
+    "Search members", responses.MemberSearchResults, schemas.MemberSearch, errors=(*B2B_ERRORS, 404)
+)
 async def search(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.MemberSearch)

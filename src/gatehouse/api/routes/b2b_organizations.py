@@ -6,12 +6,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import schemas
+from gatehouse.api import responses, schemas
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
+from gatehouse.api.operations import B2B_ERRORS, documented
 from gatehouse.api.parsing import parse_body, parse_query
 from gatehouse.api.wire import org_to_wire
 
 
+@documented(
+    "Create an organization",
+    responses.OrganizationResponse,
+    schemas.OrganizationCreate,
+    errors=(*B2B_ERRORS, 409),
+)
 async def create(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.OrganizationCreate)
@@ -19,6 +26,7 @@ async def create(request: Request) -> JSONResponse:
     return ok(request, {"organization": org_to_wire(org)})
 
 
+@documented("Get an organization", responses.OrganizationResponse, errors=(*B2B_ERRORS, 404))
 async def get(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident = request.path_params["organization_id"]
@@ -27,6 +35,12 @@ async def get(request: Request) -> JSONResponse:
     return ok(request, {"organization": org_to_wire(org)})
 
 
+@documented(
+    "Update an organization",
+    responses.OrganizationResponse,
+    schemas.OrganizationUpdate,
+    errors=(*B2B_ERRORS, 404, 409),
+)
 async def update(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident = request.path_params["organization_id"]
@@ -35,6 +49,7 @@ async def update(request: Request) -> JSONResponse:
     return ok(request, {"organization": org_to_wire(org)})
 
 
+@documented("Delete an organization", responses.OrganizationDeleted, errors=(*B2B_ERRORS, 404))
 async def delete(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     ident = request.path_params["organization_id"]
@@ -43,6 +58,7 @@ async def delete(request: Request) -> JSONResponse:
     return ok(request, {"organization_id": organization_id})
 
 
+@documented("Search organizations", responses.OrganizationSearchResults, schemas.OrganizationSearch)
 async def search(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.OrganizationSearch)

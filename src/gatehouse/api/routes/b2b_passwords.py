@@ -6,12 +6,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import schemas, wire
+from gatehouse.api import responses, schemas, wire
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.client_address import client_address
+from gatehouse.api.operations import B2B_ERRORS, documented
 from gatehouse.api.parsing import parse_body
 
 
+@documented(
+    "Migrate a password hash (creating the member if need be)",
+    responses.MemberMigrated,
+    schemas.PasswordMigrate,
+    errors=(*B2B_ERRORS, 404, 409),
+)
 async def migrate(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.PasswordMigrate)
@@ -21,6 +28,12 @@ async def migrate(request: Request) -> JSONResponse:
     )
 
 
+@documented(
+    "Sign a member in with a password",
+    responses.PasswordAuthenticated,
+    schemas.PasswordAuthenticate,
+    errors=(*B2B_ERRORS, 404, 429),
+)
 async def authenticate(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.PasswordAuthenticate)
@@ -42,6 +55,7 @@ async def authenticate(request: Request) -> JSONResponse:
     )
 
 
+@documented("Check a password's strength", responses.StrengthCheckResult, schemas.StrengthCheck)
 async def strength_check(request: Request) -> JSONResponse:
     await caller_of(request)
     body = await parse_body(request, schemas.StrengthCheck)

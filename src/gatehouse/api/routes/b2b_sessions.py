@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gatehouse.api import schemas, wire
+from gatehouse.api import responses, schemas, wire
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, ok_encoded, run
+from gatehouse.api.operations import B2B_ERRORS, documented
 from gatehouse.api.parsing import parse_body, parse_query
 from gatehouse.errors import Denied, InvalidInput
 from gatehouse.policy import Decision
@@ -27,6 +28,12 @@ def _verdict(decision: Decision | None, check: dict[str, str] | None) -> dict[st
     return {"verdict": {"authorized": True, "granting_roles": list(decision.granting_roles)}}
 
 
+@documented(
+    "Authenticate a session (with an optional authorization check)",
+    responses.SessionAuthenticated,
+    schemas.SessionAuthenticate,
+    errors=(*B2B_ERRORS, 404),
+)
 async def authenticate(request: Request) -> Response:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.SessionAuthenticate)
@@ -64,6 +71,12 @@ async def authenticate(request: Request) -> Response:
     return ok(request, payload)
 
 
+@documented(
+    "A member's active sessions",
+    responses.MemberSessions,
+    schemas.SessionsGet,
+    errors=(*B2B_ERRORS, 404),
+)
 async def get(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     query = parse_query(request, schemas.SessionsGet)
@@ -73,6 +86,7 @@ async def get(request: Request) -> JSONResponse:
     return ok(request, {"member_sessions": [wire.member_session(s) for s in sessions]})
 
 
+@documented("Revoke sessions", responses.Done, schemas.SessionRevoke, errors=(*B2B_ERRORS, 404))
 async def revoke(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, schemas.SessionRevoke)
@@ -94,6 +108,12 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in (t.removeprefix("W/") for t in tags)
 
 
+@documented(
+    "The project's JWKS (no credentials; `If-None-Match` answers 304)",
+    responses.KeySet,
+    errors=(304, 400, 404, 503),
+    security=(),
+)
 async def jwks(request: Request) -> Response:
     # Readable without credentials: the SDK's JWKS client fetches it anonymously. A warm node
     # answers from memory, on the event loop.

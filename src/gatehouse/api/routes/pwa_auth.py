@@ -12,8 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gatehouse.api import responses
 from gatehouse.api.auth import gatehouse_of, ok, run
 from gatehouse.api.client_address import client_address
+from gatehouse.api.operations import MANAGEMENT, MANAGEMENT_ERRORS, documented
 from gatehouse.api.operator_auth import operator_of
 from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.routes.pwa_workspace import Role
@@ -52,6 +54,14 @@ def _session_token(request: Request) -> str:
     return value.strip()
 
 
+@documented(
+    "Sign in to the dashboard with a password",
+    responses.DashboardSignIn,
+    PasswordSignIn,
+    errors=(*MANAGEMENT_ERRORS, 429),
+    security=(),
+    tag="Dashboard sign-in",
+)
 async def password_sign_in(request: Request) -> JSONResponse:
     body = await parse_body(request, PasswordSignIn)
     signed_in = await run(
@@ -63,6 +73,14 @@ async def password_sign_in(request: Request) -> JSONResponse:
     return ok(request, signed_in)
 
 
+@documented(
+    "Email a sign-in link (answers the same for any address)",
+    responses.Done,
+    LinkSend,
+    errors=(*MANAGEMENT_ERRORS, 429),
+    security=(),
+    tag="Dashboard sign-in",
+)
 async def send_link(request: Request) -> JSONResponse:
     body = await parse_body(request, LinkSend)
     mail = await run(
@@ -77,11 +95,26 @@ async def send_link(request: Request) -> JSONResponse:
     return response
 
 
+@documented(
+    "Redeem a sign-in or invitation link",
+    responses.DashboardSignIn,
+    LinkAuthenticate,
+    errors=(*MANAGEMENT_ERRORS, 429),
+    security=(),
+    tag="Dashboard sign-in",
+)
 async def authenticate_link(request: Request) -> JSONResponse:
     body = await parse_body(request, LinkAuthenticate)
     return ok(request, await run(gatehouse_of(request).dashboard_auth.redeem, body.token))
 
 
+@documented(
+    "Sign out of the dashboard",
+    responses.Done,
+    errors=MANAGEMENT_ERRORS,
+    security=("dashboard",),
+    tag="Dashboard sign-in",
+)
 async def sign_out(request: Request) -> JSONResponse:
     token = _session_token(request)
     await parse_body(request, Empty)
@@ -89,6 +122,14 @@ async def sign_out(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
+@documented(
+    "Set one's own dashboard password",
+    responses.Done,
+    PasswordSet,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Dashboard sign-in",
+)
 async def set_password(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, PasswordSet)
@@ -96,12 +137,27 @@ async def set_password(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
+@documented(
+    "One's own profile",
+    responses.WorkspaceMemberResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Dashboard sign-in",
+)
 async def me(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
     return ok(request, {"member": await run(gatehouse_of(request).dashboard_auth.me, operator)})
 
 
+@documented(
+    "Invite a colleague (emails a link)",
+    responses.WorkspaceMemberResponse,
+    Invitation,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Dashboard sign-in",
+)
 async def invite(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, Invitation)

@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import wire
+from gatehouse.api import responses, wire
 from gatehouse.api.auth import gatehouse_of, ok, run
+from gatehouse.api.operations import MANAGEMENT, MANAGEMENT_ERRORS, documented
 from gatehouse.api.operator_auth import operator_of
 from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.schemas import Empty, Slug
@@ -66,6 +67,13 @@ def _slugs(request: Request) -> tuple[str, str]:
     return request.path_params["project_slug"], request.path_params["environment_slug"]
 
 
+@documented(
+    "List projects",
+    responses.ProjectList,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def list_projects(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -73,6 +81,14 @@ async def list_projects(request: Request) -> JSONResponse:
     return ok(request, {"projects": [wire.project_to_wire(p) for p in projects]})
 
 
+@documented(
+    "Create a project",
+    responses.ProjectResponse,
+    ProjectCreate,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def create_project(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = (await parse_body(request, ProjectCreate)).given()
@@ -86,6 +102,13 @@ async def create_project(request: Request) -> JSONResponse:
     return ok(request, {"project": wire.project_to_wire(project)})
 
 
+@documented(
+    "Get a project",
+    responses.ProjectResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def get_project(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -94,6 +117,14 @@ async def get_project(request: Request) -> JSONResponse:
     return ok(request, {"project": wire.project_to_wire(project)})
 
 
+@documented(
+    "Rename a project",
+    responses.ProjectResponse,
+    ProjectUpdate,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def update_project(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, ProjectUpdate)
@@ -102,6 +133,13 @@ async def update_project(request: Request) -> JSONResponse:
     return ok(request, {"project": wire.project_to_wire(project)})
 
 
+@documented(
+    "Delete a project",
+    responses.Done,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def delete_project(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, Empty)
@@ -111,6 +149,13 @@ async def delete_project(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
+@documented(
+    "List a project's environments",
+    responses.EnvironmentList,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def list_environments(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -119,6 +164,14 @@ async def list_environments(request: Request) -> JSONResponse:
     return ok(request, {"environments": [wire.environment_view(e) for e in environments]})
 
 
+@documented(
+    "Create an environment",
+    responses.EnvironmentResponse,
+    EnvironmentCreate,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def create_environment(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, EnvironmentCreate)
@@ -129,6 +182,13 @@ async def create_environment(request: Request) -> JSONResponse:
     return ok(request, {"environment": wire.environment_view(environment)})
 
 
+@documented(
+    "Get an environment",
+    responses.EnvironmentResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def get_environment(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -138,6 +198,14 @@ async def get_environment(request: Request) -> JSONResponse:
     return ok(request, {"environment": wire.environment_view(environment)})
 
 
+@documented(
+    "Update an environment",
+    responses.EnvironmentResponse,
+    EnvironmentUpdate,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def update_environment(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, EnvironmentUpdate)
@@ -147,6 +215,13 @@ async def update_environment(request: Request) -> JSONResponse:
     return ok(request, {"environment": wire.environment_view(environment)})
 
 
+@documented(
+    "Delete an environment",
+    responses.Done,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def delete_environment(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, Empty)
@@ -154,6 +229,13 @@ async def delete_environment(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
+@documented(
+    "List an environment's secrets",
+    responses.SecretList,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def list_secrets(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -161,6 +243,13 @@ async def list_secrets(request: Request) -> JSONResponse:
     return ok(request, {"secrets": [wire.secret_to_wire(s) for s in secrets]})
 
 
+@documented(
+    "Create a secret (the one answer that shows it)",
+    responses.CreatedSecretResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def create_secret(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, Empty)
@@ -168,6 +257,13 @@ async def create_secret(request: Request) -> JSONResponse:
     return ok(request, {"secret": wire.created_secret(secret)})
 
 
+@documented(
+    "Get a secret",
+    responses.SecretResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def get_secret(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -180,6 +276,13 @@ async def get_secret(request: Request) -> JSONResponse:
     return ok(request, {"secret": wire.secret_to_wire(secret)})
 
 
+@documented(
+    "Delete a secret",
+    responses.Done,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def delete_secret(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, Empty)
@@ -192,6 +295,13 @@ async def delete_secret(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
+@documented(
+    "Get an environment's RBAC policy",
+    responses.PolicyFileResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def get_policy(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -199,6 +309,14 @@ async def get_policy(request: Request) -> JSONResponse:
     return ok(request, {"policy": policy})
 
 
+@documented(
+    "Set an environment's RBAC policy",
+    responses.PolicyFileResponse,
+    PolicyBody,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Management",
+)
 async def set_policy(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, PolicyBody)

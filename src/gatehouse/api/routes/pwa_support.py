@@ -15,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gatehouse.api import schemas, wire
+from gatehouse.api import responses, schemas, wire
 from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
+from gatehouse.api.operations import B2B_ERRORS, MANAGEMENT, MANAGEMENT_ERRORS, documented
 from gatehouse.api.operator_auth import operator_of
 from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.routes.pwa_projects import E
@@ -115,6 +116,14 @@ def _member_path(request: Request) -> tuple[str, str, str, str]:
 # -- directory.view / directory.manage -------------------------------------------------------
 
 
+@documented(
+    "List an environment's organizations",
+    responses.OrganizationSearchResults,
+    OrganizationList,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def list_organizations(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     query = parse_query(request, OrganizationList)
@@ -135,6 +144,13 @@ async def list_organizations(request: Request) -> JSONResponse:
     )
 
 
+@documented(
+    "Get an organization",
+    responses.OrganizationResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def get_organization(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, schemas.Empty)
@@ -147,6 +163,14 @@ async def get_organization(request: Request) -> JSONResponse:
     return ok(request, {"organization": org_to_wire(org)})
 
 
+@documented(
+    "Update an organization",
+    responses.OrganizationResponse,
+    schemas.OrganizationUpdate,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def update_organization(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, schemas.OrganizationUpdate)
@@ -160,6 +184,14 @@ async def update_organization(request: Request) -> JSONResponse:
     return ok(request, {"organization": org_to_wire(org)})
 
 
+@documented(
+    "List an organization's members",
+    responses.SupportMembers,
+    MemberList,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def list_members(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     query = parse_query(request, MemberList)
@@ -182,6 +214,13 @@ async def list_members(request: Request) -> JSONResponse:
     )
 
 
+@documented(
+    "Get a member",
+    responses.MemberResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def get_member(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, schemas.Empty)
@@ -189,6 +228,14 @@ async def get_member(request: Request) -> JSONResponse:
     return ok(request, wire.member_payload(view))
 
 
+@documented(
+    "Update a member",
+    responses.MemberResponse,
+    schemas.MemberUpdate,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def update_member(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     fields = (await parse_body(request, schemas.MemberUpdate)).given()
@@ -201,6 +248,14 @@ async def update_member(request: Request) -> JSONResponse:
 # -- support.* ---------------------------------------------------------------------------------
 
 
+@documented(
+    "Email a member a password reset link",
+    responses.PasswordResetSent,
+    PasswordResetStart,
+    errors=(*MANAGEMENT_ERRORS, 429),
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def send_password_reset(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = (await parse_body(request, PasswordResetStart)).given()
@@ -221,6 +276,13 @@ async def send_password_reset(request: Request) -> JSONResponse:
     )
 
 
+@documented(
+    "Revoke a member's sessions",
+    responses.MemberResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def revoke_sessions(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, schemas.Empty)
@@ -230,6 +292,13 @@ async def revoke_sessions(request: Request) -> JSONResponse:
     return ok(request, wire.member_payload(view))
 
 
+@documented(
+    "Reactivate a member",
+    responses.MemberResponse,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def reactivate(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, schemas.Empty)
@@ -237,6 +306,13 @@ async def reactivate(request: Request) -> JSONResponse:
     return ok(request, wire.member_payload(view))
 
 
+@documented(
+    "Sign in as a member (when the environment allows it)",
+    responses.SignedIn,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def impersonate(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, schemas.Empty)
@@ -249,6 +325,14 @@ async def impersonate(request: Request) -> JSONResponse:
 # -- event_logs.view ---------------------------------------------------------------------------
 
 
+@documented(
+    "The environment's event log",
+    responses.EventList,
+    EventQuery,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Support",
+)
 async def list_events(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     query = parse_query(request, EventQuery)
@@ -265,6 +349,14 @@ async def list_events(request: Request) -> JSONResponse:
 # -- B2B: completing a password reset (authenticated with the project secret) ------------------
 
 
+@documented(
+    "Complete a password reset",
+    responses.PasswordReset,
+    PasswordEmailReset,
+    errors=(*B2B_ERRORS, 404, 429),
+    security=("b2b",),
+    tag="B2B",
+)
 async def reset_password(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     body = await parse_body(request, PasswordEmailReset)

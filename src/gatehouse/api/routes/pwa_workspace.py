@@ -10,7 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gatehouse.api import responses
 from gatehouse.api.auth import gatehouse_of, ok, run
+from gatehouse.api.operations import MANAGEMENT, MANAGEMENT_ERRORS, documented
 from gatehouse.api.operator_auth import operator_of
 from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.schemas import Email, Empty
@@ -42,6 +44,13 @@ class BillingUpdate(Body):
     billing_email: Email | None = None
 
 
+@documented(
+    "List the workspace's people",
+    responses.WorkspaceMemberList,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def list_members(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -50,6 +59,14 @@ async def list_members(request: Request) -> JSONResponse:
     )
 
 
+@documented(
+    "Change a person's dashboard role",
+    responses.WorkspaceMemberResponse,
+    RoleChange,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def change_role(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, RoleChange)
@@ -62,6 +79,13 @@ async def change_role(request: Request) -> JSONResponse:
     return ok(request, {"member": member})
 
 
+@documented(
+    "Remove a person from the workspace",
+    responses.Done,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def remove_member(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, Empty)
@@ -71,6 +95,13 @@ async def remove_member(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
+@documented(
+    "List the email-domain rules",
+    responses.DomainRuleList,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def list_domains(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -79,6 +110,14 @@ async def list_domains(request: Request) -> JSONResponse:
     )
 
 
+@documented(
+    "Set an email-domain rule",
+    responses.DomainRuleResponse,
+    DomainRule,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def put_domain(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, DomainRule)
@@ -92,6 +131,13 @@ async def put_domain(request: Request) -> JSONResponse:
     return ok(request, {"domain": domain})
 
 
+@documented(
+    "Delete an email-domain rule",
+    responses.Done,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def delete_domain(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, Empty)
@@ -101,12 +147,27 @@ async def delete_domain(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
+@documented(
+    "List management keys",
+    responses.ManagementKeyList,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def list_keys(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
     return ok(request, {"keys": await run(gatehouse_of(request).workspace.list_keys, operator)})
 
 
+@documented(
+    "Create a management key (the one answer that shows its secret)",
+    responses.CreatedManagementKeyResponse,
+    KeyCreate,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def create_key(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, KeyCreate)
@@ -114,6 +175,13 @@ async def create_key(request: Request) -> JSONResponse:
     return ok(request, {"key": key})
 
 
+@documented(
+    "Revoke a management key",
+    responses.Done,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def revoke_key(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     await parse_body(request, Empty)
@@ -121,6 +189,13 @@ async def revoke_key(request: Request) -> JSONResponse:
     return ok(request, {})
 
 
+@documented(
+    "Get the workspace's settings",
+    responses.WorkspaceSettingsResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def get_settings(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -129,6 +204,14 @@ async def get_settings(request: Request) -> JSONResponse:
     )
 
 
+@documented(
+    "Update the workspace's settings",
+    responses.WorkspaceSettingsResponse,
+    SettingsUpdate,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def update_settings(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, SettingsUpdate)
@@ -136,6 +219,13 @@ async def update_settings(request: Request) -> JSONResponse:
     return ok(request, {"workspace": workspace})
 
 
+@documented(
+    "Get the billing profile",
+    responses.BillingResponse,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def get_billing(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     parse_query(request, Empty)
@@ -144,6 +234,14 @@ async def get_billing(request: Request) -> JSONResponse:
     )
 
 
+@documented(
+    "Update the billing profile",
+    responses.BillingResponse,
+    BillingUpdate,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Workspace",
+)
 async def update_billing(request: Request) -> JSONResponse:
     operator = await operator_of(request)
     body = await parse_body(request, BillingUpdate)

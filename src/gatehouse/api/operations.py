@@ -1,0 +1,56 @@
+"""What the OpenAPI document (api/openapi.py) says about an endpoint, declared beside it.
+
+A route module marks an endpoint with `@documented(...)`: the request model it validates with
+(a JSON body, or the query string for `GET`), the response model its success answer has, and the
+error statuses it can answer. The document is built from the app's routes and these marks only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pydantic
+
+from gatehouse.api.parsing import Body
+
+# What every B2B endpoint can answer: a refused body (400), bad credentials (401), a member
+# session without the permission (403), a body over the limit (413), not json (415), the
+# server or database busy (503).
+B2B_ERRORS = (400, 401, 403, 413, 415, 503)
+# The Management API's: the same, and a missing project, environment or secret (404).
+MANAGEMENT_ERRORS = (400, 401, 403, 404, 413, 415, 503)
+# A management key (basic auth) or a dashboard session (bearer).
+MANAGEMENT = ("management", "dashboard")
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    response: type[pydantic.BaseModel]
+    request: type[Body] | None = None
+    errors: tuple[int, ...] = B2B_ERRORS
+    security: tuple[str, ...] = ("b2b",)  # any one of these; none: readable without credentials
+    tag: str = "B2B"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DOCUMENTED: dict[Callable[..., Any], Operation] = {}
+
+
+def documented(
+    summary: str,
+    response: type[pydantic.BaseModel],
+    request: type[Body] | None = None,
+    *,
+    errors: tuple[int, ...] = B2B_ERRORS,
+    security: tuple[str, ...] = ("b2b",),
+    tag: str = "B2B",
+) -> Callable[[F], F]:
+    def mark(endpoint: F) -> F:
+        DOCUMENTED[endpoint] = Operation(summary, response, request, errors, security, tag)
+        return endpoint
+
+    return mark

@@ -67,7 +67,10 @@ def test_init_names_the_first_admin_and_how_to_sign_in(database_url: str, tmp_pa
         'log); POST http://127.0.0.1:8080/pwa/v3/auth/magic_links/authenticate {"token": "..."} '
         'returns a session_token (README.md, "Inviting your first colleague")'
     ]
-    assert "/dashboard/" not in result.stdout  # no such route yet
+    assert (
+        'dashboard: open http://127.0.0.1:8080/dashboard/ and choose "Email me a sign-in link" '
+        "with ops@example.com"
+    ) in lines
     assert members(database_url)["ops@example.com"]["role"] == "admin"
 
 

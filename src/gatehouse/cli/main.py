@@ -583,7 +583,9 @@ def key_rotate_signing(
     when = clock.iso(signs_from)
     if as_json:
         typer.echo(
-            json.dumps({"project_id": project_id, "kid": kid, "signs_from": when, "published": kids})
+            json.dumps(
+                {"project_id": project_id, "kid": kid, "signs_from": when, "published": kids}
+            )
         )
         return
     typer.echo(f"project_id={project_id} signing key kid={kid} signs_from={when}")
@@ -718,6 +720,10 @@ def init(
         "later: `gatehouse admin add EMAIL`)"
     )
     typer.echo(_sign_in_hint(admin, settings))
+    typer.echo(
+        f"dashboard: open {settings.public_url}/dashboard/ and choose "
+        f'"Email me a sign-in link" with {admin}'
+    )
 
 
 def _project_not_found(project_id: str) -> NoReturn:

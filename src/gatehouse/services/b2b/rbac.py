@@ -156,8 +156,11 @@ class Rbac:
         cascade: bool = False,
         dry_run: bool = False,
         actor_role: str | None = None,
+        expected_version: int | None = None,
     ) -> tuple[Policy, int]:
-        """Validate and apply `new` as the environment's policy; returns it with its version."""
+        """Validate and apply `new` as the environment's policy; returns it with its version.
+        With `expected_version` (the version a person reviewed the change against), a policy that
+        has moved on since is refused (`policy_conflict`), changing nothing."""
         problems = validate_policy(new)
         if problems:
             raise InvalidInput("the policy is invalid", problems, code=Code.INVALID_POLICY)
@@ -165,6 +168,12 @@ class Rbac:
         with self.store.transaction() as tx:
             current = self.runtime.load_environment(tx, environment.id)
             assert current is not None
+            if expected_version is not None and expected_version != current.policy_version:
+                raise GatehouseError(
+                    Code.POLICY_CONFLICT,
+                    f"the policy changed since version {expected_version} (it is now version "
+                    f"{current.policy_version}); review the change against the current policy",
+                )
             if new == current.policy:
                 return current.policy, current.policy_version
             uses, orgs = self._uses(tx, current, new)

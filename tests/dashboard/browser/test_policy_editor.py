@@ -247,6 +247,7 @@ def test_a_developer_sees_every_problem_then_previews_and_saves_a_valid_policy(
     saves = [e for e in logged if e["action"] == "rbac_policy.update"]
     assert saves and saves[0]["actor"] == f"workspace_member:{developer}"
     assert saves[0]["actor_role"] == "developer"
+    assert saves[0]["changes"]["changes"] == changes  # what changed, as the preview showed it
 
 
 def test_a_save_after_the_policy_moved_on_is_refused_and_changes_nothing(page, dash):

@@ -22,6 +22,7 @@ from gatehouse.policy import (
     validate_org_policy,
     validate_policy,
 )
+from gatehouse.policy.diff import describe_changes
 from gatehouse.policy.model import WILDCARD
 from gatehouse.services import clock, events
 from gatehouse.services.b2b import enforcement
@@ -210,7 +211,11 @@ class Rbac:
                 caller.actor,
                 "rbac_policy.update",
                 current.id,
-                {"version": current.policy_version + 1, "cascade": bool(uses)},
+                {
+                    "version": current.policy_version + 1,
+                    "cascade": bool(uses),
+                    "changes": _logged_changes(current.policy, new),
+                },
                 actor_role=actor_role or caller.actor_role,
             )
             return new, current.policy_version + 1
@@ -297,3 +302,15 @@ class Rbac:
                 {"roles": [r.role_id for r in org_policy.roles]},
             )
         return {**org, "custom_roles": wire, "updated_at": now}
+
+
+LOGGED_CHANGES = 200  # lines of a policy change kept in its event
+
+
+def _logged_changes(old: Policy, new: Policy) -> list[str]:
+    """What a policy change did, as `gatehouse policy apply --dry-run` prints it (capped)."""
+    lines = describe_changes(old, new)
+    if len(lines) > LOGGED_CHANGES:
+        more = len(lines) - LOGGED_CHANGES
+        lines = [*lines[:LOGGED_CHANGES], f"... and {more} more"]
+    return lines

@@ -189,10 +189,10 @@ async def _visit(request: Request) -> Visit | Response:
     return Visit(request, gatehouse, token, operator, me, name)
 
 
-async def read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
     """A plain HTML form (application/x-www-form-urlencoded); the last value of a repeated field."""
     body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    if len(body) > limit:
         return {}
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
@@ -268,12 +268,12 @@ Page = Callable[[Visit], Awaitable[Response]]
 
 
 def page(
-    permission: str | None, back: str | None = None
+    permission: str | None, back: str | None = None, form_limit: int = MAX_FORM_BYTES
 ) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
     """A page or action for people signed in whose effective role holds `permission` (None:
     everyone signed in). A POST must carry the session's CSRF token. A refused action answers 403;
     another error of a POST is flashed on the page at `back` (a path, formatted with the path
-    parameters)."""
+    parameters). A form longer than `form_limit` bytes is read as empty."""
 
     def decorate(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -281,7 +281,7 @@ def page(
             if isinstance(visit, Response):
                 return visit
             if request.method == "POST":
-                visit.form = await read_form(request)
+                visit.form = await read_form(request, form_limit)
                 if not security.csrf_matches(visit.token, visit.form.get(CSRF_FIELD)):
                     return refused(
                         request,

@@ -22,6 +22,7 @@ from gatehouse.policy import (
     validate_org_policy,
     validate_policy,
 )
+from gatehouse.policy.diff import describe_changes
 from gatehouse.policy.model import WILDCARD
 from gatehouse.services import clock, events
 from gatehouse.services.b2b import enforcement
@@ -156,8 +157,11 @@ class Rbac:
         cascade: bool = False,
         dry_run: bool = False,
         actor_role: str | None = None,
+        expected_version: int | None = None,
     ) -> tuple[Policy, int]:
-        """Validate and apply `new` as the environment's policy; returns it with its version."""
+        """Validate and apply `new` as the environment's policy; returns it with its version.
+        With `expected_version` (the version a person reviewed the change against), a policy that
+        has moved on since is refused (`policy_conflict`), changing nothing."""
         problems = validate_policy(new)
         if problems:
             raise InvalidInput("the policy is invalid", problems, code=Code.INVALID_POLICY)
@@ -165,6 +169,12 @@ class Rbac:
         with self.store.transaction() as tx:
             current = self.runtime.load_environment(tx, environment.id)
             assert current is not None
+            if expected_version is not None and expected_version != current.policy_version:
+                raise GatehouseError(
+                    Code.POLICY_CONFLICT,
+                    f"the policy changed since version {expected_version} (it is now version "
+                    f"{current.policy_version}); review the change against the current policy",
+                )
             if new == current.policy:
                 return current.policy, current.policy_version
             uses, orgs = self._uses(tx, current, new)
@@ -201,7 +211,11 @@ class Rbac:
                 caller.actor,
                 "rbac_policy.update",
                 current.id,
-                {"version": current.policy_version + 1, "cascade": bool(uses)},
+                {
+                    "version": current.policy_version + 1,
+                    "cascade": bool(uses),
+                    "changes": _logged_changes(current.policy, new),
+                },
                 actor_role=actor_role or caller.actor_role,
             )
             return new, current.policy_version + 1
@@ -288,3 +302,15 @@ class Rbac:
                 {"roles": [r.role_id for r in org_policy.roles]},
             )
         return {**org, "custom_roles": wire, "updated_at": now}
+
+
+LOGGED_CHANGES = 200  # lines of a policy change kept in its event
+
+
+def _logged_changes(old: Policy, new: Policy) -> list[str]:
+    """What a policy change did, as `gatehouse policy apply --dry-run` prints it (capped)."""
+    lines = describe_changes(old, new)
+    if len(lines) > LOGGED_CHANGES:
+        more = len(lines) - LOGGED_CHANGES
+        lines = [*lines[:LOGGED_CHANGES], f"... and {more} more"]
+    return lines

@@ -13,10 +13,11 @@ from typing import Any, Protocol
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound
 from gatehouse.policy import Policy, PolicyProblems, Problem, policy_from_file, policy_to_file
+from gatehouse.policy.diff import describe_changes
 from gatehouse.policy.document import file_path
 from gatehouse.services import clock
 from gatehouse.services.b2b.rbac import Rbac
-from gatehouse.services.context import Caller
+from gatehouse.services.context import Caller, Environment
 from gatehouse.services.slugs import slugify
 from gatehouse.services.workspace.operators import Operator
 from gatehouse.services.workspace.people import Workspace
@@ -302,23 +303,79 @@ class Projects:
         return policy_to_file(loaded.policy)
 
     def set_policy(
-        self, operator: Operator, project_slug: str, slug: str, document: dict[str, Any]
+        self,
+        operator: Operator,
+        project_slug: str,
+        slug: str,
+        document: dict[str, Any],
+        *,
+        cascade: bool = False,
+        expected_version: int | None = None,
     ) -> dict[str, Any]:
         operator.require("project_config.manage")
+        loaded = self._loaded(operator, project_slug, slug)
+        policy = _parsed(document)
+        caller = Caller(loaded, operator.actor)
+        try:
+            new, _ = self.rbac.set_policy(
+                caller,
+                policy,
+                actor_role=operator.role,
+                cascade=cascade,
+                expected_version=expected_version,
+            )
+        except InvalidInput as error:
+            raise _in_file(error) from None
+        return policy_to_file(new)
+
+    def preview_policy(
+        self,
+        operator: Operator,
+        project_slug: str,
+        slug: str,
+        document: dict[str, Any],
+        *,
+        cascade: bool = False,
+    ) -> PolicyPreview:
+        """What saving `document` would change (as `gatehouse policy apply --dry-run` prints it),
+        after the same checks a save makes; changes nothing. Raises as `set_policy` would."""
+        operator.require("project_config.manage")
+        loaded = self._loaded(operator, project_slug, slug)
+        policy = _parsed(document)
+        caller = Caller(loaded, operator.actor)
+        try:
+            _, version = self.rbac.set_policy(caller, policy, cascade=cascade, dry_run=True)
+        except InvalidInput as error:
+            raise _in_file(error) from None
+        return PolicyPreview(describe_changes(loaded.policy, policy), version)
+
+    def _loaded(self, operator: Operator, project_slug: str, slug: str) -> Environment:
         with self.store.read() as tx:
             _, environment = self.environment(tx, operator, project_slug, slug)
             loaded = self.runtime.load_environment(tx, environment["id"])
         assert loaded is not None
-        try:
-            policy: Policy = policy_from_file(document)
-        except PolicyProblems as error:
-            raise InvalidInput(
-                "the policy is invalid", error.problems, code=Code.INVALID_POLICY
-            ) from None
-        caller = Caller(loaded, operator.actor)
-        try:
-            new, _ = self.rbac.set_policy(caller, policy, actor_role=operator.role)
-        except InvalidInput as error:
-            mapped = [Problem(file_path(p.path), p.reason) for p in error.problems]
-            raise InvalidInput("the policy is invalid", mapped, code=Code.INVALID_POLICY) from None
-        return policy_to_file(new)
+        return loaded
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPreview:
+    """A policy change not yet made: one line per change, and the version it was checked
+    against (a save may insist that it is still current)."""
+
+    changes: list[str]
+    version: int
+
+
+def _parsed(document: Any) -> Policy:
+    try:
+        return policy_from_file(document)
+    except PolicyProblems as error:
+        raise InvalidInput(
+            "the policy is invalid", error.problems, code=Code.INVALID_POLICY
+        ) from None
+
+
+def _in_file(error: InvalidInput) -> InvalidInput:
+    """The engine's problems at their places in the policy file."""
+    mapped = [Problem(file_path(p.path), p.reason) for p in error.problems]
+    return InvalidInput("the policy is invalid", mapped, code=Code.INVALID_POLICY)

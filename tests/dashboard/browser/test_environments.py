@@ -94,6 +94,7 @@ def test_each_role_sees_the_environment_controls_its_matrix_row_allows(
     listed = page.locator("tr", has=page.get_by_role("cell", name=PROJECT, exact=True))
     listed = listed.get_by_role("list")
     assert listed.get_by_role("link").all_inner_texts() == ["live", "test"]
+    _shot(page, screenshots, f"projects-{role}")
     listed.get_by_role("link", name="test").click()
     assert page.url.endswith(_env(dash))
     heading = page.get_by_role("heading", level=1).inner_text()
@@ -161,7 +162,7 @@ def test_each_role_sees_the_environment_controls_its_matrix_row_allows(
         live = page.locator("tr", has=page.get_by_role("link", name="live", exact=True))
         assert _count(live.get_by_role("link", name="Delete…")) == 0
         if deletes:
-            assert "The live environment cannot be deleted" in live.inner_text()
+            assert "Live: cannot be deleted" in live.inner_text()
         _shot(page, screenshots, f"project-{role}")
 
 
@@ -420,7 +421,8 @@ def test_an_admin_renames_a_project_and_deletes_it_after_typing_its_name(page, d
     assert page.url.endswith("/dashboard/projects")
     assert _count(page.get_by_role("cell", name="Doomed portal")) == 0
     assert _count(page.get_by_role("cell", name=PROJECT)) == 1
-    assert _logged(dash, "project.delete")["changes"] == {"slug": slug}
+    deleted = _logged(dash, "project.delete")
+    assert (deleted["actor_role"], deleted["changes"]) == ("admin", {"slug": slug})
     assert page.request.get(f"/dashboard/projects/{slug}").status == 404
 
 

@@ -6,6 +6,7 @@ refusing forged posts with 403, changing nothing."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from tests.dashboard.browser.test_pages import (
     _shot,
     sign_in,
 )
-from tests.dashboard.test_sign_in import Dashboard
+from tests.dashboard.test_sign_in import ADMIN, Dashboard
 
 page = test_pages.page  # the fixture: a fresh context that fails the test on console errors
 
@@ -316,6 +317,50 @@ def test_without_javascript_the_secret_is_in_a_readonly_field(browser, dash):
         assert not page.get_by_role("button", name="Copy").is_visible()  # it needs the script
     finally:
         context.close()
+
+
+def test_the_new_secret_crosses_its_redirect_sealed_to_the_session(page, browser, dash):
+    sign_in(page, _admin_with_password(dash))
+    page.goto(_env(dash))
+    answer = page.request.post(
+        _env(dash, "test", "/keys"), form={security.CSRF_FIELD: _csrf(page)}, max_redirects=0
+    )
+    assert (answer.status, answer.headers["location"]) == (303, _env(dash, "test", "/keys/created"))
+    cookies = [h["value"] for h in answer.headers_array if h["name"].lower() == "set-cookie"]
+    sealed = next(c for c in cookies if c.startswith("gatehouse_dashboard_new_secret="))
+    flags = {part.strip().lower() for part in sealed.split(";")[1:]}
+    assert {"httponly", "samesite=lax", "path=/dashboard", "max-age=300"} <= flags
+    value = sealed.split(";")[0].split("=", 1)[1]
+    assert "secret-test-" not in value and "secret-test-" not in _base64_text(value)
+
+    # Another session of the same person cannot open it...
+    other = browser.new_context(base_url=dash.server.url)
+    try:
+        theirs = other.new_page()
+        sign_in(theirs, ADMIN)
+        other.add_cookies(
+            [
+                {
+                    "name": "gatehouse_dashboard_new_secret",
+                    "value": value,
+                    "url": dash.server.url + "/dashboard",
+                }
+            ]
+        )
+        theirs.goto(_env(dash, "test", "/keys/created"))
+        assert theirs.get_by_role("heading", name="The secret is not shown again").is_visible()
+    finally:
+        other.close()
+    # ...the session that created the key does, once.
+    page.goto(_env(dash, "test", "/keys/created"))
+    secret = page.get_by_label("Secret", exact=True).input_value()
+    assert _calls_b2b(dash, dash.server.project_id, secret)
+    page.reload()
+    assert secret not in page.content()
+
+
+def _base64_text(value: str) -> str:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("latin-1")
 
 
 def test_a_developer_manages_test_keys_and_a_forged_live_key_post_is_refused(page, dash):

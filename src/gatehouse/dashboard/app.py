@@ -11,9 +11,9 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from gatehouse.dashboard import security
-from gatehouse.dashboard.pages import policy, projects, session, workspace
+from gatehouse.dashboard.pages import environments, policy, projects, session, workspace
 
-PAGES = (session, projects, workspace, policy)
+PAGES = (session, projects, workspace, environments, policy)
 
 
 async def to_dashboard(request: Request) -> Response:

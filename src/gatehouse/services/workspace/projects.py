@@ -39,6 +39,17 @@ class EnvironmentView:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvironmentName:
+    """What `projects.view_names` shows of an environment: how people name and find it, none of
+    its configuration (every role sees it, so that each can reach the environment pages it may
+    open)."""
+
+    slug: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
 class CreatedSecret:
     """A new API secret: shown once, here; only its hash is stored."""
 
@@ -128,6 +139,37 @@ class Projects:
             project = self.project(tx, operator, slug)
             self.store.delete_project(tx, project["id"])
             self.workspace.record(tx, operator, "project.delete", project["id"], {"slug": slug})
+
+    def projects_with_environments(
+        self, operator: Operator
+    ) -> list[tuple[ProjectRow, list[EnvironmentName]]]:
+        """Every project with the names of its environments (live first), for the projects list."""
+        operator.require("projects.view_names")
+        with self.store.read() as tx:
+            return [
+                (project, _names(self.store.environments_of(tx, project["id"])))
+                for project in self.store.list_projects(tx, operator.workspace_id)
+            ]
+
+    def project_names(
+        self, operator: Operator, project_slug: str
+    ) -> tuple[ProjectRow, list[EnvironmentName]]:
+        """A project and the names of its environments (live first)."""
+        operator.require("projects.view_names")
+        with self.store.read() as tx:
+            project = self.project(tx, operator, project_slug)
+            return project, _names(self.store.environments_of(tx, project["id"]))
+
+    def environment_names(
+        self, operator: Operator, project_slug: str, slug: str
+    ) -> tuple[ProjectRow, EnvironmentName, list[EnvironmentName]]:
+        """A project, the name of one of its environments, and the names of all of them (live
+        first): what every role sees of an environment."""
+        operator.require("projects.view_names")
+        with self.store.read() as tx:
+            project, environment = self.environment(tx, operator, project_slug, slug)
+            siblings = _names(self.store.environments_of(tx, project["id"]))
+        return project, _names([environment])[0], siblings
 
     # -- environments ------------------------------------------------------------------------
 
@@ -379,3 +421,8 @@ def _in_file(error: InvalidInput) -> InvalidInput:
     """The engine's problems at their places in the policy file."""
     mapped = [Problem(file_path(p.path), p.reason) for p in error.problems]
     return InvalidInput("the policy is invalid", mapped, code=Code.INVALID_POLICY)
+
+
+def _names(environments: list[EnvironmentInfo]) -> list[EnvironmentName]:
+    named = [EnvironmentName(e["slug"], e["name"], e["kind"]) for e in environments]
+    return sorted(named, key=lambda e: (e.kind != "live", e.name.lower(), e.slug))

@@ -350,6 +350,28 @@ def test_an_admin_creates_a_key_sees_its_secret_once_uses_it_and_revokes_it(
     ]
 
 
+def test_without_javascript_the_secret_is_still_there_to_copy(browser, dash, screenshots):
+    context = browser.new_context(base_url=dash.server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, _admin_with_password(dash))
+        page.goto("/dashboard/keys")
+        page.get_by_label("Name", exact=True).fill("<b>nightly</b> export")
+        page.get_by_label("Role", exact=True).select_option(label="No Access")
+        page.get_by_role("button", name="Create key").click()
+        secret = page.get_by_label("Secret", exact=True).input_value()
+        assert secret.startswith("workspace-secret-")
+        assert page.get_by_role("button", name="Copy secret").count() == 0  # hidden: no script
+        # The name is shown as typed, never as markup.
+        assert "(<b>nightly</b> export)" in page.get_by_role("status").first.inner_text()
+        _shot(page, screenshots, "key-created-without-javascript")
+        key_id = page.get_by_label("Key ID").input_value()
+        me = _management_api(key_id, secret, "/pwa/v3/workspace/members", dash)
+        assert me.status_code == 200  # No Access still views workspace members
+    finally:
+        context.close()
+
+
 # -- settings and billing ------------------------------------------------------------------------
 
 

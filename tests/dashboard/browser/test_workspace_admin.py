@@ -429,12 +429,12 @@ def test_an_admin_renames_the_workspace_and_changes_billing(page, dash, screensh
     for form, error in [
         (
             {"plan": "pro", "billing_email": "not-an-email"},
-            "“not-an-email” is not an email address",
+            "The billing email not-an-email is not an email address.",
         ),
         ({"plan": "pro", "billing_email": ""}, "Enter the email address that receives invoices"),
         (
             {"plan": "gold", "billing_email": "invoices@acme.example"},
-            "Choose one of the plans: Free, Pro or Enterprise",
+            "The plan gold is not one of free, pro, enterprise.",
         ),
     ]:
         answer = page.request.post("/dashboard/billing", form={**form, security.CSRF_FIELD: token})

@@ -497,11 +497,11 @@ class Workspace:
             raise InvalidInput(f"`{unknown[0]}` is not a billing field")
         if "plan" in fields and fields["plan"] not in PLANS:
             raise InvalidInput(
-                f"plan `{fields['plan']}` is not one of " + ", ".join(f"`{p}`" for p in PLANS)
+                f"the plan `{fields['plan']}` is not one of " + ", ".join(f"`{p}`" for p in PLANS)
             )
         email = fields.get("billing_email")
         if email is not None and not addresses.is_email(str(email)):
-            raise InvalidInput(f"`{email}` is not an email address")
+            raise InvalidInput(f"the billing email `{email}` is not an email address")
         with self.store.transaction() as tx:
             ws = self.workspace(tx)
             settings = {**ws["settings"], **fields}

@@ -94,8 +94,8 @@ def test_each_role_sees_the_workspace_pages_and_controls_its_matrix_row_allows(
     assert row.locator("td").nth(2).inner_text() == "Support Manager"
     assert row.locator("td").nth(3).inner_text() == (
         "People who sign in with a verified address at @rule.example join without an "
-        "invitation, as Support Manager. Members at @rule.example already in the workspace have "
-        "at least Support Manager."
+        "invitation, as Support Manager. Members already in the workspace with a verified "
+        "address there have at least Support Manager."
     )
     expect = 1 if manages_people else 0
     assert page.get_by_role("button", name="Add domain rule").count() == expect

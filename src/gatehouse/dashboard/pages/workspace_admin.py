@@ -40,9 +40,15 @@ def _meaning(rule: dict[str, Any]) -> str:
     auto = rule["auto_role"]
     if rule["jit_enabled"]:
         joins = matrix.ROLE_NAMES[auto or JIT_DEFAULT_ROLE]
-        text = f"People who sign in with a verified address at {at} join without an invitation, as {joins}."
+        text = (
+            f"People who sign in with a verified address at {at} join without an invitation, "
+            f"as {joins}."
+        )
         if auto:
-            text += f" Members at {at} already in the workspace have at least {joins}."
+            text += (
+                " Members already in the workspace with a verified address there have at "
+                f"least {joins}."
+            )
         return text
     if auto:
         return (

@@ -11,9 +11,16 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from gatehouse.dashboard import security
-from gatehouse.dashboard.pages import environments, policy, projects, session, workspace
+from gatehouse.dashboard.pages import (
+    environments,
+    policy,
+    projects,
+    session,
+    workspace,
+    workspace_admin,
+)
 
-PAGES = (session, projects, workspace, environments, policy)
+PAGES = (session, projects, workspace, workspace_admin, environments, policy)
 
 
 async def to_dashboard(request: Request) -> Response:

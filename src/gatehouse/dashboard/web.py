@@ -51,6 +51,10 @@ NAV: tuple[tuple[str, str, str | None], ...] = (
     ("Projects", "/projects", "projects.view_names"),
     ("Workspace members", "/members", "workspace.members.view"),
     ("Roles and permissions", "/roles", "workspace.members.view"),
+    ("Email domains", "/domains", "workspace.members.view"),
+    ("Management keys", "/keys", "workspace.members.manage"),
+    ("Workspace settings", "/settings", "workspace.members.view"),
+    ("Billing", "/billing", "workspace.billing.manage"),
     ("Account", "/account", None),
 )
 

@@ -1,11 +1,14 @@
-// "Copy" buttons: <button data-copy="ID" hidden> copies the value of the field with that id.
+// "Copy" buttons: <button data-copy="ID" hidden> copies the value of the field with that id, and
+// says so in the page's status line ([data-copy-status]).
 // Without JavaScript the buttons stay hidden and the readonly field can be copied by hand.
 "use strict";
 (function () {
-  function copied(button, status, text) {
-    button.textContent = text;
+  function copied(button, status, ok) {
+    button.textContent = ok ? "Copied" : "Copy failed";
     if (status) {
-      status.textContent = text === "Copied" ? "The secret is on your clipboard." : "Select the secret and copy it by hand.";
+      status.textContent = ok
+        ? "Copied to the clipboard."
+        : "Select the secret and copy it with your keyboard.";
     }
   }
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
@@ -20,8 +23,8 @@
       field.select();
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(field.value).then(
-          function () { copied(button, status, "Copied"); },
-          function () { copied(button, status, "Copy failed"); }
+          function () { copied(button, status, true); },
+          function () { copied(button, status, document.execCommand("copy")); }
         );
       } else {
         var ok = false;
@@ -30,7 +33,7 @@
         } catch (e) {
           ok = false;
         }
-        copied(button, status, ok ? "Copied" : "Copy failed");
+        copied(button, status, ok);
       }
     });
   });

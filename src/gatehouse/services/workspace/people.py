@@ -42,6 +42,8 @@ class _Store(Transactions, WorkspaceStore, EventStore, Protocol):
 
 
 KEY_PREFIX = "workspace-key-"
+# The billing plans a workspace may be on (the Management API's `plan`), cheapest first.
+PLANS: tuple[str, ...] = ("free", "pro", "enterprise")
 
 
 def check_role(role: str) -> None:
@@ -471,6 +473,8 @@ class Workspace:
 
     def update_settings(self, operator: Operator, name: str) -> dict[str, Any]:
         operator.require("workspace.settings.manage")
+        if not 1 <= len(name) <= 256:
+            raise InvalidInput("the workspace name must be 1 to 256 characters long")
         with self.store.transaction() as tx:
             ws = self.workspace(tx)
             self.store.update_workspace(tx, ws["id"], {"name": name})
@@ -488,6 +492,16 @@ class Workspace:
 
     def update_billing(self, operator: Operator, fields: dict[str, Any]) -> dict[str, Any]:
         operator.require("workspace.billing.manage")
+        unknown = sorted(set(fields) - {"plan", "billing_email"})
+        if unknown:
+            raise InvalidInput(f"`{unknown[0]}` is not a billing field")
+        if "plan" in fields and fields["plan"] not in PLANS:
+            raise InvalidInput(
+                f"the plan `{fields['plan']}` is not one of " + ", ".join(f"`{p}`" for p in PLANS)
+            )
+        email = fields.get("billing_email")
+        if email is not None and not addresses.is_email(str(email)):
+            raise InvalidInput(f"the billing email `{email}` is not an email address")
         with self.store.transaction() as tx:
             ws = self.workspace(tx)
             settings = {**ws["settings"], **fields}

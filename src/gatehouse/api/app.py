@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gatehouse.api import errors, observability, openapi
+from gatehouse.api import errors, observability, openapi, responses
+from gatehouse.api.operations import OPERATIONAL_ERRORS, documented
 from gatehouse.api.protocol import BUSY, HEADER_TIMEOUT, RETRY_AFTER_SECONDS
 from gatehouse.api.routes import (
     b2b_changes,
@@ -36,16 +37,40 @@ from gatehouse.services.wiring import Gatehouse
 from gatehouse.storage import Busy, Conflict
 
 
+@documented(
+    "Liveness: the process answers (it reads nothing)",
+    responses.Health,
+    errors=OPERATIONAL_ERRORS,
+    security=(),
+    tag="Operations",
+)
 async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+@documented(
+    "This OpenAPI 3.1 document",
+    responses.OpenApiDocument,
+    errors=OPERATIONAL_ERRORS,
+    security=(),
+    tag="Operations",
+)
 async def openapi_document(request: Request) -> JSONResponse:
     """`GET /openapi.json`, readable without credentials: built once from the app's routes."""
     document = getattr(request.app.state, "openapi", None)
     if document is None:
         document = request.app.state.openapi = openapi.document(request.app.routes)
     return JSONResponse(document)
+
+
+# Served beside the API, without credentials (docs/OPERATIONS.md).
+OPERATIONAL = [
+    Route("/healthz", health, methods=["GET"]),
+    Route("/readyz", observability.readiness, methods=["GET"]),
+    Route("/metrics", observability.metrics_page, methods=["GET"]),
+    Route(errors.ERRORS_PATH, errors.errors_page, methods=["GET"]),
+    Route("/openapi.json", openapi_document, methods=["GET"]),
+]
 
 
 @asynccontextmanager
@@ -96,11 +121,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         # Starlette matches routes in order: the hot paths (checks) come first.
         *b2b_sessions.routes,
         *b2b_gatehouse.routes,
-        Route("/healthz", health, methods=["GET"]),
-        Route("/readyz", observability.readiness, methods=["GET"]),
-        Route("/metrics", observability.metrics_page, methods=["GET"]),
-        Route(errors.ERRORS_PATH, errors.errors_page, methods=["GET"]),
-        Route("/openapi.json", openapi_document, methods=["GET"]),
+        *OPERATIONAL,
         *b2b_organizations.routes,
         *b2b_members.routes,
         *b2b_rbac.routes,

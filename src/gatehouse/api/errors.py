@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 
+from gatehouse.api.operations import OPERATIONAL_ERRORS, documented
 from gatehouse.errors import Code, GatehouseError
 from gatehouse.services.ids import request_id
 from gatehouse.storage import Busy, Conflict
@@ -306,6 +307,14 @@ def render_html() -> str:
 _PAGE = render_html()
 
 
+@documented(
+    "Every error type, its status and what to do (docs/ERRORS.md as a page)",
+    None,
+    errors=OPERATIONAL_ERRORS,
+    security=(),
+    tag="Operations",
+    media_type="text/html",
+)
 async def errors_page(request: Request) -> HTMLResponse:
     return HTMLResponse(_PAGE)
 

@@ -34,6 +34,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatehouse import metrics
+from gatehouse.api import responses
+from gatehouse.api.operations import OPERATIONAL_ERRORS, Answer, documented
 from gatehouse.config import Settings
 from gatehouse.services.ids import request_id
 from gatehouse.services.wiring import Gatehouse
@@ -170,11 +172,28 @@ def node_registry(gatehouse: Gatehouse) -> CollectorRegistry:
     return registry
 
 
+@documented(
+    "The node's Prometheus metrics (text exposition format)",
+    None,
+    errors=OPERATIONAL_ERRORS,
+    security=(),
+    tag="Operations",
+    media_type="text/plain",
+    description="Prometheus' text format, version 0.0.4; docs/OPERATIONS.md lists the metrics.",
+)
 async def metrics_page(request: Request) -> Response:
     body = generate_latest(metrics.REGISTRY) + generate_latest(request.app.state.node_metrics)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
+@documented(
+    "Readiness: the database answers, the schema is at head, the change feed is connected",
+    responses.Ready,
+    errors=OPERATIONAL_ERRORS,
+    security=(),
+    tag="Operations",
+    answers=(Answer(503, "Not ready: the checks that failed are named.", responses.NotReady),),
+)
 async def readiness(request: Request) -> JSONResponse:
     """200 when the database answers, the schema is at head and the change feed is connected;
     else 503 naming what failed."""

@@ -1,9 +1,10 @@
 """The OpenAPI 3.1 document, served at `GET /openapi.json`.
 
-Built from the app's routes: each route whose endpoint is marked `@documented` (api/operations.py)
-becomes an operation with its path parameters, its request model (the JSON body, or the query
+Built from the app's routes (mounts included): each route whose endpoint is marked `@documented`
+(api/operations.py) becomes an operation with its path parameters, its request model (the JSON body, or the query
 string for `GET`: the models the server validates with), its success response model
-(api/responses.py) and the error schema for each status it can answer. Schemas are pydantic's,
+(api/responses.py; for a text answer, its media type) and the error schema for each status it
+can answer. Schemas are pydantic's,
 with their `$defs` hoisted into `components/schemas`.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import pydantic
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route, compile_path
 
 from gatehouse.api import responses
 from gatehouse.api.operations import DOCUMENTED, Operation
@@ -79,30 +80,45 @@ def _request_components(model: type[pydantic.BaseModel], components: dict[str, A
     _schema_of(model, components, generator)
 
 
-def _operation(route: Route, method: str, op: Operation, components: dict[str, Any]) -> Any:
+def _operation(
+    path: str,
+    params: Iterable[str],
+    endpoint: Any,
+    name: str,
+    method: str,
+    op: Operation,
+    components: dict[str, Any],
+) -> Any:
     parameters: list[dict[str, Any]] = [
         {
-            "name": name,
+            "name": param,
             "in": "path",
             "required": True,
             "schema": {"type": "string", "minLength": 1},
         }
-        for name in route.param_convertors
+        for param in params
     ]
     out: dict[str, Any] = {
-        "operationId": f"{route.endpoint.__module__.rsplit('.', 1)[-1]}.{route.name}",
+        "operationId": f"{endpoint.__module__.rsplit('.', 1)[-1]}.{name}",
         "summary": op.summary,
         "tags": [op.tag],
-        "security": [{name: []} for name in op.security],
+        "security": [{scheme: []} for scheme in op.security],
     }
+    if op.description:
+        out["description"] = op.description
     if op.request is not None:
         _request_components(op.request, components)
         if method == "GET":
             schema = components[op.request.__name__]
             required = set(schema.get("required", []))
-            for name, field in schema.get("properties", {}).items():
+            for field_name, field in schema.get("properties", {}).items():
                 parameters.append(
-                    {"name": name, "in": "query", "required": name in required, "schema": field}
+                    {
+                        "name": field_name,
+                        "in": "query",
+                        "required": field_name in required,
+                        "schema": field,
+                    }
                 )
         else:
             out["requestBody"] = {
@@ -114,43 +130,63 @@ def _operation(route: Route, method: str, op: Operation, components: dict[str, A
             }
     if parameters:
         out["parameters"] = parameters
+    success = {"type": "string"} if op.response is None else _schema_of(op.response, components)
     answers: dict[str, Any] = {
-        "200": {
-            "description": "Done.",
-            "content": {"application/json": {"schema": _schema_of(op.response, components)}},
-        }
+        "200": {"description": "Done.", "content": {op.media_type: {"schema": success}}}
     }
     error_ref = _schema_of(responses.Error, components)
-    for status in sorted(op.errors):
+    own = {answer.status: answer for answer in op.answers}
+    for status in sorted({*op.errors, *own}):
         if status == 304:
             answers["304"] = {"description": "Not modified (the `If-None-Match` tag matches)."}
             continue
+        schema, description = error_ref, _REASONS.get(status, "")
+        if status in own:
+            body = _schema_of(own[status].model, components)
+            schema = {"anyOf": [body, error_ref]} if status in op.errors else body
+            description = own[status].description
         answers[str(status)] = {
-            "description": _REASONS[status],
-            "content": {"application/json": {"schema": error_ref}},
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
         }
     out["responses"] = answers
     return out
 
 
+def _routes(
+    routes: Iterable[BaseRoute], prefix: str = "", params: tuple[str, ...] = ()
+) -> Iterable[tuple[str, tuple[str, ...], Route]]:
+    """Every `Route` among `routes` and the routes of their mounts, with its full path and path
+    parameters."""
+    for route in routes:
+        if isinstance(route, Mount):
+            # The mount's own parameters (its `param_convertors` add the `{path}` it passes on).
+            own = compile_path(route.path)[2]
+            yield from _routes(route.routes, prefix + route.path, (*params, *own))
+        elif isinstance(route, Route):
+            yield prefix + route.path, (*params, *route.param_convertors), route
+
+
 def document(routes: Iterable[BaseRoute], server_url: str = "/") -> dict[str, Any]:
-    """The document for every documented route among `routes` (an app's `routes`)."""
+    """The document for every documented route among `routes` (an app's `routes`, mounts
+    included)."""
     paths: dict[str, dict[str, Any]] = {}
     components: dict[str, Any] = {}
-    for route in routes:
-        if not isinstance(route, Route) or route.endpoint not in DOCUMENTED:
+    for path, params, route in _routes(routes):
+        op = DOCUMENTED.get(route.endpoint)
+        if op is None:
             continue
-        op = DOCUMENTED[route.endpoint]
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            paths.setdefault(route.path, {})[method.lower()] = _operation(
-                route, method, op, components
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                path, params, route.endpoint, route.name, method, op, components
             )
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Gatehouse",
             "version": "0.1.0",
-            "description": "Stytch's B2B API and Management API, as Gatehouse serves them. Errors are "
+            "description": "Stytch's B2B API and Management API, Gatehouse's extensions and its "
+            "operational endpoints, as Gatehouse serves them. Errors are "
             "`{status_code, request_id, error_type, error_message, error_url}`.",
         },
         "servers": [{"url": server_url}],

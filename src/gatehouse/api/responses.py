@@ -41,6 +41,32 @@ class Error(Model):
     error_url: str
 
 
+# -- the operational endpoints (api/app.py, api/observability.py) ------------------------------
+
+
+class Health(Model):
+    status: Literal["ok"]
+
+
+class Ready(Model):
+    status: Literal["ready"]
+    checks: dict[str, Literal["ok"]]
+
+
+class NotReady(Model):
+    status: Literal["not_ready"]
+    failed: list[str]  # the names of the checks that are not `ok`
+    checks: dict[str, str]  # each check: `ok`, or what is wrong
+
+
+class OpenApiDocument(Model):
+    openapi: Literal["3.1.0"]
+    info: dict[str, Any]
+    servers: list[dict[str, Any]]
+    paths: dict[str, dict[str, Any]]
+    components: dict[str, Any]
+
+
 class ImplicitRoleAssignment(Model):
     domain: str
     role_id: str

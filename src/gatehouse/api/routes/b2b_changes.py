@@ -22,6 +22,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from gatehouse.api.auth import caller_of, gatehouse_of, run
+from gatehouse.api.operations import B2B_ERRORS, documented
 from gatehouse.api.parsing import parse_query
 from gatehouse.api.schemas import Empty
 from gatehouse.services.node.runtime import RESET, Change
@@ -35,6 +36,30 @@ def _event(name: str, data: dict[str, object]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+# The stream's events, for the OpenAPI document (each `data` is one line of JSON).
+EVENTS = """Server-sent events (`text/event-stream`) that do not end while the client listens:
+
+| event | data | when |
+|---|---|---|
+| `ready` | `{"policy_version": N}` | on connect: the project's policy version |
+| `policy` | `{"policy_version": N}` | the project's RBAC policy changed |
+| `organization_policy` | `{"organization_id": "..."}` | an organization changed (its custom roles may have) |
+| `reset` | `{}` | the server may have missed changes: drop every cached policy |
+
+A comment line `: ping` comes every 15 s, so proxies and clients see a live connection. A change
+committed on any node reaches every stream within the change feed's bound (docs/PERFORMANCE.md).
+The answer carries `Cache-Control: no-store`."""
+
+
+@documented(
+    "Policy changes as server-sent events (a Gatehouse extension; docs/CLIENT.md)",
+    None,
+    Empty,
+    errors=B2B_ERRORS,
+    tag="Gatehouse",
+    media_type="text/event-stream",
+    description=EVENTS,
+)
 async def changes(request: Request) -> StreamingResponse:
     caller = await caller_of(request)
     parse_query(request, Empty)

@@ -431,7 +431,9 @@ def test_impersonation_only_where_the_environment_allows_it(
         assert page.get_by_role("heading", name=f"Impersonate {member.email_address}?")
         _shot(page, screenshots, "directory-confirm-impersonate")
         page.get_by_role("button", name="Impersonate").click()
-        assert f"You are now signed in as {member.email_address}" in page.inner_text("main")
+        assert f"Opened an impersonation session for {member.email_address}" in page.inner_text(
+            "main"
+        )
         session_token = page.locator("#session-token").inner_text().strip()
         session_jwt = page.locator("#session-jwt").inner_text().strip()
         _shot(page, screenshots, "directory-impersonated")

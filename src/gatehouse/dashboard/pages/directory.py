@@ -28,6 +28,7 @@ from gatehouse.dashboard.web import (
     run,
 )
 from gatehouse.errors import NotFound
+from gatehouse.policy.defaults import STYTCH_MEMBER
 from gatehouse.services import addresses
 from gatehouse.services.b2b import roles as member_roles
 from gatehouse.services.context import MemberView
@@ -361,7 +362,7 @@ def _roles_of(view: MemberView) -> list[dict[str, Any]]:
             details = source.get("details") or {}
             if source["type"] == "email_assignment" and details.get("email_domain"):
                 text += f" ({details['email_domain']})"
-            elif role["role_id"] == "stytch_member" and role["role_id"] not in view.direct_roles:
+            elif role["role_id"] == STYTCH_MEMBER and STYTCH_MEMBER not in view.direct_roles:
                 text += " (every member holds it)"
             sources.append({"type": source["type"], "text": text})
         shown.append({"role_id": role["role_id"], "sources": sources})
@@ -373,9 +374,10 @@ async def _member_page(visit: Visit) -> Response:
     project, environment = await _header(visit)
     choices: list[tuple[str, str]] = []
     if visit.may("directory.manage"):
-        choices = await run(
+        offered = await run(
             visit.gatehouse.support.role_choices, visit.operator, *_where(visit), view.org["id"]
         )
+        choices = [(role_id, text) for role_id, text in offered if role_id != STYTCH_MEMBER]
     return render(
         visit.request,
         "directory_member.html",
@@ -411,6 +413,8 @@ async def edit_member(visit: Visit) -> Response:
     if len(name) > 256:
         return redirect(visit, _member_path(visit), "error", "The name is too long (256 at most).")
     chosen = [key[len(_ROLE_FIELD) :] for key in form if key.startswith(_ROLE_FIELD)]
+    if STYTCH_MEMBER in view.direct_roles and STYTCH_MEMBER not in chosen:
+        chosen.append(STYTCH_MEMBER)  # every member holds it: the form does not offer it
     if len(chosen) > 100 or any(not 1 <= len(r) <= 128 for r in chosen):
         return redirect(visit, _member_path(visit), "error", "Choose at most 100 roles.")
     fields: dict[str, Any] = {}

@@ -142,6 +142,7 @@ async def organizations(visit: Visit) -> Response:
         search,
         cursor,
         limit,
+        False,  # never counted: a count reads every matching row
     )
     base = environment_url(project["slug"], environment["slug"], "/organizations")
     return render(
@@ -207,7 +208,14 @@ async def _organization_page(
     support = visit.gatehouse.support
     org = await run(support.get_organization, visit.operator, *_where(visit), org_id)
     found = await run(
-        support.list_members, visit.operator, *_where(visit), org["id"], search, cursor, limit
+        support.list_members,
+        visit.operator,
+        *_where(visit),
+        org["id"],
+        search,
+        cursor,
+        limit,
+        False,
     )
     base = environment_url(project["slug"], environment["slug"], f"/organizations/{org['id']}")
     return render(
@@ -346,6 +354,7 @@ async def _member_view(visit: Visit) -> MemberView:
             {"member_ids": [params["member_id"]], "status": "deleted"},
             None,
             1,
+            False,
         )
         if not deleted.members:
             raise

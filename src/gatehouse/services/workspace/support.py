@@ -193,10 +193,11 @@ class Support:
         filters: dict[str, Any],
         cursor: str | None,
         limit: int,
+        count: bool = True,
     ) -> OrganizationPage:
         caller = self._caller(operator, "directory.view", project_slug, environment_slug)
         query = _search_query(ORGANIZATION_FILTERS, filters)
-        return self.organizations.search(caller, query, cursor, limit)
+        return self.organizations.search(caller, query, cursor, limit, count)
 
     def get_organization(
         self, operator: Operator, project_slug: str, environment_slug: str, org_ident: str
@@ -224,6 +225,7 @@ class Support:
         filters: dict[str, Any],
         cursor: str | None,
         limit: int,
+        count: bool = True,
     ) -> MemberPage:
         caller = self._caller(operator, "directory.view", project_slug, environment_slug)
         query = _search_query(MEMBER_FILTERS, filters)
@@ -232,7 +234,7 @@ class Support:
             query["operands"].append(
                 {"filter_name": "statuses", "filter_value": [filters["status"]]}
             )
-        return self.members.search(caller, [org_ident], query, cursor, limit)
+        return self.members.search(caller, [org_ident], query, cursor, limit, count)
 
     def get_member(
         self,

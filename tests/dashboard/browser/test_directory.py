@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from gatehouse.dashboard import security
+from gatehouse.policy import dashboard as matrix
 from tests.dashboard.browser import test_pages
 from tests.dashboard.browser.test_pages import _csrf, _flash, _person, _shot, sign_in
 from tests.dashboard.test_sign_in import Dashboard
@@ -446,3 +447,71 @@ def test_impersonation_only_where_the_environment_allows_it(
         )
     finally:
         set_impersonation(dash, False)
+
+
+# -- every role --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", test_pages.ROLES)
+def test_each_role_sees_the_directory_controls_its_matrix_row_allows(
+    page, dash, client, signed_in_member, role, screenshots
+):
+    org, signed_in = signed_in_member
+    deleted = client.organizations.members.create(
+        organization_id=org.organization_id, email_address=f"{unique('gone')}@members.example"
+    ).member
+    client.organizations.members.delete(org.organization_id, deleted.member_id)
+    set_impersonation(dash, True)
+    try:
+        sign_in(page, _person(dash, role))
+        answer = page.goto(f"{directory(dash)}/{org.organization_id}")
+        assert answer is not None
+        if not matrix.allows(role, "directory.view"):
+            assert answer.status == 403
+            assert "does not allow this (View Users, Members and Organizations)" in page.inner_text(
+                "main"
+            )
+            page.goto(directory(dash))
+            assert page.get_by_role("link", name="Organizations").count() == 0
+            return
+        manage = matrix.allows(role, "directory.manage")
+        assert page.get_by_role("button", name="Save organization").count() == int(manage)
+        page.goto(member_url(dash, org.organization_id, signed_in.member.member_id))
+        assert page.get_by_role("button", name="Save member").count() == int(manage)
+        for name, permission in [
+            ("Send password reset", "support.password_reset"),
+        ]:
+            assert page.get_by_role("button", name=name).count() == int(
+                matrix.allows(role, permission)
+            )
+        assert page.get_by_role("link", name="Revoke sessions…").count() == int(
+            matrix.allows(role, "support.sessions_revoke")
+        )
+        assert page.get_by_role("link", name="Impersonate…").count() == int(
+            matrix.allows(role, "impersonation.use")
+        )
+        assert page.get_by_role("button", name="Reactivate").count() == 0  # not deleted
+        _shot(page, screenshots, f"directory-member-{role}")
+        page.goto(member_url(dash, org.organization_id, deleted.member_id))
+        assert page.get_by_role("button", name="Reactivate").count() == int(
+            matrix.allows(role, "support.emails_reactivate")
+        )
+        assert page.get_by_role("button", name="Save member").count() == 0
+    finally:
+        set_impersonation(dash, False)
+
+
+def test_unknown_organizations_members_and_cursors_say_so(page, dash, client):
+    org = new_org(client)
+    sign_in(page, _person(dash, "support_agent"))
+    # Through the page's own request context (its cookies), so the expected 404s are not
+    # console errors.
+    for path, status, text in [
+        (f"{directory(dash)}/organization-test-no-such-one", 404, "Not found"),
+        (member_url(dash, org.organization_id, "member-test-no-such-one"), 404, "Not found"),
+        (f"{directory(dash)}?cursor=not-a-cursor", 400, "cursor"),
+        (directory(dash).replace("/environments/test/", "/environments/nope/"), 404, "Not found"),
+    ]:
+        answer = page.request.get(path)
+        assert answer.status == status, path
+        assert text in answer.text(), path

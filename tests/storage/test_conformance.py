@@ -611,6 +611,55 @@ def test_search_organizations_pages_visit_every_row_once(store: Store, tenant: T
     assert sorted(seen_filtered) == sorted(wanted) and len(seen_filtered) == len(wanted)
 
 
+def test_uncounted_searches_page_alike_and_count_nothing(store: Store, tenant: Tenant) -> None:
+    rows = [
+        organization_row(tenant.environment_id, created_at=at(n // 2), name=f"Uncounted {n}")
+        for n in range(5)
+    ]
+    insert_organizations(store, *rows)
+    members = [
+        member_row(tenant.environment_id, rows[0]["id"], created_at=at(n // 2)) for n in range(5)
+    ]
+    with store.transaction() as tx:
+        for member in members:
+            store.insert_member(tx, member)
+    for counted in (True, False):
+        seen_orgs: list[str] = []
+        seen_members: list[str] = []
+        org_cursor: str | None = None
+        member_cursor: str | None = None
+        while True:
+            with store.transaction() as tx:
+                page, total, org_cursor = store.search_organizations(
+                    tx, tenant.environment_id, None, org_cursor, 2, counted
+                )
+                assert total == (5 if counted else None)
+                seen_orgs += [r["id"] for r in page]
+            if org_cursor is None:
+                break
+        while True:
+            with store.transaction() as tx:
+                found, total, member_cursor = store.search_members(
+                    tx,
+                    tenant.environment_id,
+                    [rows[0]["id"]],
+                    None,
+                    member_cursor,
+                    2,
+                    False,
+                    counted,
+                )
+                assert total == (5 if counted else None)
+                seen_members += [r["id"] for r in found]
+            if member_cursor is None:
+                break
+        by_age = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+        assert seen_orgs == [r["id"] for r in by_age]
+        assert seen_members == [
+            m["id"] for m in sorted(members, key=lambda m: (m["created_at"], m["id"]))
+        ]
+
+
 # -- members ---------------------------------------------------------------------------------
 
 

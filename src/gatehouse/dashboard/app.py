@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 
 from gatehouse.dashboard import security
 from gatehouse.dashboard.pages import (
+    directory,
     environments,
     policy,
     projects,
@@ -20,7 +21,7 @@ from gatehouse.dashboard.pages import (
     workspace_admin,
 )
 
-PAGES = (session, projects, workspace, workspace_admin, environments, policy)
+PAGES = (session, projects, workspace, workspace_admin, environments, policy, directory)
 
 
 async def to_dashboard(request: Request) -> Response:

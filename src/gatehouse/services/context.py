@@ -63,7 +63,7 @@ class MemberView:
 @dataclass(frozen=True, slots=True)
 class MemberPage:
     members: list[MemberView]
-    total: int
+    total: int | None  # None: not counted (`count=False`)
     next_cursor: str | None
     organizations: dict[str, OrganizationRow]
 
@@ -71,7 +71,7 @@ class MemberPage:
 @dataclass(frozen=True, slots=True)
 class OrganizationPage:
     organizations: list[OrganizationRow]
-    total: int
+    total: int | None  # None: not counted (`count=False`)
     next_cursor: str | None
 
 

@@ -200,7 +200,8 @@ class OrganizationStore(Protocol):
         query: SearchQuery | None,
         cursor: str | None,
         limit: int,
-    ) -> tuple[list[OrganizationRow], int, str | None]: ...
+        count: bool = True,
+    ) -> tuple[list[OrganizationRow], int | None, str | None]: ...
 
 
 class MemberStore(Protocol):
@@ -235,7 +236,8 @@ class MemberStore(Protocol):
         cursor: str | None,
         limit: int,
         include_deleted: bool,
-    ) -> tuple[list[MemberRow], int, str | None]: ...
+        count: bool = True,
+    ) -> tuple[list[MemberRow], int | None, str | None]: ...
     def direct_roles(self, tx: ReadTx, member_ids: Iterable[str]) -> dict[str, list[str]]: ...
     def set_direct_roles(
         self, tx: WriteTx, environment_id: str, member_id: str, role_ids: Iterable[str]

@@ -302,6 +302,7 @@ class Members:
         query: dict[str, Any] | None,
         cursor: str | None,
         limit: int,
+        count: bool = True,
     ) -> MemberPage:
         checked = check_query(query, MEMBER_FILTERS)
         check_cursor(cursor)
@@ -324,7 +325,7 @@ class Members:
                     self.runtime, caller, org, None, [enforcement.MEMBER_SEARCH]
                 )
             rows, total, next_cursor = self.store.search_members(
-                tx, environment.id, list(orgs), checked, cursor, limit, include_deleted
+                tx, environment.id, list(orgs), checked, cursor, limit, include_deleted, count
             )
             direct = self.store.direct_roles(tx, [r["id"] for r in rows])
             retired = self.store.retired_emails(tx, [r["id"] for r in rows])

@@ -152,12 +152,17 @@ class Organizations:
         return str(org["id"])
 
     def search(
-        self, caller: Caller, query: dict[str, Any] | None, cursor: str | None, limit: int
+        self,
+        caller: Caller,
+        query: dict[str, Any] | None,
+        cursor: str | None,
+        limit: int,
+        count: bool = True,
     ) -> OrganizationPage:
         checked = check_query(query, ORGANIZATION_FILTERS)
         check_cursor(cursor)
         with self.store.read() as tx:
             rows, total, next_cursor = self.store.search_organizations(
-                tx, caller.environment.id, checked, cursor, limit
+                tx, caller.environment.id, checked, cursor, limit, count
             )
         return OrganizationPage(rows, total, next_cursor)

@@ -61,6 +61,7 @@ from gatehouse.storage.rows import (
     MemberRow,
     MemberValues,
     OrganizationRow,
+    ProjectRow,
 )
 
 
@@ -75,7 +76,7 @@ RESET_TOKEN_TYPE = "multi_tenant_passwords"
 
 # A listing's optional filters, as the organization and member search filters they stand for.
 ORGANIZATION_FILTERS = {"name": "organization_name_fuzzy", "slug": "organization_slug_fuzzy"}
-MEMBER_FILTERS = {"email": "member_email_fuzzy"}
+MEMBER_FILTERS = {"email": "member_email_fuzzy", "member_ids": "member_ids"}
 
 
 def _search_query(filters: dict[str, str], given: dict[str, Any]) -> dict[str, Any] | None:
@@ -162,6 +163,28 @@ class Support:
 
     # -- directory.view / directory.manage ---------------------------------------------------
 
+    def environment_of(
+        self, operator: Operator, project_slug: str, environment_slug: str
+    ) -> tuple[ProjectRow, EnvironmentInfo]:
+        """The project and environment a directory page is in (its header, whether it allows
+        impersonation, its reset page): for anyone with `directory.view`."""
+        operator.require("directory.view")
+        with self.store.read() as tx:
+            return self.projects.environment(tx, operator, project_slug, environment_slug)
+
+    def role_choices(
+        self, operator: Operator, project_slug: str, environment_slug: str, org_ident: str
+    ) -> list[tuple[str, str]]:
+        """(role_id, description) of every role a member of the organization can be given: the
+        project policy's roles, then the organization's own."""
+        operator.require("directory.view")
+        with self.store.read() as tx:
+            caller = self._scope(tx, operator, project_slug, environment_slug)[0]
+            org = self.organizations.find(tx, caller.environment, org_ident)
+        project_roles = [(r.role_id, r.description) for r in caller.environment.policy.roles]
+        own = [(str(r["role_id"]), str(r.get("description", ""))) for r in org["custom_roles"]]
+        return project_roles + own
+
     def list_organizations(
         self,
         operator: Operator,
@@ -170,10 +193,11 @@ class Support:
         filters: dict[str, Any],
         cursor: str | None,
         limit: int,
+        count: bool = True,
     ) -> OrganizationPage:
         caller = self._caller(operator, "directory.view", project_slug, environment_slug)
         query = _search_query(ORGANIZATION_FILTERS, filters)
-        return self.organizations.search(caller, query, cursor, limit)
+        return self.organizations.search(caller, query, cursor, limit, count)
 
     def get_organization(
         self, operator: Operator, project_slug: str, environment_slug: str, org_ident: str
@@ -201,6 +225,7 @@ class Support:
         filters: dict[str, Any],
         cursor: str | None,
         limit: int,
+        count: bool = True,
     ) -> MemberPage:
         caller = self._caller(operator, "directory.view", project_slug, environment_slug)
         query = _search_query(MEMBER_FILTERS, filters)
@@ -209,7 +234,7 @@ class Support:
             query["operands"].append(
                 {"filter_name": "statuses", "filter_value": [filters["status"]]}
             )
-        return self.members.search(caller, [org_ident], query, cursor, limit)
+        return self.members.search(caller, [org_ident], query, cursor, limit, count)
 
     def get_member(
         self,

@@ -419,13 +419,19 @@ class SqlStore(SqlWorkspaceStore):
         query: SearchQuery | None,
         cursor: str | None,
         limit: int,
-    ) -> tuple[list[OrganizationRow], int, str | None]:
+        count: bool = True,
+    ) -> tuple[list[OrganizationRow], int | None, str | None]:
+        """A page in creation order, and (unless `count` is false) how many match in all."""
         org = t.organizations
         where = and_(
             org.c.environment_id == environment_id,
             search.build_condition(query, search.ORGANIZATION_FILTERS),
         )
-        total = _c(tx).execute(select(func.count()).select_from(org).where(where)).scalar_one()
+        total = (
+            _c(tx).execute(select(func.count()).select_from(org).where(where)).scalar_one()
+            if count
+            else None
+        )
         rows = (
             _c(tx)
             .execute(
@@ -613,7 +619,9 @@ class SqlStore(SqlWorkspaceStore):
         cursor: str | None,
         limit: int,
         include_deleted: bool,
-    ) -> tuple[list[MemberRow], int, str | None]:
+        count: bool = True,
+    ) -> tuple[list[MemberRow], int | None, str | None]:
+        """A page in creation order, and (unless `count` is false) how many match in all."""
         m = t.members
         conditions = [
             m.c.environment_id == environment_id,
@@ -623,7 +631,11 @@ class SqlStore(SqlWorkspaceStore):
         if not include_deleted:
             conditions.append(m.c.status != "deleted")
         where = and_(*conditions)
-        total = _c(tx).execute(select(func.count()).select_from(m).where(where)).scalar_one()
+        total = (
+            _c(tx).execute(select(func.count()).select_from(m).where(where)).scalar_one()
+            if count
+            else None
+        )
         rows = (
             _c(tx)
             .execute(
@@ -764,8 +776,8 @@ class SqlStore(SqlWorkspaceStore):
 
 
 def _page(
-    rows: Sequence[Any], total: int, limit: int, shape: type[T]
-) -> tuple[list[T], int, str | None]:
+    rows: Sequence[Any], total: int | None, limit: int, shape: type[T]
+) -> tuple[list[T], int | None, str | None]:
     """A page of `limit` rows (one more was read, to know whether there is a next page)."""
     items = every(rows[:limit], shape)
     next_cursor = None

@@ -213,6 +213,9 @@ organizations = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("environment_id", "slug"),
     UniqueConstraint("environment_id", "external_id"),
+    # Listing pages in creation order (the cursor's order) without sorting every row; name and
+    # slug make it cover the substring searches too.
+    Index("ix_organizations_listing", "environment_id", "created_at", "id", "name", "slug"),
 )
 
 # Every identifier an organization is looked up by (its id, slug and external id share one lookup),
@@ -257,6 +260,17 @@ members = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Index(None, "organization_id", "email_lower"),
     Index(None, "environment_id", "email_lower"),
+    # Listing an organization's members in creation order (the cursor's order) without sorting
+    # them all; status and email make it cover the count and the email substring search too.
+    Index(
+        "ix_members_listing",
+        "environment_id",
+        "organization_id",
+        "created_at",
+        "id",
+        "status",
+        "email",
+    ),
     # One member per address among those not deleted; one per external id (any status).
     Index(
         "uq_members_organization_id_email_lower",

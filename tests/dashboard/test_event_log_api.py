@@ -86,7 +86,13 @@ def test_reading_the_event_log_follows_the_matrix(server, as_role, client, role)
     assert response.status_code == 200, response.text
     (event,) = response.json()["events"]
     assert set(event) == {
-        "id", "actor", "actor_role", "action", "target", "changes", "created_at",
+        "id",
+        "actor",
+        "actor_role",
+        "action",
+        "target",
+        "changes",
+        "created_at",
     }
     assert event["action"] == "organization.create"
     assert event["actor"] == secret_actor(server)
@@ -152,6 +158,30 @@ def test_since_and_until_select_a_time_window(server, as_role, client):
     assert [e["action"] for e in first + rest] == ["organization.update", "organization.create"]
 
 
+def test_before_pages_back_by_event_id_and_keeps_the_filters(server, as_role, client):
+    org = new_org(client)
+    for n in range(4):
+        client.organizations.update(org.organization_id, organization_name=f"Paged {n}")
+    window = {"target": org.organization_id}
+    every = listed(as_role, server, **window)
+    assert len(every) == 5
+    pages, before = [], None
+    while True:
+        cursor = {} if before is None else {"before": str(before)}
+        page = listed(as_role, server, **window, **cursor, limit="2")
+        pages.append(page)
+        if len(page) < 2:
+            break
+        before = page[-1]["id"]
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [e for p in pages for e in p] == every
+    updates = listed(
+        as_role, server, **window, action="organization.update", before=str(every[1]["id"])
+    )
+    assert updates == every[2:4]
+    assert [e["action"] for e in every[2:]] == ["organization.update"] * 2 + ["organization.create"]
+
+
 def test_each_environment_has_its_own_log(server, as_role):
     live = server.b2b_client(server.live_project_id, server.live_secret)
     org = new_org(live)
@@ -173,6 +203,8 @@ def test_each_environment_has_its_own_log(server, as_role):
         ({"since": "2025-01-01T00:00:00"}, "time zone"),
         ({"since": "2025-02-01T00:00:00Z", "until": "2025-01-01T00:00:00Z"}, "later"),
         ({"actor": ""}, "actor"),
+        ({"before": "0"}, "before"),
+        ({"before": "the end"}, "before"),
         ({"colour": "red"}, "colour"),
     ],
 )
@@ -195,7 +227,9 @@ def test_unknown_places_and_credentials(server, as_role):
         "environment_not_found",
     )
     refused(
-        server, lambda: admin.get("/pwa/v3/projects/nope/environments/test/events"), 404,
+        server,
+        lambda: admin.get("/pwa/v3/projects/nope/environments/test/events"),
+        404,
         "project_not_found",
     )
     refused(

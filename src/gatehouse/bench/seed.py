@@ -294,3 +294,21 @@ def _copy_rows(engine: Any, table: Any, rows: Iterable[dict[str, Any]]) -> None:
         raw.commit()
     finally:
         raw.close()
+
+
+def insert_events(engine: Any, rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    """Event rows (`NewEvent`s) in bulk; the lowest and highest id they were given."""
+    from sqlalchemy import func, select
+
+    from gatehouse.storage.sql import tables as t
+
+    e = t.events
+    with engine.connect() as conn:
+        before = conn.execute(select(func.max(e.c.id))).scalar() or 0
+    write = _copy_rows if engine.dialect.name == "postgresql" else _insert_rows
+    write(engine, e, rows)
+    with engine.connect() as conn:
+        low, high = conn.execute(
+            select(func.min(e.c.id), func.max(e.c.id)).where(e.c.id > before)
+        ).one()
+    return int(low), int(high)

@@ -11,9 +11,9 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from gatehouse.dashboard import security
-from gatehouse.dashboard.pages import projects, session, workspace
+from gatehouse.dashboard.pages import events, projects, session, workspace
 
-PAGES = (session, projects, workspace)
+PAGES = (session, projects, workspace, events)
 
 
 async def to_dashboard(request: Request) -> Response:

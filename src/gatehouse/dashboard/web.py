@@ -51,6 +51,7 @@ NAV: tuple[tuple[str, str, str | None], ...] = (
     ("Projects", "/projects", "projects.view_names"),
     ("Workspace members", "/members", "workspace.members.view"),
     ("Roles and permissions", "/roles", "workspace.members.view"),
+    ("Event log", "/events", "event_logs.view"),
     ("Account", "/account", None),
 )
 

@@ -310,6 +310,7 @@ class SqlWorkspaceStore:
         action: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
+        before: int | None = None,
         limit: int = 100,
     ) -> list[EventRow]:
         e = t.events
@@ -324,6 +325,8 @@ class SqlWorkspaceStore:
             conditions.append(e.c.created_at >= since)
         if until is not None:
             conditions.append(e.c.created_at < until)
+        if before is not None:
+            conditions.append(e.c.id < before)
         return every(
             _c(tx).execute(select(e).where(*conditions).order_by(e.c.id.desc()).limit(limit)),
             EventRow,

@@ -27,6 +27,7 @@ from gatehouse.bench import load, seed
 from gatehouse.bench.report import Table, ratio
 from gatehouse.bench.scale import throwaway_database
 from gatehouse.bench.suite import BenchOptions
+from gatehouse.services.security.sealing import new_key
 
 GOAL_MS = 50.0
 FULL_MEMBERS, QUICK_MEMBERS = 100_000, 5_000
@@ -72,8 +73,10 @@ def _backend_table(backend: str, members: int, requests: int, server_url: str | 
         throwaway_database(backend, server_url) as database_url,
         tempfile.TemporaryDirectory(prefix="gatehouse-bench-dashboard-") as tmp,
     ):
-        place = seed_dashboard(database_url, members)
-        with load.running_server(database_url, Path(tmp)) as server:
+        key = new_key()
+        place = seed_dashboard(database_url, members, key)
+        env = {"GATEHOUSE_ENCRYPTION_KEYS": key}
+        with load.running_server(database_url, Path(tmp), env=env) as server:
             rows = measure(server.url, place, requests)
     return _table(backend, members, requests, place, rows)
 
@@ -81,18 +84,20 @@ def _backend_table(backend: str, members: int, requests: int, server_url: str | 
 # -- seeding ---------------------------------------------------------------------------------
 
 
-def seed_dashboard(database_url: str, members: int) -> Place:
+def seed_dashboard(database_url: str, members: int, encryption_key: str) -> Place:
     """`members` members in one organization, as many events in the test environment and a
     tenth of that in the workspace's log, and a password for the workspace's Admin."""
+    from gatehouse.config import Settings
     from gatehouse.services.wiring import Gatehouse
     from gatehouse.storage import SqlStore, make_engine
 
     started = time.perf_counter()
-    seeded = seed.seed(database_url, members, 1, 1)
+    settings = Settings(database_url=database_url, encryption_keys=encryption_key)
+    seeded = seed.seed(database_url, members, 1, 1, settings)
     engine = make_engine(database_url)
     try:
         store = SqlStore(engine)
-        gatehouse = Gatehouse(store)
+        gatehouse = Gatehouse(store, settings)
         with store.transaction() as tx:
             workspace = store.get_workspace(tx)
             assert workspace is not None

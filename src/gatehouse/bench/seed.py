@@ -32,7 +32,9 @@ class Seeded:
     seconds: float
 
 
-def seed(database_url: str, members: int, organizations: int, sample: int) -> Seeded:
+def seed(
+    database_url: str, members: int, organizations: int, sample: int, settings: Any = None
+) -> Seeded:
     """A workspace (`Gatehouse.initialise`), then `organizations` organizations and `members`
     members spread over them round-robin, inserted in bulk into the real schema, and a session
     each for up to `sample` + 1 members spread over the range (the first one primes a node)."""
@@ -46,7 +48,8 @@ def seed(database_url: str, members: int, organizations: int, sample: int) -> Se
     engine = make_engine(database_url)
     try:
         migrate(engine)
-        initialised = Gatehouse(SqlStore(engine)).initialise(
+        # `settings`: the server's (its encryption keys seal the signing key made here).
+        initialised = Gatehouse(SqlStore(engine), settings).initialise(
             "bench@example.com", "Bench", "Scale bench"
         )
         environment = initialised["project"]["environments"]["test"]

@@ -110,6 +110,10 @@ def _entry(row: dict[str, Any], emails: dict[str, str]) -> dict[str, Any]:
         "actor": row["actor"],
         "actor_name": emails.get(ident) if kind == "workspace_member" else None,
         "actor_kind": ACTOR_KINDS.get(kind, kind or "Unknown"),
+        # Without a name: the kind, and the id's end (the whole id is in the details).
+        "actor_short": f"{ACTOR_KINDS[kind]} …{ident[-6:]}"
+        if kind in ACTOR_KINDS
+        else row["actor"],
         "actor_role": row["actor_role"],
         "changes": sorted(row["changes"].items()),
     }

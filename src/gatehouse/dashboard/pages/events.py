@@ -6,6 +6,7 @@ changed."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -115,7 +116,10 @@ def _entry(row: dict[str, Any], emails: dict[str, str]) -> dict[str, Any]:
         if kind in ACTOR_KINDS
         else row["actor"],
         "actor_role": row["actor_role"],
-        "changes": sorted(row["changes"].items()),
+        # Each value as JSON text (escaped by the template, as every value is).
+        "changes": [
+            (k, json.dumps(v, ensure_ascii=False)) for k, v in sorted(row["changes"].items())
+        ],
     }
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import BigInteger, Table, delete, literal, select, update
 
 from gatehouse.storage.interface import Change, ReadTx, WriteTx
 from gatehouse.storage.rows import (
@@ -326,7 +326,9 @@ class SqlWorkspaceStore:
         if until is not None:
             conditions.append(e.c.created_at < until)
         if before is not None:
-            conditions.append(e.c.id < before)
+            # Bound as a BIGINT: a cursor beyond a 32-bit id column still compares (PostgreSQL
+            # compares int4 with int8 in the same index).
+            conditions.append(e.c.id < literal(before, BigInteger))
         return every(
             _c(tx).execute(select(e).where(*conditions).order_by(e.c.id.desc()).limit(limit)),
             EventRow,

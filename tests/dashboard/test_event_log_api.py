@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gatehouse.errors import Denied
 from gatehouse.policy import dashboard
 from tests.sdk.support import new_org
 from tests.server import RunningServer
@@ -244,3 +245,25 @@ def test_unknown_places_and_credentials(server, as_role):
         400,
         "invalid_request",
     )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_workspace_log_service_follows_the_matrix_too(server, keys, role):
+    """The dashboard's workspace event log page is gated, and its service checks again."""
+    workspace, support = server.gatehouse.workspace, server.gatehouse.support
+    admin = workspace.operator_from_key(*keys["admin"])
+    made = workspace.create_key_as(admin, "developer", f"logged for {role}")
+    operator = workspace.operator_from_key(*keys[role])
+    if not dashboard.allows(role, "event_logs.view"):
+        with pytest.raises(Denied):
+            support.workspace_events(operator, {}, 10)
+        with pytest.raises(Denied):
+            support.event_log(operator, server.project_slug, "test", {}, 10)
+        return
+    rows = support.workspace_events(operator, {"action": "workspace_key.create"}, 1000)
+    assert {r["action"] for r in rows} == {"workspace_key.create"}
+    assert (rows[0]["target"], rows[0]["actor_role"]) == (made["key_id"], "admin")
+    older = support.workspace_events(operator, {"before": rows[0]["id"]}, 1000)
+    assert all(r["id"] < rows[0]["id"] for r in older)
+    found, events = support.event_log(operator, server.project_slug, "test", {}, 5)
+    assert found.environment["slug"] == "test" and len(events) <= 5

@@ -264,6 +264,12 @@ def test_bad_filters_are_named_and_list_nothing(page, dash, history, screenshots
         page.get_by_role("alert").inner_text()
     )
     _shot(page, screenshots, "event-log-bad-filters")
+    # An environment that is not there (asked with the page's cookies, outside the page: the
+    # fixture counts a 404 the page loads as an error).
+    missing = page.context.request.get(
+        f"/dashboard/projects/{dash.server.project_slug}/environments/nope/events"
+    )
+    assert missing.status == 404 and "nope" in missing.text()
 
 
 def test_the_workspace_log_shows_dashboard_actions_by_who_did_them(page, dash, screenshots):

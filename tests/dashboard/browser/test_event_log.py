@@ -285,6 +285,7 @@ def test_the_workspace_log_shows_dashboard_actions_by_who_did_them(page, dash, s
     invited = page.locator("ol.events > li", has_text="workspace_member.invite").first
     summary = invited.locator("summary").inner_text()
     assert "admin@example.com" in summary and "Admin" in summary
+    assert "logged@b.example" in invited.locator("summary .target").inner_text()  # by address
     invited.locator("summary").click()
     assert "logged@b.example" in invited.locator(".detail table").inner_text()
     assert '"developer"' in invited.locator(".detail table").inner_text()

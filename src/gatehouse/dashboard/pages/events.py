@@ -108,6 +108,7 @@ def _entry(row: dict[str, Any], emails: dict[str, str]) -> dict[str, Any]:
         "at_precise": _iso(row["created_at"], precise=True),
         "action": row["action"],
         "target": row["target"],
+        "target_name": emails.get(row["target"]),  # a workspace member's email address
         "actor": row["actor"],
         "actor_name": emails.get(ident) if kind == "workspace_member" else None,
         "actor_kind": ACTOR_KINDS.get(kind, kind or "Unknown"),

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gatehouse.errors import Denied
 from gatehouse.policy import dashboard
 from tests.sdk.support import new_org
 from tests.server import RunningServer
@@ -86,7 +87,13 @@ def test_reading_the_event_log_follows_the_matrix(server, as_role, client, role)
     assert response.status_code == 200, response.text
     (event,) = response.json()["events"]
     assert set(event) == {
-        "id", "actor", "actor_role", "action", "target", "changes", "created_at",
+        "id",
+        "actor",
+        "actor_role",
+        "action",
+        "target",
+        "changes",
+        "created_at",
     }
     assert event["action"] == "organization.create"
     assert event["actor"] == secret_actor(server)
@@ -152,6 +159,30 @@ def test_since_and_until_select_a_time_window(server, as_role, client):
     assert [e["action"] for e in first + rest] == ["organization.update", "organization.create"]
 
 
+def test_before_pages_back_by_event_id_and_keeps_the_filters(server, as_role, client):
+    org = new_org(client)
+    for n in range(4):
+        client.organizations.update(org.organization_id, organization_name=f"Paged {n}")
+    window = {"target": org.organization_id}
+    every = listed(as_role, server, **window)
+    assert len(every) == 5
+    pages, before = [], None
+    while True:
+        cursor = {} if before is None else {"before": str(before)}
+        page = listed(as_role, server, **window, **cursor, limit="2")
+        pages.append(page)
+        if len(page) < 2:
+            break
+        before = page[-1]["id"]
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [e for p in pages for e in p] == every
+    updates = listed(
+        as_role, server, **window, action="organization.update", before=str(every[1]["id"])
+    )
+    assert updates == every[2:4]
+    assert [e["action"] for e in every[2:]] == ["organization.update"] * 2 + ["organization.create"]
+
+
 def test_each_environment_has_its_own_log(server, as_role):
     live = server.b2b_client(server.live_project_id, server.live_secret)
     org = new_org(live)
@@ -173,6 +204,8 @@ def test_each_environment_has_its_own_log(server, as_role):
         ({"since": "2025-01-01T00:00:00"}, "time zone"),
         ({"since": "2025-02-01T00:00:00Z", "until": "2025-01-01T00:00:00Z"}, "later"),
         ({"actor": ""}, "actor"),
+        ({"before": "0"}, "before"),
+        ({"before": "the end"}, "before"),
         ({"colour": "red"}, "colour"),
     ],
 )
@@ -195,7 +228,9 @@ def test_unknown_places_and_credentials(server, as_role):
         "environment_not_found",
     )
     refused(
-        server, lambda: admin.get("/pwa/v3/projects/nope/environments/test/events"), 404,
+        server,
+        lambda: admin.get("/pwa/v3/projects/nope/environments/test/events"),
+        404,
         "project_not_found",
     )
     refused(
@@ -210,3 +245,25 @@ def test_unknown_places_and_credentials(server, as_role):
         400,
         "invalid_request",
     )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_workspace_log_service_follows_the_matrix_too(server, keys, role):
+    """The dashboard's workspace event log page is gated, and its service checks again."""
+    workspace, support = server.gatehouse.workspace, server.gatehouse.support
+    admin = workspace.operator_from_key(*keys["admin"])
+    made = workspace.create_key_as(admin, "developer", f"logged for {role}")
+    operator = workspace.operator_from_key(*keys[role])
+    if not dashboard.allows(role, "event_logs.view"):
+        with pytest.raises(Denied):
+            support.workspace_events(operator, {}, 10)
+        with pytest.raises(Denied):
+            support.event_log(operator, server.project_slug, "test", {}, 10)
+        return
+    rows = support.workspace_events(operator, {"action": "workspace_key.create"}, 1000)
+    assert {r["action"] for r in rows} == {"workspace_key.create"}
+    assert (rows[0]["target"], rows[0]["actor_role"]) == (made["key_id"], "admin")
+    older = support.workspace_events(operator, {"before": rows[0]["id"]}, 1000)
+    assert all(r["id"] < rows[0]["id"] for r in older)
+    found, events = support.event_log(operator, server.project_slug, "test", {}, 5)
+    assert found.environment["slug"] == "test" and len(events) <= 5

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gatehouse.storage import Conflict, ReadTx, SqlStore, Store, WriteTx, open_store
+from gatehouse.storage.rows import EventRow
 from gatehouse.storage.sql.search import MEMBER_FILTERS, ORGANIZATION_FILTERS, UnknownFilter
 from tests.storage.rows import (
     T0,
@@ -1193,6 +1194,48 @@ def test_query_events_filters_newest_first_since_inclusive_until_exclusive(
     for event, row in zip(got, [written[5], written[2]], strict=True):
         assert isinstance(event["id"], int)
         assert_same_row({k: v for k, v in event.items() if k != "id"}, row)
+
+
+def test_query_events_pages_by_id_with_the_before_cursor(store: Store, tenant: Tenant) -> None:
+    """`before` (the last id of a page) gives the next page, older events only, with the filters
+    still applied; walking page by page yields every event once, newest first."""
+    env = tenant.environment_id
+    with store.transaction() as tx:
+        for n in range(7):
+            store.insert_event(
+                tx,
+                event_row(
+                    env,
+                    actor="ada" if n % 2 == 0 else "bob",
+                    created_at=at(n),
+                    changes={"n": n},
+                ),
+            )
+        store.insert_event(tx, event_row(tenant.other_environment_id, changes={"n": 99}))
+
+    def page(**filters: Any) -> list[EventRow]:
+        with store.read() as tx:
+            return store.query_events(tx, env, limit=3, **filters)
+
+    walked: list[int] = []
+    before: int | None = None
+    while True:
+        rows = page(before=before)
+        walked += [row["changes"]["n"] for row in rows]
+        if len(rows) < 3:
+            break
+        before = rows[-1]["id"]
+    assert walked == [6, 5, 4, 3, 2, 1, 0]
+    first = page()
+    assert [r["changes"]["n"] for r in page(before=first[0]["id"])] == [5, 4, 3]
+    assert [r["changes"]["n"] for r in page(before=first[-1]["id"], actor="ada")] == [2, 0]
+    assert [r["changes"]["n"] for r in page(before=first[-1]["id"], since=at(1))] == [3, 2, 1]
+    with store.read() as tx:
+        ids = {row["changes"]["n"]: row["id"] for row in store.query_events(tx, env)}
+    assert [r["changes"]["n"] for r in page(before=ids[1])] == [0]
+    assert page(before=ids[0]) == []
+    assert page(before=0) == []
+    assert [r["changes"]["n"] for r in page(before=10**12)] == [6, 5, 4]
 
 
 # -- timestamps ------------------------------------------------------------------------------

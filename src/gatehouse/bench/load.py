@@ -97,8 +97,11 @@ class Server:
 
 
 @contextmanager
-def running_server(database_url: str, log_dir: Path, workers: int = 1) -> Iterator[Server]:
-    """`gatehouse serve` on a free loopback port; stopped (SIGTERM, then SIGKILL) on exit."""
+def running_server(
+    database_url: str, log_dir: Path, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`gatehouse serve` on a free loopback port (`env`: variables added to its environment);
+    stopped (SIGTERM, then SIGKILL) on exit."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = log_dir / f"serve-{port}.log"
@@ -117,7 +120,11 @@ def running_server(database_url: str, log_dir: Path, workers: int = 1) -> Iterat
     with log.open("wb") as out:
         # A session of its own, so stopping it reaches the worker processes too.
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     try:
         _wait_until_up(url, process, log)

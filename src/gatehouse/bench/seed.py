@@ -32,7 +32,9 @@ class Seeded:
     seconds: float
 
 
-def seed(database_url: str, members: int, organizations: int, sample: int) -> Seeded:
+def seed(
+    database_url: str, members: int, organizations: int, sample: int, settings: Any = None
+) -> Seeded:
     """A workspace (`Gatehouse.initialise`), then `organizations` organizations and `members`
     members spread over them round-robin, inserted in bulk into the real schema, and a session
     each for up to `sample` + 1 members spread over the range (the first one primes a node)."""
@@ -46,7 +48,8 @@ def seed(database_url: str, members: int, organizations: int, sample: int) -> Se
     engine = make_engine(database_url)
     try:
         migrate(engine)
-        initialised = Gatehouse(SqlStore(engine)).initialise(
+        # `settings`: the server's (its encryption keys seal the signing key made here).
+        initialised = Gatehouse(SqlStore(engine), settings).initialise(
             "bench@example.com", "Bench", "Scale bench"
         )
         environment = initialised["project"]["environments"]["test"]
@@ -294,3 +297,21 @@ def _copy_rows(engine: Any, table: Any, rows: Iterable[dict[str, Any]]) -> None:
         raw.commit()
     finally:
         raw.close()
+
+
+def insert_events(engine: Any, rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    """Event rows (`NewEvent`s) in bulk; the lowest and highest id they were given."""
+    from sqlalchemy import func, select
+
+    from gatehouse.storage.sql import tables as t
+
+    e = t.events
+    with engine.connect() as conn:
+        before = conn.execute(select(func.max(e.c.id))).scalar() or 0
+    write = _copy_rows if engine.dialect.name == "postgresql" else _insert_rows
+    write(engine, e, rows)
+    with engine.connect() as conn:
+        low, high = conn.execute(
+            select(func.min(e.c.id), func.max(e.c.id)).where(e.c.id > before)
+        ).one()
+    return int(low), int(high)

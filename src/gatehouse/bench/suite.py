@@ -24,6 +24,7 @@ SECTIONS: dict[str, str] = {
     "http": "gatehouse.bench.http",
     "scale": "gatehouse.bench.scale",
     "propagation": "gatehouse.bench.propagation",
+    "dashboard": "gatehouse.bench.dashboard",
 }
 
 # Distributions named in the header line, when installed.

@@ -24,7 +24,10 @@ def bench(
         typer.Option(
             "--only",
             metavar="SECTIONS",
-            help="Comma-separated sections to run (default all): engine,http,scale,propagation.",
+            help=(
+                "Comma-separated sections to run (default all): "
+                "engine,http,scale,propagation,dashboard."
+            ),
         ),
     ] = None,
     database_url: Annotated[

@@ -14,6 +14,7 @@ from gatehouse.dashboard import security
 from gatehouse.dashboard.pages import (
     directory,
     environments,
+    events,
     policy,
     projects,
     session,
@@ -21,7 +22,7 @@ from gatehouse.dashboard.pages import (
     workspace_admin,
 )
 
-PAGES = (session, projects, workspace, workspace_admin, environments, policy, directory)
+PAGES = (session, projects, workspace, workspace_admin, environments, policy, directory, events)
 
 
 async def to_dashboard(request: Request) -> Response:

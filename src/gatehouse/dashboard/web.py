@@ -55,6 +55,7 @@ NAV: tuple[tuple[str, str, str | None], ...] = (
     ("Management keys", "/keys", "workspace.members.manage"),
     ("Workspace settings", "/settings", "workspace.members.view"),
     ("Billing", "/billing", "workspace.billing.manage"),
+    ("Event log", "/events", "event_logs.view"),
     ("Account", "/account", None),
 )
 

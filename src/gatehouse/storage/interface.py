@@ -274,8 +274,12 @@ class EventStore(Protocol):
         action: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
+        before: int | None = None,
         limit: int = 100,
-    ) -> list[EventRow]: ...
+    ) -> list[EventRow]:
+        """The scope's events, newest first (by id); `before`: only ids below it (the keyset
+        cursor of the next page: the last id of this one)."""
+        ...
 
 
 class WorkspaceStore(Protocol):

@@ -88,6 +88,8 @@ class EventQuery(Body):
     action: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     since: Instant | None = None
     until: Instant | None = None
+    # The keyset cursor: only events with a smaller id (the last `id` of the page shown).
+    before: Annotated[int, Field(ge=1, le=2**53, strict=False)] | None = None
     limit: Limit = 100
 
 

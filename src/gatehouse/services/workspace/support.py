@@ -44,7 +44,7 @@ from gatehouse.services.mail import Mailer
 from gatehouse.services.security import credentials, password_hashes
 from gatehouse.services.workspace.operators import Operator
 from gatehouse.services.workspace.people import Workspace
-from gatehouse.services.workspace.projects import Projects
+from gatehouse.services.workspace.projects import EnvironmentView, Projects
 from gatehouse.storage.interface import (
     EventStore,
     MemberStore,
@@ -539,21 +539,60 @@ class Support:
         filters: dict[str, Any],
         limit: int,
     ) -> list[EventRow]:
-        """The environment's events, newest first; `since` inclusive, `until` exclusive."""
+        """The environment's events, newest first; `since` inclusive, `until` exclusive;
+        `before` (an event id: the last one of the page shown) pages on to older ones."""
         operator.require("event_logs.view")
-        since, until = filters.get("since"), filters.get("until")
-        if since is not None and until is not None and since > until:
-            raise InvalidInput("`since` must not be later than `until`")
+        _check_range(filters)
         with self.store.read() as tx:
             _, environment = self.projects.environment(tx, operator, project_slug, environment_slug)
-            rows = self.store.query_events(
-                tx,
-                environment["id"],
-                actor=filters.get("actor"),
-                target=filters.get("target"),
-                action=filters.get("action"),
-                since=since,
-                until=until,
-                limit=limit,
+            return self._query_events(tx, environment["id"], filters, limit)
+
+    def event_log(
+        self,
+        operator: Operator,
+        project_slug: str,
+        environment_slug: str,
+        filters: dict[str, Any],
+        limit: int,
+    ) -> tuple[EnvironmentView, list[EventRow]]:
+        """`events`, with the environment and its project (the dashboard's event log page names
+        them; a role may read the log without `project_config.view`)."""
+        operator.require("event_logs.view")
+        _check_range(filters)
+        with self.store.read() as tx:
+            project, environment = self.projects.environment(
+                tx, operator, project_slug, environment_slug
             )
-        return rows
+            rows = self._query_events(tx, environment["id"], filters, limit)
+        return EnvironmentView(project, environment), rows
+
+    def workspace_events(
+        self, operator: Operator, filters: dict[str, Any], limit: int
+    ) -> list[EventRow]:
+        """The workspace's own events (people, roles, keys, projects), as `events` gives an
+        environment's."""
+        operator.require("event_logs.view")
+        _check_range(filters)
+        with self.store.read() as tx:
+            return self._query_events(tx, operator.workspace_id, filters, limit)
+
+    def _query_events(
+        self, tx: ReadTx, scope_id: str, filters: dict[str, Any], limit: int
+    ) -> list[EventRow]:
+        return self.store.query_events(
+            tx,
+            scope_id,
+            actor=filters.get("actor"),
+            target=filters.get("target"),
+            action=filters.get("action"),
+            since=filters.get("since"),
+            until=filters.get("until"),
+            before=filters.get("before"),
+            limit=limit,
+        )
+
+
+def _check_range(filters: dict[str, Any]) -> None:
+    since, until = filters.get("since"), filters.get("until")
+    if since is not None and until is not None and since > until:
+        raise InvalidInput("`since` must not be later than `until`")

@@ -350,6 +350,11 @@ events = Table(
     # The dashboard role the actor acted with (people and management keys); null otherwise.
     Column("actor_role", String(32), nullable=True),
     Index(None, "environment_id", "created_at"),
+    # The event log's pages: newest first by id, whole or by one filter (migration 0008).
+    Index(None, "environment_id", "id"),
+    Index(None, "environment_id", "actor", "id"),
+    Index(None, "environment_id", "target", "id"),
+    Index(None, "environment_id", "action", "id"),
 )
 
 # The change feed SQLite nodes poll to drop stale cache entries (PostgreSQL nodes use NOTIFY, so

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import BigInteger, Table, delete, literal, select, update
 
 from gatehouse.storage.interface import Change, ReadTx, WriteTx
 from gatehouse.storage.rows import (
@@ -310,6 +310,7 @@ class SqlWorkspaceStore:
         action: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
+        before: int | None = None,
         limit: int = 100,
     ) -> list[EventRow]:
         e = t.events
@@ -324,6 +325,10 @@ class SqlWorkspaceStore:
             conditions.append(e.c.created_at >= since)
         if until is not None:
             conditions.append(e.c.created_at < until)
+        if before is not None:
+            # Bound as a BIGINT: a cursor beyond a 32-bit id column still compares (PostgreSQL
+            # compares int4 with int8 in the same index).
+            conditions.append(e.c.id < literal(before, BigInteger))
         return every(
             _c(tx).execute(select(e).where(*conditions).order_by(e.c.id.desc()).limit(limit)),
             EventRow,

@@ -385,6 +385,24 @@ class SecretList(_Ok):
     secrets: list[Secret]
 
 
+class UrlType(Model):
+    type: Literal["LOGIN", "SIGNUP", "INVITE", "RESET_PASSWORD", "DISCOVERY"]
+    is_default: bool
+
+
+class RedirectUrl(Model):
+    url: str
+    valid_types: list[UrlType]
+
+
+class RedirectUrlResponse(_Ok):
+    redirect_url: RedirectUrl
+
+
+class RedirectUrlList(_Ok):
+    redirect_urls: list[RedirectUrl]
+
+
 class DefaultRole(Model):
     permissions: list[Permission]
 

@@ -19,6 +19,7 @@ from gatehouse.policy.defaults import STYTCH_ADMIN
 from gatehouse.services import clock
 from gatehouse.services.b2b import roles
 from gatehouse.services.context import ActiveSession, CachedSession, MemberView, SignIn
+from gatehouse.services.redirects import TYPES, RedirectUrl
 from gatehouse.services.workspace.projects import CreatedSecret, EnvironmentView
 from gatehouse.storage.rows import (
     EnvironmentInfo,
@@ -256,4 +257,14 @@ def event_to_wire(row: EventRow) -> dict[str, Any]:
         "changes": row["changes"],
         # Full precision, so the oldest `created_at` of a page can be the next page's `until`.
         "created_at": row["created_at"].astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def redirect_url(found: RedirectUrl) -> dict[str, Any]:
+    """A Management API RedirectURL: its types in Stytch's order."""
+    return {
+        "url": found.url,
+        "valid_types": [
+            {"type": t, "is_default": found.types[t]} for t in TYPES if t in found.types
+        ],
     }

@@ -15,6 +15,7 @@ from gatehouse.services.b2b.rbac import Rbac
 from gatehouse.services.mail import Mailer
 from gatehouse.services.node.observed import CountedChecks, CountedSessions
 from gatehouse.services.node.runtime import Runtime
+from gatehouse.services.redirects import RedirectUrls
 from gatehouse.services.security.signing import SigningKeys
 from gatehouse.services.workspace.people import Workspace
 from gatehouse.services.workspace.projects import Projects
@@ -44,6 +45,7 @@ class Gatehouse:
         self.callers = Callers(self.runtime, self.sessions)
         self.passwords = Passwords(self.members, self.sessions)
         self.projects = Projects(self.workspace, self.provisioning, self.rbac)
+        self.redirect_urls = RedirectUrls(self.projects)
         self.mailer = Mailer(self.runtime.settings)
         self.dashboard_auth = DashboardAuth(self.workspace, self.mailer)
         self.support = Support(

@@ -57,7 +57,6 @@ class Code(enum.StrEnum):
     EMAIL_JIT_PROVISIONING_NOT_ALLOWED = "email_jit_provisioning_not_allowed"
     EMAIL_INVITES_NOT_ALLOWED = "email_invites_not_allowed"
     AUTH_METHOD_NOT_ALLOWED = "auth_method_not_allowed"
-    MEMBER_NOT_ACTIVE = "member_not_active"
     # 404
     ORGANIZATION_NOT_FOUND = "organization_not_found"
     MEMBER_NOT_FOUND = "member_not_found"

@@ -119,10 +119,6 @@ ERRORS: dict[Code, tuple[int, str]] = {
         "the organization's `auth_methods` / `allowed_auth_methods` do not allow this sign-in "
         "method (breakglass members excepted)",
     ),
-    Code.MEMBER_NOT_ACTIVE: (
-        403,
-        "the member is not active (pending or invited) and this flow signs in active members only",
-    ),
     Code.ORGANIZATION_NOT_FOUND: (404, "no organization has this id, slug or external id"),
     Code.MEMBER_NOT_FOUND: (404, "no member of the organization has this id or email"),
     Code.MEMBER_PASSWORD_NOT_FOUND: (404, "no member has a password with this id"),

@@ -267,6 +267,50 @@ class PasswordAuthenticated(SignedIn):
     primary_required: None
 
 
+class EmailAuthenticated(PasswordAuthenticated):
+    """A magic link or email code that signed a member in."""
+
+    method_id: str
+    reset_sessions: bool
+
+
+class Exchanged(PasswordAuthenticated):
+    """An intermediate session or a session exchanged into an organization's session."""
+
+
+class Membership(Model):
+    type: Literal[
+        "active_member", "pending_member", "invited_member", "eligible_to_join_by_email_domain"
+    ]
+    details: dict[str, Any] | None
+    member: Member | None
+
+
+class PrimaryRequired(Model):
+    allowed_auth_methods: list[str]
+
+
+class DiscoveredOrganization(Model):
+    member_authenticated: bool
+    organization: Organization
+    membership: Membership
+    primary_required: PrimaryRequired | None
+    mfa_required: None
+
+
+class DiscoveryAuthenticated(_Ok):
+    intermediate_session_token: str
+    intermediate_session_token_expires_at: str
+    email_address: str
+    discovered_organizations: list[DiscoveredOrganization]
+
+
+class DiscoveredOrganizations(_Ok):
+    email_address: str
+    discovered_organizations: list[DiscoveredOrganization]
+    organization_id_hint: str | None
+
+
 class Verdict(Model):
     authorized: Literal[True]
     granting_roles: list[str]

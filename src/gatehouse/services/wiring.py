@@ -7,6 +7,7 @@ from typing import Any
 from gatehouse import metrics
 from gatehouse.config import Settings
 from gatehouse.services.b2b.callers import Callers
+from gatehouse.services.b2b.email_flows import EmailFlows
 from gatehouse.services.b2b.jwks import PublicKeys
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.organizations import Organizations
@@ -48,6 +49,7 @@ class Gatehouse:
         self.redirect_urls = RedirectUrls(self.projects)
         self.mailer = Mailer(self.runtime.settings)
         self.dashboard_auth = DashboardAuth(self.workspace, self.mailer)
+        self.email_flows = EmailFlows(self.members, self.sessions, self.mailer)
         self.support = Support(
             self.workspace,
             self.projects,

@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from gatehouse.api import openapi, responses, wire
 from gatehouse.api.routes import (
+    b2b_email,
     b2b_gatehouse,
     b2b_members,
     b2b_organizations,
@@ -123,6 +124,28 @@ COVERED = {
     ("post", SUPPORT_MEMBER + "/impersonate"),
     ("get", ENVIRONMENT + "/events"),
     ("post", "/v1/b2b/passwords/email/reset"),
+    ("get", ENVIRONMENT + "/redirect_urls/all"),
+    ("get", ENVIRONMENT + "/redirect_urls"),
+    ("post", ENVIRONMENT + "/redirect_urls"),
+    ("put", ENVIRONMENT + "/redirect_urls"),
+    ("delete", ENVIRONMENT + "/redirect_urls"),
+    ("post", "/v1/b2b/magic_links/email/login_or_signup"),
+    ("post", "/v1/b2b/magic_links/email/invite"),
+    ("post", "/v1/b2b/magic_links/authenticate"),
+    ("post", "/v1/b2b/magic_links/email/discovery/send"),
+    ("post", "/v1/b2b/magic_links/discovery/authenticate"),
+    ("post", "/v1/b2b/discovery/organizations"),
+    ("post", "/v1/b2b/discovery/organizations/create"),
+    ("post", "/v1/b2b/discovery/intermediate_sessions/exchange"),
+    ("post", "/v1/b2b/sessions/exchange"),
+    ("post", "/v1/b2b/otps/email/login_or_signup"),
+    ("post", "/v1/b2b/otps/email/authenticate"),
+    ("post", "/v1/b2b/otps/email/discovery/send"),
+    ("post", "/v1/b2b/otps/email/discovery/authenticate"),
+    ("post", "/v1/b2b/passwords/email/reset/start"),
+    ("post", "/v1/b2b/passwords/existing_password/reset"),
+    ("post", "/v1/b2b/passwords/session/reset"),
+    ("post", "/v1/b2b/passwords/email/require_reset"),
 }
 EXAMPLES = 12  # per operation and generation mode
 CHECKS = [
@@ -416,6 +439,7 @@ _DOCUMENT = openapi.document(
         *b2b_members.routes,
         *b2b_rbac.routes,
         *b2b_passwords.routes,
+        *b2b_email.routes,
         *b2b_sessions.routes,
         *b2b_gatehouse.routes,
         *pwa_projects.routes,

@@ -38,6 +38,7 @@ LOGIN_URL = "https://app.example.test/authenticate"
 SIGNUP_URL = "https://app.example.test/signup"
 INVITE_URL = "https://app.example.test/invite"
 DISCOVERY_URL = "https://app.example.test/discovery"
+RESET_URL = "https://app.example.test/reset"
 OTHER_LOGIN_URL = "http://localhost:3000/login"
 _LINK = re.compile(r"(https?://\S+[?&]token=[A-Za-z0-9_-]+)")
 _CODE = re.compile(r"^[ \t]+([0-9]{6})\s*$", re.MULTILINE)
@@ -115,6 +116,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             _register(server, SIGNUP_URL, ["SIGNUP"])
             _register(server, INVITE_URL, ["INVITE"])
             _register(server, DISCOVERY_URL, ["DISCOVERY"])
+            _register(server, RESET_URL, ["RESET_PASSWORD"])
             key = server.management_key
             response = httpx.post(
                 f"{server.url}/pwa/v3/projects/{server.project_slug}/environments/test/redirect_urls",

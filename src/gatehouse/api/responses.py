@@ -590,3 +590,7 @@ class EventList(_Ok):
 
 class PasswordReset(PasswordAuthenticated):
     member_email_id: str
+
+
+class PasswordResetStarted(MemberResponse):
+    member_email_id: str

@@ -392,3 +392,45 @@ class OtpDiscoverySend(Body):
 class OtpDiscoveryAuthenticate(Body):
     email_address: Email
     code: Code6
+
+
+class PasswordResetStart(Body):
+    organization_id: Ident
+    email_address: Email
+    reset_password_redirect_url: Url | None = None
+    reset_password_expiration_minutes: Annotated[int, Field(ge=5, le=1440)] | None = None
+    code_challenge: Pkce | None = None
+    login_redirect_url: Url | None = None
+    locale: Locale = "en"
+    reset_password_template_id: TemplateId = ""
+    verify_email_template_id: TemplateId = ""
+
+
+class ExistingPasswordReset(Body):
+    email_address: Email
+    existing_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    new_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    organization_id: Ident
+    session_token: Token | None = None
+    session_duration_minutes: SessionMinutes | None = None
+    session_jwt: Token | None = None
+    session_custom_claims: Metadata = {}
+    locale: Locale = "en"
+    telemetry_id: Telemetry = ""
+
+
+class SessionPasswordReset(Body):
+    organization_id: Ident
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    session_token: Token | None = None
+    session_jwt: Token | None = None
+    session_duration_minutes: SessionMinutes | None = None
+    session_custom_claims: Metadata = {}
+    locale: Locale = "en"
+    telemetry_id: Telemetry = ""
+
+
+class PasswordRequireReset(Body):
+    email_address: Email
+    organization_id: Ident | None = None
+    member_id: Ident | None = None

@@ -11,6 +11,7 @@ from gatehouse.services.b2b.email_flows import EmailFlows
 from gatehouse.services.b2b.jwks import PublicKeys
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.organizations import Organizations
+from gatehouse.services.b2b.password_flows import PasswordFlows
 from gatehouse.services.b2b.passwords import Passwords
 from gatehouse.services.b2b.rbac import Rbac
 from gatehouse.services.mail import Mailer
@@ -58,6 +59,7 @@ class Gatehouse:
             self.sessions,
             self.mailer,
         )
+        self.password_flows = PasswordFlows(self.email_flows, self.passwords, self.support)
 
     def initialise(
         self, admin_email: str, workspace_name: str, project_name: str

@@ -19,12 +19,14 @@ from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.client_address import client_address
 from gatehouse.api.operations import B2B_ERRORS, documented
 from gatehouse.api.parsing import parse_body
-from gatehouse.services import clock
+from gatehouse.services import clock, ids
 from gatehouse.services.b2b.email_flows import Discovered, Sent
+from gatehouse.services.context import SignIn
 
 
-def _sent(request: Request, sent: Sent, member_created: bool | None) -> JSONResponse:
+def _sent(request: Request, sent: Sent, member_created: bool | None, **extra: Any) -> JSONResponse:
     payload = {} if sent.view is None else wire.member_payload(sent.view)
+    payload.update(extra)
     if member_created is not None:
         payload["member_created"] = member_created
     response = ok(request, payload)
@@ -249,4 +251,87 @@ routes = [
     Route(
         "/v1/b2b/otps/email/discovery/authenticate", otp_discovery_authenticate, methods=["POST"]
     ),
+]
+
+
+# -- password resets ----------------------------------------------------------------------------
+
+
+@documented(
+    "Email a password reset link",
+    responses.PasswordResetStarted,
+    schemas.PasswordResetStart,
+    errors=(*B2B_ERRORS, 404, 429),
+)
+async def password_reset_start(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    body = await parse_body(request, schemas.PasswordResetStart)
+    flows = gatehouse_of(request).password_flows
+    sent, email_id = await run(flows.reset_start, caller, body.given(), client_address(request))
+    return _sent(request, sent, None, member_email_id=email_id)
+
+
+def _password_reset(request: Request, signed_in: SignIn) -> JSONResponse:
+    return ok(
+        request,
+        {
+            **wire.sign_in_payload(signed_in),
+            "member_email_id": ids.email_id(signed_in.active.member_id),
+            "intermediate_session_token": "",
+            "member_authenticated": True,
+            "mfa_required": None,
+            "primary_required": None,
+        },
+    )
+
+
+@documented(
+    "Change a password with the current one (revokes the member's sessions; starts one)",
+    responses.PasswordReset,
+    schemas.ExistingPasswordReset,
+    errors=(*B2B_ERRORS, 404, 429),
+)
+async def existing_password_reset(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    body = await parse_body(request, schemas.ExistingPasswordReset)
+    signed_in = await run(
+        gatehouse_of(request).password_flows.existing_password_reset,
+        caller,
+        body.given(),
+        client_address(request),
+    )
+    return _password_reset(request, signed_in)
+
+
+@documented(
+    "Set a password within a live session (revokes the member's other sessions)",
+    responses.PasswordReset,
+    schemas.SessionPasswordReset,
+    errors=(*B2B_ERRORS, 404),
+)
+async def session_password_reset(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    body = await parse_body(request, schemas.SessionPasswordReset)
+    signed_in = await run(gatehouse_of(request).password_flows.session_reset, caller, body.given())
+    return _password_reset(request, signed_in)
+
+
+@documented(
+    "Require a password reset: the password stops working until it is reset",
+    responses.Done,
+    schemas.PasswordRequireReset,
+    errors=(*B2B_ERRORS, 404),
+)
+async def password_require_reset(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    body = await parse_body(request, schemas.PasswordRequireReset)
+    await run(gatehouse_of(request).password_flows.require_reset, caller, body.given())
+    return ok(request, {})
+
+
+routes += [
+    Route("/v1/b2b/passwords/email/reset/start", password_reset_start, methods=["POST"]),
+    Route("/v1/b2b/passwords/existing_password/reset", existing_password_reset, methods=["POST"]),
+    Route("/v1/b2b/passwords/session/reset", session_password_reset, methods=["POST"]),
+    Route("/v1/b2b/passwords/email/require_reset", password_require_reset, methods=["POST"]),
 ]

@@ -63,19 +63,19 @@ class PolicyBody(Body):
     custom_scopes: list[Any] = []
 
 
-class UrlType(Body):
+class UrlTypeIn(Body):
     type: Literal["LOGIN", "SIGNUP", "INVITE", "RESET_PASSWORD", "DISCOVERY"]
     is_default: bool = False
 
 
 class RedirectUrlCreate(Body):
     url: Annotated[str, Field(min_length=1, max_length=2048)]
-    valid_types: Annotated[list[UrlType], Field(max_length=5)] = []
+    valid_types: Annotated[list[UrlTypeIn], Field(max_length=5)] = []
     do_not_promote_defaults: bool = False
 
 
 class RedirectUrlUpdate(Body):
-    valid_types: Annotated[list[UrlType], Field(max_length=5)] = []
+    valid_types: Annotated[list[UrlTypeIn], Field(max_length=5)] = []
     do_not_promote_defaults: bool = False
 
 

@@ -146,6 +146,9 @@ COVERED = {
     ("post", "/v1/b2b/passwords/existing_password/reset"),
     ("post", "/v1/b2b/passwords/session/reset"),
     ("post", "/v1/b2b/passwords/email/require_reset"),
+    ("post", "/v1/b2b/passwords/discovery/email/reset/start"),
+    ("post", "/v1/b2b/passwords/discovery/email/reset"),
+    ("post", "/v1/b2b/passwords/discovery/authenticate"),
 }
 EXAMPLES = 12  # per operation and generation mode
 CHECKS = [

@@ -211,3 +211,58 @@ def test_require_reset_stops_the_password_until_reset(
     c.passwords.authenticate(
         organization_id=org.organization_id, email_address=address, password=NEW_PASSWORD
     )
+
+
+def test_discovery_password_reset_and_sign_in(harness: Harness, server: RunningServer) -> None:
+    c = harness.client
+    first, address, member = _with_password(harness)
+    second = harness.org()
+    links_only = harness.org(auth_methods="RESTRICTED", allowed_auth_methods=["magic_link"])
+    harness.member(second.organization_id, address)
+    harness.member(links_only.organization_id, address)
+    verifier, challenge = _verifier_and_challenge()
+    c.passwords.discovery.email.reset_start(email_address=address, pkce_code_challenge=challenge)
+    url, query, _ = harness.link(address)
+    assert url == RESET_URL
+    token = query["token"]
+    before = server.snapshot()
+    with stytch_error(400, "pkce_mismatch"):
+        c.passwords.discovery.email.reset(password_reset_token=token, password=NEW_PASSWORD)
+    with stytch_error(401, "invalid_password_reset_token"):
+        c.passwords.discovery.email.reset(password_reset_token="nope", password=NEW_PASSWORD)
+    assert server.snapshot() == before
+    found = c.passwords.discovery.email.reset(
+        password_reset_token=token, password=NEW_PASSWORD, pkce_code_verifier=verifier
+    )
+    by_org = {d.organization.organization_id: d for d in found.discovered_organizations}
+    assert set(by_org) == {
+        first.organization_id,
+        second.organization_id,
+        links_only.organization_id,
+    }
+    assert by_org[links_only.organization_id].member_authenticated is False
+    assert by_org[links_only.organization_id].primary_required.allowed_auth_methods == [
+        "magic_link"
+    ]
+    # The new password works in each organization that allows passwords.
+    for org in (first, second):
+        c.passwords.authenticate(
+            organization_id=org.organization_id, email_address=address, password=NEW_PASSWORD
+        )
+    before = server.snapshot()
+    with stytch_error(401, "unauthorized_credentials"):
+        c.passwords.discovery.authenticate(email_address=address, password=PASSWORD)
+    with stytch_error(403, "auth_method_not_allowed"):
+        c.discovery.intermediate_sessions.exchange(
+            intermediate_session_token=found.intermediate_session_token,
+            organization_id=links_only.organization_id,
+        )
+    assert server.snapshot() == before
+    signed = c.passwords.discovery.authenticate(email_address=address, password=NEW_PASSWORD)
+    assert signed.email_address == address
+    joined = c.discovery.intermediate_sessions.exchange(
+        intermediate_session_token=signed.intermediate_session_token,
+        organization_id=second.organization_id,
+    )
+    assert [f.type for f in joined.member_session.authentication_factors] == ["password"]
+    assert joined.member_id != member.member_id  # the address's member of `second`

@@ -434,3 +434,25 @@ class PasswordRequireReset(Body):
     email_address: Email
     organization_id: Ident | None = None
     member_id: Ident | None = None
+
+
+class DiscoveryPasswordResetStart(Body):
+    email_address: Email
+    reset_password_redirect_url: Url | None = None
+    discovery_redirect_url: Url | None = None
+    reset_password_template_id: TemplateId = ""
+    reset_password_expiration_minutes: Annotated[int, Field(ge=5, le=1440)] | None = None
+    pkce_code_challenge: Pkce | None = None
+    locale: Locale = "en"
+    verify_email_template_id: TemplateId = ""
+
+
+class DiscoveryPasswordReset(Body):
+    password_reset_token: Token
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    pkce_code_verifier: Annotated[str, Field(min_length=43, max_length=128)] | None = None
+
+
+class DiscoveryPasswordAuthenticate(Body):
+    email_address: Email
+    password: Annotated[str, Field(min_length=1, max_length=1024)]

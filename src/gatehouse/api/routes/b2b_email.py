@@ -335,3 +335,62 @@ routes += [
     Route("/v1/b2b/passwords/session/reset", session_password_reset, methods=["POST"]),
     Route("/v1/b2b/passwords/email/require_reset", password_require_reset, methods=["POST"]),
 ]
+
+
+@documented(
+    "Email a discovery password reset link (the address's password in every organization)",
+    responses.Done,
+    schemas.DiscoveryPasswordResetStart,
+    errors=(*B2B_ERRORS, 429),
+)
+async def discovery_password_reset_start(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    body = await parse_body(request, schemas.DiscoveryPasswordResetStart)
+    flows = gatehouse_of(request).password_flows
+    sent = await run(flows.discovery_reset_start, caller, body.given(), client_address(request))
+    return _sent(request, sent, None)
+
+
+@documented(
+    "Complete a discovery password reset: an intermediate session and the organizations found",
+    responses.DiscoveryAuthenticated,
+    schemas.DiscoveryPasswordReset,
+)
+async def discovery_password_reset(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    body = await parse_body(request, schemas.DiscoveryPasswordReset)
+    found = await run(gatehouse_of(request).password_flows.discovery_reset, caller, body.given())
+    return _discovered(request, found)
+
+
+@documented(
+    "Sign in by password without an organization: an intermediate session",
+    responses.DiscoveryAuthenticated,
+    schemas.DiscoveryPasswordAuthenticate,
+    errors=(*B2B_ERRORS, 429),
+)
+async def discovery_password_authenticate(request: Request) -> JSONResponse:
+    caller = await caller_of(request)
+    body = await parse_body(request, schemas.DiscoveryPasswordAuthenticate)
+    found = await run(
+        gatehouse_of(request).password_flows.discovery_authenticate,
+        caller,
+        body.given(),
+        client_address(request),
+    )
+    return _discovered(request, found)
+
+
+routes += [
+    Route(
+        "/v1/b2b/passwords/discovery/email/reset/start",
+        discovery_password_reset_start,
+        methods=["POST"],
+    ),
+    Route("/v1/b2b/passwords/discovery/email/reset", discovery_password_reset, methods=["POST"]),
+    Route(
+        "/v1/b2b/passwords/discovery/authenticate",
+        discovery_password_authenticate,
+        methods=["POST"],
+    ),
+]

@@ -148,7 +148,7 @@ def email_factor(kind: str, member_id: str | None, email: str) -> dict[str, Any]
     now = clock.iso(clock.now())
     return {
         "type": kind,
-        "delivery_method": "email",
+        "delivery_method": "knowledge" if kind == "password" else "email",
         "last_authenticated_at": now,
         "created_at": now,
         "updated_at": now,
@@ -159,7 +159,11 @@ def email_factor(kind: str, member_id: str | None, email: str) -> dict[str, Any]
     }
 
 
-_METHOD_OF_FACTOR = {"magic_link": org_rules.MAGIC_LINK, "otp": org_rules.EMAIL_OTP}
+_METHOD_OF_FACTOR = {
+    "magic_link": org_rules.MAGIC_LINK,
+    "otp": org_rules.EMAIL_OTP,
+    "password": org_rules.PASSWORD,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,9 +657,12 @@ class EmailFlows:
         events.record_call(
             self.store, tx, caller, f"discovery.{factor_type}_authenticate", domain_of(email)
         )
-        return Discovered(token, email, self._discover(tx, environment, email), expires_at)
+        found = self._discover(tx, environment, email, _METHOD_OF_FACTOR[factor_type])
+        return Discovered(token, email, found, expires_at)
 
-    def _discover(self, tx: ReadTx, environment: Environment, email: str) -> list[Membership]:
+    def _discover(
+        self, tx: ReadTx, environment: Environment, email: str, method: str | None = None
+    ) -> list[Membership]:
         """The organizations `email` belongs to (by its members' status) or may join by its
         domain. Scans the environment's organizations for the domain rule."""
         found: list[Membership] = []
@@ -677,9 +684,8 @@ class EmailFlows:
             if org is None or member["status"] not in kinds:
                 continue
             seen.add(org["id"])
-            allowed = org_rules.method_allowed(org, org_rules.MAGIC_LINK, member) or (
-                org_rules.method_allowed(org, org_rules.EMAIL_OTP, member)
-            )
+            methods = [method] if method else [org_rules.MAGIC_LINK, org_rules.EMAIL_OTP]
+            allowed = any(org_rules.method_allowed(org, m, member) for m in methods)
             found.append(
                 Membership(
                     org,
@@ -691,7 +697,7 @@ class EmailFlows:
             )
         for org in self.store.organizations_in(tx, environment.id):
             if org["id"] not in seen and org_rules.may_join_by_domain(org, email):
-                allowed = org_rules.method_allowed(org, org_rules.MAGIC_LINK, None)
+                allowed = org_rules.method_allowed(org, method or org_rules.MAGIC_LINK, None)
                 found.append(
                     Membership(
                         org,

@@ -15,8 +15,9 @@ from typing import Any
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound, Unauthorized
 from gatehouse.services import clock, events, ids, redirects
+from gatehouse.services.addresses import domain_of
 from gatehouse.services.b2b import email_templates, enforcement, org_rules
-from gatehouse.services.b2b.email_flows import EmailFlows, Sent, _check_pkce, with_query
+from gatehouse.services.b2b.email_flows import Discovered, EmailFlows, Sent, _check_pkce, with_query
 from gatehouse.services.b2b.passwords import Passwords, password_factor, verify
 from gatehouse.services.b2b.sessions import check_custom_claims
 from gatehouse.services.context import Caller, SignIn
@@ -26,6 +27,7 @@ from gatehouse.storage.interface import ReadTx, WriteTx
 from gatehouse.storage.rows import MemberEmailTokenRow, MemberRow, MemberValues, OrganizationRow
 
 RESET = "reset"
+DISCOVERY_RESET = "discovery_reset"
 RESET_TOKEN_TYPE = "multi_tenant_passwords"
 RESET_MINUTES = 30  # Stytch: 5 to 1,440
 
@@ -385,3 +387,130 @@ class PasswordFlows:
                     self.store, tx, caller, "member.password_require_reset", member["id"]
                 )
             return len(with_password)
+
+    # -- discovery (cross-organization) passwords ------------------------------------------
+
+    def discovery_reset_start(
+        self, caller: Caller, fields: dict[str, Any], client: str = ""
+    ) -> Sent:
+        """Email a reset link for the address itself: it sets the password of every member
+        the address has in the environment (as Stytch's cross-organization passwords do).
+        Answers the same whether or not the address has members."""
+        environment = caller.environment
+        email = fields["email_address"]
+        minutes = int(fields.get("reset_password_expiration_minutes") or RESET_MINUTES)
+        with self.store.read() as tx:
+            url = redirects.resolve(
+                self.store,
+                tx,
+                environment.id,
+                "RESET_PASSWORD",
+                fields.get("reset_password_redirect_url"),
+            )
+        self.flows._take_send(environment, email, client)
+        with self.store.transaction() as tx:
+            token, _ = self.flows._issue(
+                tx,
+                environment,
+                DISCOVERY_RESET,
+                email,
+                minutes,
+                pkce=fields.get("pkce_code_challenge"),
+            )
+            events.record_call(
+                self.store, tx, caller, "discovery.password_reset_start", domain_of(email)
+            )
+        link = with_query(url, stytch_token_type=RESET_TOKEN_TYPE, token=token)
+        message = email_templates.render(
+            "reset",
+            fields.get("locale"),
+            org="your organizations",
+            email=email,
+            minutes=minutes,
+            link=link,
+        )
+        return Sent(None, False, lambda: self.flows._deliver(environment.id, email, message))
+
+    def _live_discovery_reset(self, tx: ReadTx, caller: Caller, token: str) -> MemberEmailTokenRow:
+        row = self.store.find_member_email_token(
+            tx, caller.environment.id, credentials.token_digest(token)
+        )
+        if (
+            row is None
+            or row["purpose"] != DISCOVERY_RESET
+            or row["used_at"] is not None
+            or row["expires_at"] <= clock.now()
+            or not credentials.digest_matches(token, row["token_hash"])
+        ):
+            raise _invalid_reset_token()
+        return row
+
+    def discovery_reset(self, caller: Caller, fields: dict[str, Any]) -> Discovered:
+        token = fields["password_reset_token"]
+        with self.store.read() as tx:
+            row = self._live_discovery_reset(tx, caller, token)
+            _check_pkce(row, fields.get("pkce_code_verifier"))
+        _check_strength(fields["password"], row["email"])
+        hashed = self.runtime.passwords.hash(fields["password"])
+        environment = caller.environment
+        with self.store.transaction() as tx:
+            row = self._live_discovery_reset(tx, caller, token)
+            if not self.store.use_member_email_token(tx, row["id"], clock.now()):
+                raise _invalid_reset_token()
+            now = clock.now()
+            members = self.store.members_by_email(tx, environment.id, row["email"])
+            orgs = {
+                o["id"]: o
+                for o in self.store.get_organizations(
+                    tx, environment.id, [m["organization_id"] for m in members]
+                )
+            }
+            for member in members:
+                org = orgs[member["organization_id"]]
+                if not org_rules.method_allowed(org, org_rules.PASSWORD, member):
+                    continue
+                values: MemberValues = {
+                    "password_hash": hashed,
+                    "password_id": member["password_id"]
+                    or ids.new_id("member-password", environment.kind),
+                    "email_verified": True,
+                    "updated_at": now,
+                }
+                self.store.update_member(tx, member["id"], values)
+                revoked = self.store.revoke_member_sessions(tx, member["id"], now)
+                events.record_call(
+                    self.store,
+                    tx,
+                    caller,
+                    "member.password_reset",
+                    member["id"],
+                    {"by": "discovery_email", "sessions_revoked": revoked},
+                )
+            return self.flows._start_intermediate(tx, caller, row["email"], "password")
+
+    def discovery_authenticate(
+        self, caller: Caller, fields: dict[str, Any], client: str = ""
+    ) -> Discovered:
+        """The address's password (the one its members share after a discovery reset; any of
+        its members' passwords proves the address) starts an intermediate session."""
+        environment = caller.environment
+        email = fields["email_address"]
+        account = (environment.id, "discovery", email.lower())
+        client_key = f"{environment.id}:{client}"
+        self.passwords.guard.check(account, client_key)
+        with self.store.read() as tx:
+            stored = [
+                m["password_hash"]
+                for m in self.store.members_by_email(tx, environment.id, email)
+                if m["password_hash"] is not None
+            ]
+        # One verification at least, so timing does not reveal whether the address has one.
+        ok = any(verify(self.runtime.passwords, h, fields["password"]) for h in stored) or (
+            not stored and verify(self.runtime.passwords, None, fields["password"])
+        )
+        if not ok:
+            self.passwords.guard.failed(account, client_key)
+            raise Unauthorized("the email address and password do not match")
+        self.passwords.guard.succeeded(account, client_key)
+        with self.store.transaction() as tx:
+            return self.flows._start_intermediate(tx, caller, email, "password")

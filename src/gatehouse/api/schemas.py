@@ -394,7 +394,7 @@ class OtpDiscoveryAuthenticate(Body):
     code: Code6
 
 
-class PasswordResetStart(Body):
+class EmailPasswordResetStart(Body):
     organization_id: Ident
     email_address: Email
     reset_password_redirect_url: Url | None = None

@@ -260,12 +260,12 @@ routes = [
 @documented(
     "Email a password reset link",
     responses.PasswordResetStarted,
-    schemas.PasswordResetStart,
+    schemas.EmailPasswordResetStart,
     errors=(*B2B_ERRORS, 404, 429),
 )
 async def password_reset_start(request: Request) -> JSONResponse:
     caller = await caller_of(request)
-    body = await parse_body(request, schemas.PasswordResetStart)
+    body = await parse_body(request, schemas.EmailPasswordResetStart)
     flows = gatehouse_of(request).password_flows
     sent, email_id = await run(flows.reset_start, caller, body.given(), client_address(request))
     return _sent(request, sent, None, member_email_id=email_id)

@@ -652,3 +652,49 @@ def test_sends_are_rate_limited_per_address(tmp_path: Path) -> None:
         assert server.snapshot() == before
         # Another address is not held back.
         c.magic_links.email.discovery.send(email_address=email())
+
+
+def test_invitations_and_sends_with_a_session_header_are_enforced(
+    harness: Harness, server: RunningServer
+) -> None:
+    from stytch.b2b.models.magic_links_email import InviteRequestOptions
+
+    c = harness.client
+    org, other = harness.org(), harness.org()
+    admin_address, plain_address = email(), email()
+    harness.member(org.organization_id, admin_address, roles=["stytch_admin"])
+    harness.member(org.organization_id, plain_address)
+    sessions = {}
+    for address in (admin_address, plain_address):
+        c.magic_links.email.login_or_signup(
+            organization_id=org.organization_id, email_address=address
+        )
+        sessions[address] = c.magic_links.authenticate(
+            magic_links_token=harness.token(address)
+        ).session_token
+
+    def as_member(address: str) -> InviteRequestOptions:
+        return InviteRequestOptions(authorization=Authorization(session_token=sessions[address]))
+
+    before = server.snapshot()
+    with stytch_error(403, "session_authorization_error"):
+        c.magic_links.email.invite(
+            organization_id=org.organization_id,
+            email_address=email(),
+            method_options=as_member(plain_address),
+        )
+    with stytch_error(403, "session_authorization_tenancy_error"):
+        c.magic_links.email.invite(
+            organization_id=other.organization_id,
+            email_address=email(),
+            method_options=as_member(admin_address),
+        )
+    assert server.snapshot() == before
+    invited = email()
+    done = c.magic_links.email.invite(
+        organization_id=org.organization_id,
+        email_address=invited,
+        method_options=as_member(admin_address),
+    )
+    assert done.member.status == "invited"
+    assert harness.link(invited)[0] == INVITE_URL

@@ -610,9 +610,8 @@ class EmailFlows:
                 code = f"{secrets.randbelow(1_000_000):06d}"
                 self._issue(tx, environment, OTP_DISCOVERY, email, minutes, code=code)
                 message = email_templates.render(
-                    "otp",
+                    "otp_discovery",
                     fields.get("locale"),
-                    org="your organizations",
                     email=email,
                     minutes=minutes,
                     code=code,

@@ -66,15 +66,40 @@ _TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
         "message.\n",
     ),
     ("otp", "en"): (
-        "Your {org} sign-in code: {code}",
+        "Your {org} sign-in code",
         "Hello,\n\nYour code to sign in to {org} as {email} is:\n\n    {code}\n\n"
         "It works once, for {minutes} minutes. If you did not ask for it, ignore this email.\n",
     ),
     ("otp", "fr"): (
-        "Votre code de connexion à {org} : {code}",
+        "Votre code de connexion à {org}",
         "Bonjour,\n\nVotre code pour vous connecter à {org} en tant que {email} est :\n\n"
         "    {code}\n\nIl ne sert qu'une fois, pendant {minutes} minutes. Si vous ne l'avez pas "
         "demandé, ignorez ce message.\n",
+    ),
+    ("otp_discovery", "en"): (
+        "Your sign-in code",
+        "Hello,\n\nYour code to sign in as {email} is:\n\n    {code}\n\n"
+        "It works once, for {minutes} minutes. If you did not ask for it, ignore this email.\n",
+    ),
+    ("otp_discovery", "fr"): (
+        "Votre code de connexion",
+        "Bonjour,\n\nVotre code pour vous connecter en tant que {email} est :\n\n    {code}\n\n"
+        "Il ne sert qu'une fois, pendant {minutes} minutes. Si vous ne l'avez pas demandé, "
+        "ignorez ce message.\n",
+    ),
+    ("discovery_reset", "en"): (
+        "Reset your password",
+        "Hello,\n\nSomeone (hopefully you) asked to reset the password of {email} in every "
+        "organization it belongs to.\n\nOpen this link within {minutes} minutes to choose a new "
+        "password (it works once):\n\n{link}\n\nIf you did not ask for this, ignore this "
+        "email: your password has not changed.\n",
+    ),
+    ("discovery_reset", "fr"): (
+        "Réinitialisez votre mot de passe",
+        "Bonjour,\n\nQuelqu'un (vous, espérons-le) a demandé à réinitialiser le mot de passe de "
+        "{email} dans toutes ses organisations.\n\nOuvrez ce lien dans les {minutes} minutes "
+        "pour choisir un nouveau mot de passe (il ne sert qu'une fois) :\n\n{link}\n\nSi vous "
+        "n'avez rien demandé, ignorez ce message : votre mot de passe n'a pas changé.\n",
     ),
     ("reset", "en"): (
         "Reset your {org} password",

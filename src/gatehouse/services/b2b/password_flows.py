@@ -422,9 +422,8 @@ class PasswordFlows:
             )
         link = with_query(url, stytch_token_type=RESET_TOKEN_TYPE, token=token)
         message = email_templates.render(
-            "reset",
+            "discovery_reset",
             fields.get("locale"),
-            org="your organizations",
             email=email,
             minutes=minutes,
             link=link,

@@ -713,3 +713,78 @@ def test_invitations_and_sends_with_a_session_header_are_enforced(
     )
     assert done.member.status == "invited"
     assert harness.link(invited)[0] == INVITE_URL
+
+
+def test_a_deleted_member_cannot_use_a_link_sent_before(
+    harness: Harness, server: RunningServer
+) -> None:
+    c = harness.client
+    org = harness.org()
+    address = email()
+    member = harness.member(org.organization_id, address)
+    c.magic_links.email.login_or_signup(organization_id=org.organization_id, email_address=address)
+    token = harness.token(address)
+    c.otps.email.login_or_signup(organization_id=org.organization_id, email_address=address)
+    code = harness.code(address)
+    c.organizations.members.delete(organization_id=org.organization_id, member_id=member.member_id)
+    before = server.snapshot()
+    with stytch_error(401, "unable_to_auth_magic_link"):
+        c.magic_links.authenticate(magic_links_token=token)
+    with stytch_error(401, "unable_to_auth_otp_code"):
+        c.otps.email.authenticate(
+            organization_id=org.organization_id, email_address=address, code=code
+        )
+    # Deleted, the address is no member: signing up again needs JIT provisioning.
+    with stytch_error(403, "email_jit_provisioning_not_allowed"):
+        c.magic_links.email.login_or_signup(
+            organization_id=org.organization_id, email_address=address
+        )
+    assert server.snapshot() == before
+
+
+def test_every_flow_writes_its_events(harness: Harness, server: RunningServer) -> None:
+    c = harness.client
+    domain = f"{unique('ev')}.test"
+    org = harness.org(email_jit_provisioning="RESTRICTED", email_allowed_domains=[domain])
+    address = email(domain)
+    c.magic_links.email.login_or_signup(organization_id=org.organization_id, email_address=address)
+    signed = c.magic_links.authenticate(magic_links_token=harness.token(address))
+    c.otps.email.login_or_signup(organization_id=org.organization_id, email_address=address)
+    c.otps.email.authenticate(
+        organization_id=org.organization_id, email_address=address, code=harness.code(address)
+    )
+    other = harness.org()
+    c.magic_links.email.invite(organization_id=other.organization_id, email_address=address)
+    harness.mailbox.take(address)
+    c.sessions.exchange(organization_id=other.organization_id, session_token=signed.session_token)
+    c.magic_links.email.discovery.send(email_address=address)
+    found = c.magic_links.discovery.authenticate(discovery_magic_links_token=harness.token(address))
+    c.discovery.intermediate_sessions.exchange(
+        intermediate_session_token=found.intermediate_session_token,
+        organization_id=org.organization_id,
+    )
+    c.otps.email.discovery.send(email_address=address)
+    found = c.otps.email.discovery.authenticate(email_address=address, code=harness.code(address))
+    c.discovery.organizations.create(
+        intermediate_session_token=found.intermediate_session_token,
+        organization_name=unique("Events"),
+    )
+    for action in (
+        "member.magic_link_send",
+        "member.magic_link_authenticate",
+        "member.email_otp_send",
+        "member.email_otp_authenticate",
+        "member.invite",
+        "discovery.magic_link_send",
+        "discovery.magic_link_authenticate",
+        "discovery.otp_send",
+        "discovery.otp_authenticate",
+        "discovery.intermediate_session_exchange",
+        "discovery.organization_create",
+        "session.exchange",
+    ):
+        events = _events(server, action)
+        assert events, action
+        # No event holds a token or a code.
+        for event in events:
+            assert "token" not in str(event["changes"]).lower()

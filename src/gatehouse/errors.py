@@ -37,17 +37,26 @@ class Code(enum.StrEnum):
     SESSION_MEMBER_MISMATCH = "session_member_mismatch"
     LIVE_ENVIRONMENT_PROTECTED = "live_environment_protected"
     WEAK_PASSWORD = "weak_password"
+    NO_MATCH_FOR_PROVIDED_MAGIC_LINK_URL = "no_match_for_provided_magic_link_url"
+    NO_DEFAULT_REDIRECT_URL = "no_default_redirect_url"
+    PKCE_MISMATCH = "pkce_mismatch"
+    INVALID_EMAIL_ALLOWED_DOMAINS = "invalid_email_allowed_domains"
     # 401
     UNAUTHORIZED_CREDENTIALS = "unauthorized_credentials"
     INVALID_JWT = "invalid_jwt"
     INVALID_PASSWORD_RESET_TOKEN = "invalid_password_reset_token"
     EMAIL_LINK_USED = "email_link_used"
     EMAIL_LINK_EXPIRED = "email_link_expired"
+    UNABLE_TO_AUTH_MAGIC_LINK = "unable_to_auth_magic_link"
+    UNABLE_TO_AUTH_OTP_CODE = "unable_to_auth_otp_code"
     # 403
     SESSION_AUTHORIZATION_ERROR = "session_authorization_error"
     SESSION_AUTHORIZATION_TENANCY_ERROR = "session_authorization_tenancy_error"
     FORBIDDEN = "forbidden"
     IMPERSONATION_DISABLED = "impersonation_disabled"
+    EMAIL_JIT_PROVISIONING_NOT_ALLOWED = "email_jit_provisioning_not_allowed"
+    EMAIL_INVITES_NOT_ALLOWED = "email_invites_not_allowed"
+    AUTH_METHOD_NOT_ALLOWED = "auth_method_not_allowed"
     # 404
     ORGANIZATION_NOT_FOUND = "organization_not_found"
     MEMBER_NOT_FOUND = "member_not_found"
@@ -62,6 +71,8 @@ class Code(enum.StrEnum):
     WORKSPACE_KEY_NOT_FOUND = "workspace_key_not_found"
     EMAIL_LINK_NOT_FOUND = "email_link_not_found"
     ROUTE_NOT_FOUND = "route_not_found"
+    REDIRECT_URL_NOT_FOUND = "redirect_url_not_found"
+    INTERMEDIATE_SESSION_NOT_FOUND = "intermediate_session_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -78,6 +89,7 @@ class Code(enum.StrEnum):
     NOT_INITIALISED = "not_initialised"
     LAST_ADMIN = "last_admin"
     MEMBER_PHONE_NUMBER_ALREADY_SET = "member_phone_number_already_set"
+    DUPLICATE_REDIRECT_URL = "duplicate_redirect_url"
     # 413, 415, 429
     REQUEST_TOO_LARGE = "request_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -103,6 +115,7 @@ class Kind(enum.Enum):
     WORKSPACE_MEMBER = (Code.WORKSPACE_MEMBER_NOT_FOUND, "workspace member")
     WORKSPACE_DOMAIN = (Code.WORKSPACE_DOMAIN_NOT_FOUND, "workspace domain")
     WORKSPACE_KEY = (Code.WORKSPACE_KEY_NOT_FOUND, "workspace key")
+    REDIRECT_URL = (Code.REDIRECT_URL_NOT_FOUND, "redirect url")
 
     def __init__(self, code: Code, noun: str) -> None:
         self.code = code

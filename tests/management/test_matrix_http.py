@@ -324,6 +324,15 @@ TABLE: dict[str, list[Step]] = {
             lambda w: Request("PUT", env_path(*w.fresh_environment(), "/rbac_policy"), POLICY),
         ),
         Step(
+            "register a redirect url",
+            True,
+            lambda w: Request(
+                "POST",
+                env_path(*w.fresh_environment(), "/redirect_urls"),
+                {"url": "https://app.example.com/cb", "valid_types": [{"type": "LOGIN"}]},
+            ),
+        ),
+        Step(
             "rename a project",
             True,
             lambda w: Request(
@@ -359,6 +368,11 @@ TABLE: dict[str, list[Step]] = {
             "get the rbac policy",
             False,
             lambda w: Request("GET", env_path(w.project, "test", "/rbac_policy")),
+        ),
+        Step(
+            "list redirect urls",
+            False,
+            lambda w: Request("GET", env_path(w.project, "test", "/redirect_urls/all")),
         ),
     ],
     "directory.view": [

@@ -27,14 +27,23 @@ from tests.server import RunningServer
 
 PROJECT_POLICY = {
     "custom_resources": [
-        {"resource_id": "documents", "description": "Shared documents",
-         "available_actions": ["read", "write", "delete"]},
+        {
+            "resource_id": "documents",
+            "description": "Shared documents",
+            "available_actions": ["read", "write", "delete"],
+        },
     ],
     "custom_roles": [
-        {"role_id": "editor", "description": "Reads and writes documents",
-         "permissions": [{"resource_id": "documents", "actions": ["read", "write"]}]},
-        {"role_id": "viewer", "description": "Reads documents",
-         "permissions": [{"resource_id": "documents", "actions": ["read"]}]},
+        {
+            "role_id": "editor",
+            "description": "Reads and writes documents",
+            "permissions": [{"resource_id": "documents", "actions": ["read", "write"]}],
+        },
+        {
+            "role_id": "viewer",
+            "description": "Reads documents",
+            "permissions": [{"resource_id": "documents", "actions": ["read"]}],
+        },
     ],
 }
 
@@ -111,9 +120,7 @@ def bcrypt_hash(password: str = PASSWORD) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
 
 
-def sign_in(
-    client: Any, organization_id: str, email: str, roles: list[str] | None = None
-) -> Any:
+def sign_in(client: Any, organization_id: str, email: str, roles: list[str] | None = None) -> Any:
     """Create (or update) a member by importing a bcrypt hash, then sign in with its password.
 
     Returns the SDK's passwords.authenticate response: `session_token`, `session_jwt`,

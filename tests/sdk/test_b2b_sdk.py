@@ -34,22 +34,40 @@ from tests.sdk.support import (
 # The seed's default resources (docs/spec/seeds/rbac-resources-and-roles.txt), verbatim.
 SEED_ACTIONS = {
     "stytch.organization": [
-        "update.info.name", "update.info.slug", "update.info.untrusted_metadata",
-        "update.info.email_jit_provisioning", "update.info.logo_url", "update.info.email_invites",
-        "update.info.allowed_domains", "update.info.default_sso_connection",
-        "update.info.sso_jit_provisioning", "update.info.mfa_policy", "update.info.implicit_roles",
+        "update.info.name",
+        "update.info.slug",
+        "update.info.untrusted_metadata",
+        "update.info.email_jit_provisioning",
+        "update.info.logo_url",
+        "update.info.email_invites",
+        "update.info.allowed_domains",
+        "update.info.default_sso_connection",
+        "update.info.sso_jit_provisioning",
+        "update.info.mfa_policy",
+        "update.info.implicit_roles",
         "delete",
     ],
     "stytch.member": [
-        "create", "update.info.name", "update.info.untrusted_metadata", "update.info.mfa-phone",
-        "update.info.delete.mfa-phone", "update.settings.is-breakglass",
-        "update.settings.mfa_enrolled", "update.settings.roles", "search", "delete",
+        "create",
+        "update.info.name",
+        "update.info.untrusted_metadata",
+        "update.info.mfa-phone",
+        "update.info.delete.mfa-phone",
+        "update.settings.is-breakglass",
+        "update.settings.mfa_enrolled",
+        "update.settings.roles",
+        "search",
+        "delete",
     ],
     "stytch.sso": ["create", "update", "delete"],
     "stytch.self": [
-        "update.info.name", "update.info.untrusted_metadata", "update.info.mfa-phone",
-        "update.info.delete.mfa-phone", "update.info.delete.password",
-        "update.settings.mfa_enrolled", "delete",
+        "update.info.name",
+        "update.info.untrusted_metadata",
+        "update.info.mfa-phone",
+        "update.info.delete.mfa-phone",
+        "update.info.delete.password",
+        "update.settings.mfa_enrolled",
+        "delete",
     ],
 }
 
@@ -72,7 +90,9 @@ def test_rbac_policy_lists_the_seed_defaults_and_the_custom_policy(client: Any) 
     ]
     assert roles["stytch_member"] == {"stytch.self": sorted(member_actions)}
     assert roles["stytch_admin"] == {
-        "stytch.organization": ["*"], "stytch.member": ["*"], "stytch.sso": ["*"]
+        "stytch.organization": ["*"],
+        "stytch.member": ["*"],
+        "stytch.sso": ["*"],
     }
     assert roles["editor"] == {"documents": ["read", "write"]}
     assert roles["viewer"] == {"documents": ["read"]}
@@ -184,19 +204,24 @@ def test_organization_delete(client: Any) -> None:
     assert client.organizations.delete(org.organization_id).organization_id == org.organization_id
     with stytch_error(404, "organization_not_found"):
         client.organizations.get(org.organization_id)
-    query = {"operator": "AND",
-             "operands": [{"filter_name": "organization_ids", "filter_value": [org.organization_id]}]}
+    query = {
+        "operator": "AND",
+        "operands": [{"filter_name": "organization_ids", "filter_value": [org.organization_id]}],
+    }
     assert client.organizations.search(query=query).organizations == []
 
 
 def test_organization_search_filters_and_pages_with_a_cursor(client: Any) -> None:
     tag = unique("searchable")
-    created = {new_org(client, organization_external_id=unique("e")).organization_id
-               for _ in range(5)}
+    created = {
+        new_org(client, organization_external_id=unique("e")).organization_id for _ in range(5)
+    }
     for org_id in created:
         client.organizations.update(org_id, organization_name=f"{tag} {org_id[-6:]}")
-    fuzzy = {"operator": "AND",
-             "operands": [{"filter_name": "organization_name_fuzzy", "filter_value": tag}]}
+    fuzzy = {
+        "operator": "AND",
+        "operands": [{"filter_name": "organization_name_fuzzy", "filter_value": tag}],
+    }
 
     seen: list[str] = []
     cursor, pages = "", 0
@@ -214,9 +239,16 @@ def test_organization_search_filters_and_pages_with_a_cursor(client: Any) -> Non
 
     one = next(iter(created))
     slug = client.organizations.get(one).organization.organization_slug
-    both = {"operator": "AND", "operands": [
-        *fuzzy["operands"], {"filter_name": "organization_slugs", "filter_value": [slug]}]}
-    assert [o.organization_id for o in client.organizations.search(query=both).organizations] == [one]
+    both = {
+        "operator": "AND",
+        "operands": [
+            *fuzzy["operands"],
+            {"filter_name": "organization_slugs", "filter_value": [slug]},
+        ],
+    }
+    assert [o.organization_id for o in client.organizations.search(query=both).organizations] == [
+        one
+    ]
 
 
 # -- members ----------------------------------------------------------------------------------
@@ -247,7 +279,11 @@ def test_member_create_and_get_by_member_id_and_by_email(client: Any) -> None:
 
     for lookup in ({"member_id": member.member_id}, {"email_address": address}):
         got = client.organizations.members.get(org_id, **lookup).member
-        assert (got.member_id, got.name, got.email_address) == (member.member_id, "Ada Lovelace", address)
+        assert (got.member_id, got.name, got.email_address) == (
+            member.member_id,
+            "Ada Lovelace",
+            address,
+        )
         assert role_ids(got) == {"stytch_member", "viewer"}
 
 
@@ -295,8 +331,9 @@ def test_member_delete_then_reactivate(client: Any) -> None:
 
 def test_member_search_filters_and_pages_across_organizations(client: Any) -> None:
     org_id, other_id = new_org(client).organization_id, new_org(client).organization_id
-    mine = [client.organizations.members.create(org_id, email_address=email()).member
-            for _ in range(3)]
+    mine = [
+        client.organizations.members.create(org_id, email_address=email()).member for _ in range(3)
+    ]
     theirs = client.organizations.members.create(other_id, email_address=email()).member
     members = client.organizations.members
 
@@ -312,7 +349,9 @@ def test_member_search_filters_and_pages_across_organizations(client: Any) -> No
             break
     assert sorted(seen) == sorted(m.member_id for m in mine)
 
-    by_email = members.search([org_id], query=_members_query("member_emails", [mine[1].email_address]))
+    by_email = members.search(
+        [org_id], query=_members_query("member_emails", [mine[1].email_address])
+    )
     assert [m.member_id for m in by_email.members] == [mine[1].member_id]
 
     both = members.search([org_id, other_id])
@@ -328,7 +367,10 @@ def test_delete_mfa_phone_number(client: Any) -> None:
     ).member
     answer = client.organizations.members.delete_mfa_phone_number(org_id, member.member_id)
     assert answer.member.mfa_phone_number == ""
-    assert client.organizations.members.get(org_id, member_id=member.member_id).member.mfa_phone_number == ""
+    assert (
+        client.organizations.members.get(org_id, member_id=member.member_id).member.mfa_phone_number
+        == ""
+    )
 
 
 def test_delete_password_stops_password_sign_in(client: Any) -> None:
@@ -340,9 +382,14 @@ def test_delete_password_stops_password_sign_in(client: Any) -> None:
     answer = client.organizations.members.delete_password(org_id, member.member_password_id)
     assert answer.member.member_id == member.member_id
     assert answer.member.member_password_id == ""
-    assert client.organizations.members.get(org_id, email_address=address).member.member_password_id == ""
+    assert (
+        client.organizations.members.get(org_id, email_address=address).member.member_password_id
+        == ""
+    )
     with stytch_error(401, "unauthorized_credentials"):
-        client.passwords.authenticate(organization_id=org_id, email_address=address, password=PASSWORD)
+        client.passwords.authenticate(
+            organization_id=org_id, email_address=address, password=PASSWORD
+        )
 
 
 # -- passwords --------------------------------------------------------------------------------
@@ -361,11 +408,21 @@ def _argon2_phc(kind: Type) -> Any:
 
 
 def _argon2id_raw(password: str) -> dict[str, Any]:
-    config = {"salt": "pepper-and-salt", "iteration_amount": 2, "memory": 1024, "threads": 1,
-              "key_length": 32}
+    config = {
+        "salt": "pepper-and-salt",
+        "iteration_amount": 2,
+        "memory": 1024,
+        "threads": 1,
+        "key_length": 32,
+    }
     key = low_level.hash_secret_raw(
-        password.encode(), config["salt"].encode(), time_cost=2, memory_cost=1024,
-        parallelism=1, hash_len=32, type=Type.ID,
+        password.encode(),
+        config["salt"].encode(),
+        time_cost=2,
+        memory_cost=1024,
+        parallelism=1,
+        hash_len=32,
+        type=Type.ID,
     )
     return {"hash": base64.b64encode(key).decode(), "argon_2_config": config}
 
@@ -375,8 +432,13 @@ def _scrypt(password: str) -> dict[str, Any]:
     key = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
     return {
         "hash": base64.b64encode(key).decode(),
-        "scrypt_config": {"salt": base64.b64encode(salt).decode(), "n_parameter": 2**14,
-                          "r_parameter": 8, "p_parameter": 1, "key_length": 32},
+        "scrypt_config": {
+            "salt": base64.b64encode(salt).decode(),
+            "n_parameter": 2**14,
+            "r_parameter": 8,
+            "p_parameter": 1,
+            "key_length": 32,
+        },
     }
 
 
@@ -430,7 +492,9 @@ def test_migrating_onto_an_existing_member_keeps_it(client: Any) -> None:
     org_id = new_org(client).organization_id
     member = client.organizations.members.create(org_id, email_address=email()).member
     migrated = client.passwords.migrate(
-        email_address=member.email_address, hash_type="bcrypt", organization_id=org_id,
+        email_address=member.email_address,
+        hash_type="bcrypt",
+        organization_id=org_id,
         **_bcrypt(PASSWORD),
     )
     assert (migrated.member_created, migrated.member_id) == (False, member.member_id)
@@ -449,7 +513,9 @@ def test_strength_check(client: Any) -> None:
     assert strong.valid_password
     assert strong.score >= 3
     luds = strong.luds_feedback
-    assert (luds.has_lower_case, luds.has_upper_case, luds.has_digit, luds.has_symbol) == (True,) * 4
+    assert (luds.has_lower_case, luds.has_upper_case, luds.has_digit, luds.has_symbol) == (
+        True,
+    ) * 4
     assert (luds.missing_complexity, luds.missing_characters) == (0, 0)
 
 
@@ -477,13 +543,16 @@ def test_direct_roles_are_replaced_on_update(client: Any) -> None:
     updated = members.update(org_id, member.member_id, roles=["viewer"]).member
     assert role_ids(updated) == {"stytch_member", "viewer"}
     assert role_ids(members.get(org_id, member_id=member.member_id).member) == {
-        "stytch_member", "viewer"}
+        "stytch_member",
+        "viewer",
+    }
 
 
 def _sources(member: Any, role_id: str) -> list[dict[str, Any]]:
     role = next(r for r in member.roles if r.role_id == role_id)
-    return sorted(({"type": s.type, "details": s.details} for s in role.sources),
-                  key=lambda s: s["type"])
+    return sorted(
+        ({"type": s.type, "details": s.details} for s in role.sources), key=lambda s: s["type"]
+    )
 
 
 def test_email_domain_implicit_roles_with_sources(client: Any) -> None:
@@ -500,7 +569,9 @@ def test_email_domain_implicit_roles_with_sources(client: Any) -> None:
     got = members.get(org_id, member_id=early.member_id).member
     assert _sources(got, "viewer") == implicit
 
-    shouting = sign_in(client, org_id, f"alice@{domain.upper()}")  # domains match case-insensitively
+    shouting = sign_in(
+        client, org_id, f"alice@{domain.upper()}"
+    )  # domains match case-insensitively
     assert _sources(shouting.member, "viewer") == implicit
     answer = client.sessions.authenticate(
         session_token=shouting.session_token, authorization_check=check(org_id, "documents", "read")
@@ -521,27 +592,44 @@ def _with_unknown_role(client: Any, org_id: str, member_id: str) -> dict[str, An
         "member-create": lambda r: members.create(org_id, email_address=email(), roles=[r]),
         "member-update": lambda r: members.update(org_id, member_id, roles=["editor", r]),
         "password-migrate": lambda r: client.passwords.migrate(
-            email_address=email(), hash_type="bcrypt", organization_id=org_id, roles=[r],
-            **_bcrypt(PASSWORD)),
+            email_address=email(),
+            hash_type="bcrypt",
+            organization_id=org_id,
+            roles=[r],
+            **_bcrypt(PASSWORD),
+        ),
         "org-update-implicit": lambda r: client.organizations.update(
-            org_id, rbac_email_implicit_role_assignments=[{"domain": "x.test", "role_id": r}]),
+            org_id, rbac_email_implicit_role_assignments=[{"domain": "x.test", "role_id": r}]
+        ),
         "org-create-implicit": lambda r: client.organizations.create(
             organization_name=unique("Org"),
-            rbac_email_implicit_role_assignments=[{"domain": "x.test", "role_id": r}]),
+            rbac_email_implicit_role_assignments=[{"domain": "x.test", "role_id": r}],
+        ),
     }
 
 
 @pytest.mark.parametrize(
-    "how", ["member-create", "member-update", "password-migrate", "org-update-implicit",
-            "org-create-implicit"])
+    "how",
+    [
+        "member-create",
+        "member-update",
+        "password-migrate",
+        "org-update-implicit",
+        "org-create-implicit",
+    ],
+)
 @pytest.mark.parametrize("role", ["no-such-role", "other-orgs-role"])
 def test_assigning_an_unknown_role_is_refused_and_changes_nothing(
     client: Any, server: Any, how: str, role: str
 ) -> None:
     org_id = new_org(client).organization_id
     other_id = new_org(client).organization_id
-    client.rbac.organizations.set_org_policy(other_id, {"roles": [{**AUDITOR, "role_id": "other-orgs-role"}]})
-    member = client.organizations.members.create(org_id, email_address=email(), roles=["viewer"]).member
+    client.rbac.organizations.set_org_policy(
+        other_id, {"roles": [{**AUDITOR, "role_id": "other-orgs-role"}]}
+    )
+    member = client.organizations.members.create(
+        org_id, email_address=email(), roles=["viewer"]
+    ).member
     assign = _with_unknown_role(client, org_id, member.member_id)[how]
     before = server.snapshot()
 
@@ -549,6 +637,6 @@ def test_assigning_an_unknown_role_is_refused_and_changes_nothing(
         assign(role)
 
     assert server.snapshot() == before
-    assert role_ids(client.organizations.members.get(org_id, member_id=member.member_id).member) == {
-        "stytch_member", "viewer"}
-
+    assert role_ids(
+        client.organizations.members.get(org_id, member_id=member.member_id).member
+    ) == {"stytch_member", "viewer"}

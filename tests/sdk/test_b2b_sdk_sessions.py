@@ -144,7 +144,9 @@ def test_get_jwks_publishes_the_key_that_signs_session_jwts(
     kid = jwt.get_unverified_header(acme.plain.session_jwt)["kid"]
     key = next(k for k in keys if k.kid == kid)
     claims = jwt.decode(
-        acme.plain.session_jwt, jwt.PyJWK(key.model_dump()).key, algorithms=["RS256"],
+        acme.plain.session_jwt,
+        jwt.PyJWK(key.model_dump()).key,
+        algorithms=["RS256"],
         audience=server.project_id,
     )
     assert claims["sub"] == acme.plain.member_id
@@ -183,8 +185,11 @@ def test_local_jwt_allows_with_only_the_policy_fetches(server: Any, acme: Tenant
 
 @pytest.mark.parametrize(
     "who, resource_id, action",
-    [("plain", "documents", "read"), ("editor", "documents", "delete"),
-     ("admin", "documents", "write")],
+    [
+        ("plain", "documents", "read"),
+        ("editor", "documents", "delete"),
+        ("admin", "documents", "write"),
+    ],
 )
 def test_local_jwt_denies_with_rbac_permission_error(
     server: Any, acme: Tenant, who: str, resource_id: str, action: str
@@ -242,7 +247,8 @@ def test_max_token_age_zero_forces_the_remote_path(client: Any, server: Any) -> 
         assert ("POST", "/v1/b2b/sessions/authenticate") in calls
         with stytch_error(403, "session_authorization_error"):  # the server decides, not the SDK
             local.sessions.authenticate_jwt(
-                signed_in.session_jwt, max_token_age_seconds=0,
+                signed_in.session_jwt,
+                max_token_age_seconds=0,
                 authorization_check=check(org_id, "documents", "delete"),
             )
 
@@ -252,9 +258,12 @@ def test_max_token_age_zero_forces_the_remote_path(client: Any, server: Any) -> 
                 signed_in.session_jwt, max_token_age_seconds=0, authorization_check=allowed
             )
         # The local path cannot know of the revocation: the JWT stands until it expires.
-        assert local.sessions.authenticate_jwt(
-            signed_in.session_jwt, authorization_check=allowed
-        ).member_session.member_id == signed_in.member_id
+        assert (
+            local.sessions.authenticate_jwt(
+                signed_in.session_jwt, authorization_check=allowed
+            ).member_session.member_id
+            == signed_in.member_id
+        )
 
 
 def test_a_jwt_carries_the_roles_it_was_minted_with(client: Any, server: Any) -> None:
@@ -276,7 +285,9 @@ def test_a_jwt_carries_the_roles_it_was_minted_with(client: Any, server: Any) ->
     # The server uses the roles as they are now.
     with stytch_error(403, "session_authorization_error"):
         client.sessions.authenticate(session_jwt=demoted.session_jwt, authorization_check=write)
-    fresh = client.sessions.authenticate(session_jwt=promoted.session_jwt, authorization_check=write)
+    fresh = client.sessions.authenticate(
+        session_jwt=promoted.session_jwt, authorization_check=write
+    )
     assert fresh.verdict.granting_roles == ["editor"]
     # ... and the JWT it mints now carries the new roles.
     with recording_client(server) as (local, _):
@@ -287,8 +298,11 @@ def test_a_jwt_carries_the_roles_it_was_minted_with(client: Any, server: Any) ->
 
 
 def as_member(options: type, signed_in: Any, *, jwt_header: bool = False) -> Any:
-    auth = (Authorization(session_jwt=signed_in.session_jwt) if jwt_header
-            else Authorization(session_token=signed_in.session_token))
+    auth = (
+        Authorization(session_jwt=signed_in.session_jwt)
+        if jwt_header
+        else Authorization(session_token=signed_in.session_token)
+    )
     return options(authorization=auth)
 
 
@@ -302,11 +316,19 @@ def test_member_update_with_a_session_header_is_enforced(
         return members.get(org_id, member_id=member_id).member.name
 
     # Self-service through stytch.self (stytch_member), with the token header and the JWT header.
-    members.update(org_id, plain.member_id, name="Plain Self",
-                   method_options=as_member(MemberUpdateOptions, plain))
+    members.update(
+        org_id,
+        plain.member_id,
+        name="Plain Self",
+        method_options=as_member(MemberUpdateOptions, plain),
+    )
     assert name_of(plain.member_id) == "Plain Self"
-    members.update(org_id, plain.member_id, name="Plain Jwt",
-                   method_options=as_member(MemberUpdateOptions, plain, jwt_header=True))
+    members.update(
+        org_id,
+        plain.member_id,
+        name="Plain Jwt",
+        method_options=as_member(MemberUpdateOptions, plain, jwt_header=True),
+    )
     assert name_of(plain.member_id) == "Plain Jwt"
 
     before = server.snapshot()
@@ -317,13 +339,19 @@ def test_member_update_with_a_session_header_is_enforced(
     ]
     for target, fields, actor in refused:
         with stytch_error(403, "session_authorization_error"):
-            members.update(org_id, target, **fields,
-                           method_options=as_member(MemberUpdateOptions, actor))
+            members.update(
+                org_id, target, **fields, method_options=as_member(MemberUpdateOptions, actor)
+            )
     assert server.snapshot() == before
 
     newcomer = members.create(org_id, email_address=email()).member
-    members.update(org_id, newcomer.member_id, roles=["editor"], name="Promoted",
-                   method_options=as_member(MemberUpdateOptions, admin))
+    members.update(
+        org_id,
+        newcomer.member_id,
+        roles=["editor"],
+        name="Promoted",
+        method_options=as_member(MemberUpdateOptions, admin),
+    )
     got = members.get(org_id, member_id=newcomer.member_id).member
     assert (got.name, role_ids(got)) == ("Promoted", {"stytch_member", "editor"})
 
@@ -336,17 +364,30 @@ def test_organization_update_with_a_session_header_is_enforced(
 
     before = server.snapshot()
     with stytch_error(403, "session_authorization_error"):
-        update(org_id, organization_name="Plain's Org",
-               method_options=as_member(OrgUpdateOptions, acme.plain))
+        update(
+            org_id,
+            organization_name="Plain's Org",
+            method_options=as_member(OrgUpdateOptions, acme.plain),
+        )
     with stytch_error(403, "session_authorization_tenancy_error"):
-        update(org_id, organization_name="Taken Over",
-               method_options=as_member(OrgUpdateOptions, acme.outsider))
+        update(
+            org_id,
+            organization_name="Taken Over",
+            method_options=as_member(OrgUpdateOptions, acme.outsider),
+        )
     with stytch_error(403, "session_authorization_error"):  # never with a session header
-        update(org_id, trusted_metadata={"plan": "free"},
-               method_options=as_member(OrgUpdateOptions, acme.admin))
+        update(
+            org_id,
+            trusted_metadata={"plan": "free"},
+            method_options=as_member(OrgUpdateOptions, acme.admin),
+        )
     assert server.snapshot() == before
 
-    update(org_id, organization_name="Admin's Org", mfa_policy="REQUIRED_FOR_ALL",
-           method_options=as_member(OrgUpdateOptions, acme.admin, jwt_header=True))
+    update(
+        org_id,
+        organization_name="Admin's Org",
+        mfa_policy="REQUIRED_FOR_ALL",
+        method_options=as_member(OrgUpdateOptions, acme.admin, jwt_header=True),
+    )
     got = client.organizations.get(org_id).organization
     assert (got.organization_name, got.mfa_policy) == ("Admin's Org", "REQUIRED_FOR_ALL")

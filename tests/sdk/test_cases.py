@@ -65,7 +65,9 @@ class Case:
         """docs/spec/PRODUCT.md's role assignment: stytch_member, direct roles, email-domain rules."""
         email = self.members[member]["email"]
         domain = email.rpartition("@")[2].lower()
-        implicit = [r["role_id"] for r in self.email_implicit_roles if r["domain"].lower() == domain]
+        implicit = [
+            r["role_id"] for r in self.email_implicit_roles if r["domain"].lower() == domain
+        ]
         return frozenset({"stytch_member", *self.members[member].get("roles", []), *implicit})
 
 
@@ -85,7 +87,9 @@ def load_case(path: Path) -> Case:
 
 CASES = {case.name: case for case in map(load_case, sorted(CASES_DIR.glob("*.yaml")))}
 CHECKS = [
-    pytest.param(name, check, id=f"{name}:{check['member']}:{check['resource_id']}:{check['action']}")
+    pytest.param(
+        name, check, id=f"{name}:{check['member']}:{check['resource_id']}:{check['action']}"
+    )
     for name, case in CASES.items()
     for check in case.checks
 ]
@@ -108,7 +112,9 @@ def open_world(case: Case, tmp_dir: Path) -> Iterator[World]:
     with throwaway_database(tmp_dir) as url, running_server(url, **FAST_ARGON2) as server:
         install_policy(server, case.policy)
         client = sdk_client(server)
-        org_id = client.organizations.create(organization_name=case.name).organization.organization_id
+        org_id = client.organizations.create(
+            organization_name=case.name
+        ).organization.organization_id
         if case.org_roles:
             client.rbac.organizations.set_org_policy(org_id, {"roles": case.org_roles})
         if case.email_implicit_roles:

@@ -135,15 +135,21 @@ def test_role_and_domain_rule_changes_are_seen_at_once(client):
 def test_policy_and_org_policy_changes_are_seen_at_once(server, client):
     org_id = new_org(client).organization_id
     powerless = {**AUDITOR, "permissions": []}
-    client.rbac.organizations.set_org_policy(organization_id=org_id, org_policy={"roles": [powerless]})
+    client.rbac.organizations.set_org_policy(
+        organization_id=org_id, org_policy={"roles": [powerless]}
+    )
     token = sign_in(client, org_id, email(), ["auditor"]).session_token
     assert not allowed(client, token, org_id, "documents", "read")
-    client.rbac.organizations.set_org_policy(organization_id=org_id, org_policy={"roles": [AUDITOR]})
+    client.rbac.organizations.set_org_policy(
+        organization_id=org_id, org_policy={"roles": [AUDITOR]}
+    )
     assert allowed(client, token, org_id, "documents", "read")
     viewer = sign_in(client, org_id, email(), ["viewer"]).session_token
     assert allowed(client, viewer, org_id, "documents", "read")
     editor, viewer_role = PROJECT_POLICY["custom_roles"]
-    install_policy(server, {**PROJECT_POLICY, "custom_roles": [editor, {**viewer_role, "permissions": []}]})
+    install_policy(
+        server, {**PROJECT_POLICY, "custom_roles": [editor, {**viewer_role, "permissions": []}]}
+    )
     try:
         assert not allowed(client, viewer, org_id, "documents", "read")
     finally:

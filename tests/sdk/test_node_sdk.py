@@ -34,33 +34,52 @@ TIMEOUT_SECONDS = 90  # under pytest-timeout's 120 s, so the subprocess error is
 # disappeared from the script fails here rather than passing unnoticed.
 EXPECTED = {
     "orgs": {
-        "create", "create_duplicate_slug_409", "get_by_id_slug_and_external_id",
-        "get_unknown_404", "update_persists", "search_by_id_and_fuzzy_name_with_a_cursor",
+        "create",
+        "create_duplicate_slug_409",
+        "get_by_id_slug_and_external_id",
+        "get_unknown_404",
+        "update_persists",
+        "search_by_id_and_fuzzy_name_with_a_cursor",
         "delete_then_get_404_and_search_empty",
     },
     "members": {
-        "create", "create_duplicate_email_409", "create_in_unknown_org_404",
-        "create_with_unknown_role_400", "get_by_member_id_and_by_email", "update_persists",
-        "search_by_org_and_email_with_a_cursor", "update_with_a_session_header_is_enforced",
+        "create",
+        "create_duplicate_email_409",
+        "create_in_unknown_org_404",
+        "create_with_unknown_role_400",
+        "get_by_member_id_and_by_email",
+        "update_persists",
+        "search_by_org_and_email_with_a_cursor",
+        "update_with_a_session_header_is_enforced",
         "delete_then_get_404_then_reactivate",
     },
     "passwords": {
-        "migrate_bcrypt_creates_the_member", "migrate_again_updates_the_same_member",
-        "authenticate_starts_a_session", "authenticate_wrong_password_401",
-        "authenticate_unknown_email_401", "strength_check", "delete_password_stops_password_sign_in",
+        "migrate_bcrypt_creates_the_member",
+        "migrate_again_updates_the_same_member",
+        "authenticate_starts_a_session",
+        "authenticate_wrong_password_401",
+        "authenticate_unknown_email_401",
+        "strength_check",
+        "delete_password_stops_password_sign_in",
     },
     "sessions": {
-        "authenticate_token", "authenticate_jwt_remotely", "authenticate_token_and_jwt_together_400",
+        "authenticate_token",
+        "authenticate_jwt_remotely",
+        "authenticate_token_and_jwt_together_400",
         "authenticate_with_an_allowed_check",
-        "authenticate_with_a_denied_check_403", "authenticate_with_a_check_in_another_org_403",
-        "get_jwks", "get_lists_the_members_sessions_and_revoke_ends_one",
+        "authenticate_with_a_denied_check_403",
+        "authenticate_with_a_check_in_another_org_403",
+        "get_jwks",
+        "get_lists_the_members_sessions_and_revoke_ends_one",
         "revoke_by_token_and_by_member",
     },
     "jwt": {
-        "claims_name_the_base_url_as_issuer", "local_without_a_check_makes_no_api_call",
+        "claims_name_the_base_url_as_issuer",
+        "local_without_a_check_makes_no_api_call",
         "local_allowed_check_fetches_only_the_policies",
         "local_denied_check_is_invalid_permissions",
-        "local_check_in_another_org_is_tenancy_mismatch", "local_org_custom_role_grants",
+        "local_check_in_another_org_is_tenancy_mismatch",
+        "local_org_custom_role_grants",
         "authenticate_jwt_allowed_answers_locally",
         "authenticate_jwt_denied_falls_back_to_the_server_403",
         "authenticate_jwt_max_token_age_zero_asks_the_server",
@@ -68,8 +87,10 @@ EXPECTED = {
         "a_revoked_session_still_verifies_locally_until_it_expires",
     },
     "rbac": {
-        "policy_has_the_defaults_and_the_project_roles", "a_new_org_has_an_empty_org_policy",
-        "set_org_policy_reads_back", "an_invalid_org_policy_is_400_and_changes_nothing",
+        "policy_has_the_defaults_and_the_project_roles",
+        "a_new_org_has_an_empty_org_policy",
+        "set_org_policy_reads_back",
+        "an_invalid_org_policy_is_400_and_changes_nothing",
         "wrong_secret_is_401",
     },
 }
@@ -97,9 +118,22 @@ def run_node(server: RunningServer, env: dict[str, str] | None = None) -> list[d
     """Run b2b.mjs against `server`; its checks, one dict per JSON line."""
     install_policy(server, PROJECT_POLICY)
     done = subprocess.run(
-        ["node", str(SCRIPT), "--url", server.url, "--project-id", server.project_id,
-         "--secret", server.secret, "--areas", ",".join(AREAS)],
-        capture_output=True, text=True, timeout=TIMEOUT_SECONDS, cwd=NODE_DIR,
+        [
+            "node",
+            str(SCRIPT),
+            "--url",
+            server.url,
+            "--project-id",
+            server.project_id,
+            "--secret",
+            server.secret,
+            "--areas",
+            ",".join(AREAS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        cwd=NODE_DIR,
         env={**os.environ, **(env or {})},
     )
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
@@ -160,7 +194,11 @@ def test_the_sdk_refuses_custom_base_url_over_http() -> None:
         " catch (e) { console.log(e.message); }"
     )
     done = subprocess.run(
-        ["node", "-e", script], capture_output=True, text=True, timeout=30, cwd=NODE_DIR,
+        ["node", "-e", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=NODE_DIR,
         check=True,
     )
     assert done.stdout.strip() == "custom_base_url must use HTTPS scheme"

@@ -169,23 +169,16 @@ def test_each_write_that_can_stale_a_check_records_its_change(store, env):
     with store.transaction() as tx:
         store.insert_organization(tx, org)
         store.insert_member(tx, member)
-    assert _write(store, "set_policy", env, 1, {"resources": []}) == [
-        Change(env, "policy", env)
-    ]
+    assert _write(store, "set_policy", env, 1, {"resources": []}) == [Change(env, "policy", env)]
     assert _write(store, "update_organization", "org", {"name": "O2"}) == [
         Change(env, "organization", "org")
     ]
     assert _write(store, "update_member", "m", {"name": "x"}) == [Change("", "member", "m")]
-    assert _write(store, "set_direct_roles", env, "m", ["admin"]) == [
-        Change(env, "member", "m")
-    ]
+    assert _write(store, "set_direct_roles", env, "m", ["admin"]) == [Change(env, "member", "m")]
     assert _write(store, "revoke_member_sessions", "m", NOW) == [Change("", "member", "m")]
-    assert _write(store, "update_session", "s", {"revoked_at": NOW}) == [
-        Change("", "session", "s")
-    ]
+    assert _write(store, "update_session", "s", {"revoked_at": NOW}) == [Change("", "session", "s")]
     assert _write(store, "remove_direct_role", env, "admin") == [Change(env, "policy", env)]
     assert _write(store, "delete_secret", env, "nope") == [Change(env, "environment", env)]
     assert _write(store, "delete_organization", "org") == [Change(env, "organization", "org")]
     # A compare-and-set that lost records nothing.
     assert _write(store, "set_policy", env, 1, {"resources": []}) == []
-

@@ -30,6 +30,9 @@ ROWS = {
     "member_roles": rows.MemberRoleRow,
     "member_sessions": rows.SessionRow,
     "events": rows.EventRow,
+    "member_email_tokens": rows.MemberEmailTokenRow,
+    "intermediate_sessions": rows.IntermediateSessionRow,
+    "redirect_urls": rows.RedirectUrlRow,
 }
 VALUES = {
     "workspaces": rows.WorkspaceValues,

@@ -20,6 +20,7 @@ from gatehouse.api.operations import OPERATIONAL_ERRORS, documented
 from gatehouse.api.protocol import BUSY, HEADER_TIMEOUT, RETRY_AFTER_SECONDS
 from gatehouse.api.routes import (
     b2b_changes,
+    b2b_email,
     b2b_gatehouse,
     b2b_members,
     b2b_organizations,
@@ -127,6 +128,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *b2b_rbac.routes,
         *b2b_passwords.routes,
         *b2b_changes.routes,
+        *b2b_email.routes,
         *pwa_projects.routes,
         *pwa_workspace.routes,
         *pwa_auth.routes,

@@ -52,6 +52,23 @@ ERRORS: dict[Code, tuple[int, str]] = {
         "the live environment cannot be deleted (delete the project instead)",
     ),
     Code.WEAK_PASSWORD: (400, "a new password is too short or too guessable"),
+    Code.NO_MATCH_FOR_PROVIDED_MAGIC_LINK_URL: (
+        400,
+        "a redirect url that is not registered for the link's type in this environment "
+        "(Management API `redirect_urls`)",
+    ),
+    Code.NO_DEFAULT_REDIRECT_URL: (
+        400,
+        "no redirect url was given and the environment has no default of the link's type",
+    ),
+    Code.PKCE_MISMATCH: (
+        400,
+        "the pkce code verifier is missing or does not match the challenge the link was sent with",
+    ),
+    Code.INVALID_EMAIL_ALLOWED_DOMAINS: (
+        400,
+        "`email_allowed_domains` names a common consumer email domain (gmail.com, ...)",
+    ),
     Code.UNAUTHORIZED_CREDENTIALS: (
         401,
         "missing or wrong project id / secret, management key or dashboard session; wrong "
@@ -67,6 +84,15 @@ ERRORS: dict[Code, tuple[int, str]] = {
     ),
     Code.EMAIL_LINK_USED: (401, "a sign-in or invitation link that was already used"),
     Code.EMAIL_LINK_EXPIRED: (401, "a sign-in or invitation link that has expired"),
+    Code.UNABLE_TO_AUTH_MAGIC_LINK: (
+        401,
+        "a member magic link, invitation or discovery token that is unknown, used, expired or "
+        "for another organization",
+    ),
+    Code.UNABLE_TO_AUTH_OTP_CODE: (
+        401,
+        "an email one-time code that is wrong, used, expired, or tried too many times",
+    ),
     Code.SESSION_AUTHORIZATION_ERROR: (
         403,
         "the session's member lacks a required permission (named in the message)",
@@ -81,6 +107,19 @@ ERRORS: dict[Code, tuple[int, str]] = {
         "may not do this to themselves",
     ),
     Code.IMPERSONATION_DISABLED: (403, "the environment does not allow impersonation"),
+    Code.EMAIL_JIT_PROVISIONING_NOT_ALLOWED: (
+        403,
+        "the organization's `email_jit_provisioning` does not let this address join by itself",
+    ),
+    Code.EMAIL_INVITES_NOT_ALLOWED: (
+        403,
+        "the organization's `email_invites` does not allow inviting this address",
+    ),
+    Code.AUTH_METHOD_NOT_ALLOWED: (
+        403,
+        "the organization's `auth_methods` / `allowed_auth_methods` do not allow this sign-in "
+        "method (breakglass members excepted)",
+    ),
     Code.ORGANIZATION_NOT_FOUND: (404, "no organization has this id, slug or external id"),
     Code.MEMBER_NOT_FOUND: (404, "no member of the organization has this id or email"),
     Code.MEMBER_PASSWORD_NOT_FOUND: (404, "no member has a password with this id"),
@@ -100,6 +139,11 @@ ERRORS: dict[Code, tuple[int, str]] = {
         "a sign-in or invitation link that is not valid (or was withdrawn)",
     ),
     Code.ROUTE_NOT_FOUND: (404, "no endpoint at this path"),
+    Code.REDIRECT_URL_NOT_FOUND: (404, "the environment has no such registered redirect url"),
+    Code.INTERMEDIATE_SESSION_NOT_FOUND: (
+        404,
+        "the intermediate session token is unknown, used or expired",
+    ),
     Code.METHOD_NOT_ALLOWED: (405, "the endpoint does not take this method"),
     Code.DUPLICATE_ORGANIZATION_SLUG: (409, "the organization slug is taken in this project"),
     Code.DUPLICATE_EXTERNAL_ID: (
@@ -133,6 +177,7 @@ ERRORS: dict[Code, tuple[int, str]] = {
         409,
         "the member already has an mfa phone number: delete it before setting another",
     ),
+    Code.DUPLICATE_REDIRECT_URL: (409, "the redirect url is already registered (update it)"),
     Code.REQUEST_TOO_LARGE: (413, "the request body is over the size limit"),
     Code.UNSUPPORTED_MEDIA_TYPE: (415, "a body that is not JSON"),
     Code.TOO_MANY_REQUESTS: (

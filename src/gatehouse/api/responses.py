@@ -293,6 +293,50 @@ class PasswordAuthenticated(SignedIn):
     primary_required: None
 
 
+class EmailAuthenticated(PasswordAuthenticated):
+    """A magic link or email code that signed a member in."""
+
+    method_id: str
+    reset_sessions: bool
+
+
+class Exchanged(PasswordAuthenticated):
+    """An intermediate session or a session exchanged into an organization's session."""
+
+
+class Membership(Model):
+    type: Literal[
+        "active_member", "pending_member", "invited_member", "eligible_to_join_by_email_domain"
+    ]
+    details: dict[str, Any] | None
+    member: Member | None
+
+
+class PrimaryRequired(Model):
+    allowed_auth_methods: list[str]
+
+
+class DiscoveredOrganization(Model):
+    member_authenticated: bool
+    organization: Organization
+    membership: Membership
+    primary_required: PrimaryRequired | None
+    mfa_required: None
+
+
+class DiscoveryAuthenticated(_Ok):
+    intermediate_session_token: str
+    intermediate_session_token_expires_at: str
+    email_address: str
+    discovered_organizations: list[DiscoveredOrganization]
+
+
+class DiscoveredOrganizations(_Ok):
+    email_address: str
+    discovered_organizations: list[DiscoveredOrganization]
+    organization_id_hint: str | None
+
+
 class Verdict(Model):
     authorized: Literal[True]
     granting_roles: list[str]
@@ -409,6 +453,24 @@ class CreatedSecretResponse(_Ok):
 
 class SecretList(_Ok):
     secrets: list[Secret]
+
+
+class UrlType(Model):
+    type: Literal["LOGIN", "SIGNUP", "INVITE", "RESET_PASSWORD", "DISCOVERY"]
+    is_default: bool
+
+
+class RedirectUrl(Model):
+    url: str
+    valid_types: list[UrlType]
+
+
+class RedirectUrlResponse(_Ok):
+    redirect_url: RedirectUrl
+
+
+class RedirectUrlList(_Ok):
+    redirect_urls: list[RedirectUrl]
 
 
 class DefaultRole(Model):
@@ -553,4 +615,8 @@ class EventList(_Ok):
 
 
 class PasswordReset(PasswordAuthenticated):
+    member_email_id: str
+
+
+class PasswordResetStarted(MemberResponse):
     member_email_id: str

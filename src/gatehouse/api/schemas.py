@@ -268,3 +268,191 @@ class SessionRevoke(Body):
 class SessionsGet(Body):
     organization_id: Ident
     member_id: Ident
+
+
+# -- member email flows (magic links, email codes, discovery) --------------------------------
+
+Locale = Literal["en", "es", "pt-br", "fr"]
+LinkMinutes = Annotated[int, Field(ge=5, le=10_080)]
+CodeMinutes = Annotated[int, Field(ge=2, le=15)]
+Url = Annotated[str, Field(min_length=1, max_length=2048)]
+TemplateId = Annotated[str, Field(max_length=256)]
+Pkce = Annotated[str, Field(min_length=43, max_length=128)]
+Code6 = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+Telemetry = Annotated[str, Field(max_length=256)]
+
+
+class MagicLinkLoginOrSignup(Body):
+    organization_id: Ident
+    email_address: Email
+    login_redirect_url: Url | None = None
+    signup_redirect_url: Url | None = None
+    pkce_code_challenge: Pkce | None = None
+    login_template_id: TemplateId = ""
+    signup_template_id: TemplateId = ""
+    locale: Locale = "en"
+    login_expiration_minutes: LinkMinutes | None = None
+    signup_expiration_minutes: LinkMinutes | None = None
+
+
+class MagicLinkInvite(Body):
+    organization_id: Ident
+    email_address: Email
+    invite_redirect_url: Url | None = None
+    invited_by_member_id: Ident | None = None
+    name: Name = ""
+    trusted_metadata: Metadata = {}
+    untrusted_metadata: Metadata = {}
+    invite_template_id: TemplateId = ""
+    locale: Locale = "en"
+    roles: Annotated[list[RoleId], Field(max_length=100)] = []
+    invite_expiration_minutes: LinkMinutes | None = None
+
+
+class _SessionOptions(Body):
+    session_token: Token | None = None
+    session_jwt: Token | None = None
+    session_duration_minutes: SessionMinutes | None = None
+    session_custom_claims: Metadata = {}
+    locale: Locale = "en"
+    telemetry_id: Telemetry = ""
+
+
+class MagicLinkAuthenticate(_SessionOptions):
+    magic_links_token: Token
+    pkce_code_verifier: Annotated[str, Field(min_length=43, max_length=128)] | None = None
+    intermediate_session_token: Token | None = None
+
+
+class MagicLinkDiscoverySend(Body):
+    email_address: Email
+    discovery_redirect_url: Url | None = None
+    pkce_code_challenge: Pkce | None = None
+    login_template_id: TemplateId = ""
+    locale: Locale = "en"
+    discovery_expiration_minutes: LinkMinutes | None = None
+
+
+class MagicLinkDiscoveryAuthenticate(Body):
+    discovery_magic_links_token: Token
+    pkce_code_verifier: Annotated[str, Field(min_length=43, max_length=128)] | None = None
+
+
+class DiscoveryOrganizations(Body):
+    intermediate_session_token: Token | None = None
+    session_token: Token | None = None
+    session_jwt: Token | None = None
+
+
+class DiscoveryOrganizationCreate(_OrgFields):
+    intermediate_session_token: Token
+    organization_name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    session_duration_minutes: SessionMinutes | None = None
+    session_custom_claims: Metadata = {}
+    telemetry_id: Telemetry = ""
+
+
+class IntermediateSessionExchange(Body):
+    intermediate_session_token: Token
+    organization_id: Ident
+    session_duration_minutes: SessionMinutes | None = None
+    session_custom_claims: Metadata = {}
+    locale: Locale = "en"
+    telemetry_id: Telemetry = ""
+
+
+class SessionExchange(_SessionOptions):
+    organization_id: Ident
+
+
+class OtpLoginOrSignup(Body):
+    organization_id: Ident
+    email_address: Email
+    login_template_id: TemplateId = ""
+    signup_template_id: TemplateId = ""
+    locale: Locale = "en"
+    login_expiration_minutes: CodeMinutes | None = None
+    signup_expiration_minutes: CodeMinutes | None = None
+
+
+class OtpAuthenticate(_SessionOptions):
+    organization_id: Ident
+    email_address: Email
+    code: Code6
+    intermediate_session_token: Token | None = None
+
+
+class OtpDiscoverySend(Body):
+    email_address: Email
+    login_template_id: TemplateId = ""
+    locale: Locale = "en"
+    discovery_expiration_minutes: CodeMinutes | None = None
+
+
+class OtpDiscoveryAuthenticate(Body):
+    email_address: Email
+    code: Code6
+
+
+class EmailPasswordResetStart(Body):
+    organization_id: Ident
+    email_address: Email
+    reset_password_redirect_url: Url | None = None
+    reset_password_expiration_minutes: Annotated[int, Field(ge=5, le=1440)] | None = None
+    code_challenge: Pkce | None = None
+    login_redirect_url: Url | None = None
+    locale: Locale = "en"
+    reset_password_template_id: TemplateId = ""
+    verify_email_template_id: TemplateId = ""
+
+
+class ExistingPasswordReset(Body):
+    email_address: Email
+    existing_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    new_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    organization_id: Ident
+    session_token: Token | None = None
+    session_duration_minutes: SessionMinutes | None = None
+    session_jwt: Token | None = None
+    session_custom_claims: Metadata = {}
+    locale: Locale = "en"
+    telemetry_id: Telemetry = ""
+
+
+class SessionPasswordReset(Body):
+    organization_id: Ident
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    session_token: Token | None = None
+    session_jwt: Token | None = None
+    session_duration_minutes: SessionMinutes | None = None
+    session_custom_claims: Metadata = {}
+    locale: Locale = "en"
+    telemetry_id: Telemetry = ""
+
+
+class PasswordRequireReset(Body):
+    email_address: Email
+    organization_id: Ident | None = None
+    member_id: Ident | None = None
+
+
+class DiscoveryPasswordResetStart(Body):
+    email_address: Email
+    reset_password_redirect_url: Url | None = None
+    discovery_redirect_url: Url | None = None
+    reset_password_template_id: TemplateId = ""
+    reset_password_expiration_minutes: Annotated[int, Field(ge=5, le=1440)] | None = None
+    pkce_code_challenge: Pkce | None = None
+    locale: Locale = "en"
+    verify_email_template_id: TemplateId = ""
+
+
+class DiscoveryPasswordReset(Body):
+    password_reset_token: Token
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    pkce_code_verifier: Annotated[str, Field(min_length=43, max_length=128)] | None = None
+
+
+class DiscoveryPasswordAuthenticate(Body):
+    email_address: Email
+    password: Annotated[str, Field(min_length=1, max_length=1024)]

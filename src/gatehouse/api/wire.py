@@ -19,6 +19,7 @@ from gatehouse.policy.defaults import STYTCH_ADMIN
 from gatehouse.services import clock
 from gatehouse.services.b2b import roles
 from gatehouse.services.context import ActiveSession, CachedSession, MemberView, SignIn
+from gatehouse.services.redirects import TYPES, RedirectUrl
 from gatehouse.services.workspace.projects import CreatedSecret, EnvironmentView
 from gatehouse.storage.rows import (
     EnvironmentInfo,
@@ -257,3 +258,55 @@ def event_to_wire(row: EventRow) -> dict[str, Any]:
         # Full precision, so the oldest `created_at` of a page can be the next page's `until`.
         "created_at": row["created_at"].astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
     }
+
+
+def redirect_url(found: RedirectUrl) -> dict[str, Any]:
+    """A Management API RedirectURL: its types in Stytch's order."""
+    return {
+        "url": found.url,
+        "valid_types": [
+            {"type": t, "is_default": found.types[t]} for t in TYPES if t in found.types
+        ],
+    }
+
+
+def signed_in_by_email(done: Any) -> dict[str, Any]:
+    """A session-minting email or discovery flow's answer (every field the SDK requires)."""
+    return {
+        **sign_in_payload(done.sign_in),
+        "method_id": done.method_id,
+        "reset_sessions": False,
+        "intermediate_session_token": "",
+        "member_authenticated": True,
+        "mfa_required": None,
+        "primary_required": None,
+    }
+
+
+def exchanged(done: Any) -> dict[str, Any]:
+    return {
+        **sign_in_payload(done.sign_in),
+        "intermediate_session_token": "",
+        "member_authenticated": True,
+        "mfa_required": None,
+        "primary_required": None,
+    }
+
+
+def discovered_organizations(found: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "member_authenticated": m.member_authenticated,
+            "organization": org_to_wire(m.org),
+            "membership": {
+                "type": m.type,
+                "details": m.details,
+                "member": member_of(m.member) if m.member is not None else None,
+            },
+            "primary_required": (
+                None if m.member_authenticated else {"allowed_auth_methods": m.allowed_auth_methods}
+            ),
+            "mfa_required": None,
+        }
+        for m in found.organizations
+    ]

@@ -14,10 +14,11 @@ in it can neither break the message nor add a header.
 from __future__ import annotations
 
 import logging
+import secrets
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, parseaddr
 
 from gatehouse.config import Settings
 
@@ -41,7 +42,9 @@ class Mailer:
         message["Subject"] = one_line(subject)
         message["Date"] = formatdate(localtime=False, usegmt=True)
         domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-        message["Message-ID"] = make_msgid(domain=domain)
+        # Not email.utils.make_msgid: it draws from the process-wide `random` state, which
+        # emails sent from background threads would then disturb for everyone else.
+        message["Message-ID"] = f"<{secrets.token_hex(16)}@{domain}>"
         message.set_content(body)
         return message
 

@@ -7,14 +7,17 @@ from typing import Any
 from gatehouse import metrics
 from gatehouse.config import Settings
 from gatehouse.services.b2b.callers import Callers
+from gatehouse.services.b2b.email_flows import EmailFlows
 from gatehouse.services.b2b.jwks import PublicKeys
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.organizations import Organizations
+from gatehouse.services.b2b.password_flows import PasswordFlows
 from gatehouse.services.b2b.passwords import Passwords
 from gatehouse.services.b2b.rbac import Rbac
 from gatehouse.services.mail import Mailer
 from gatehouse.services.node.observed import CountedChecks, CountedSessions
 from gatehouse.services.node.runtime import Runtime
+from gatehouse.services.redirects import RedirectUrls
 from gatehouse.services.security.signing import SigningKeys
 from gatehouse.services.workspace.people import Workspace
 from gatehouse.services.workspace.projects import Projects
@@ -44,8 +47,10 @@ class Gatehouse:
         self.callers = Callers(self.runtime, self.sessions)
         self.passwords = Passwords(self.members, self.sessions)
         self.projects = Projects(self.workspace, self.provisioning, self.rbac)
+        self.redirect_urls = RedirectUrls(self.projects)
         self.mailer = Mailer(self.runtime.settings)
         self.dashboard_auth = DashboardAuth(self.workspace, self.mailer)
+        self.email_flows = EmailFlows(self.members, self.sessions, self.mailer)
         self.support = Support(
             self.workspace,
             self.projects,
@@ -54,6 +59,7 @@ class Gatehouse:
             self.sessions,
             self.mailer,
         )
+        self.password_flows = PasswordFlows(self.email_flows, self.passwords, self.support)
 
     def initialise(
         self, admin_email: str, workspace_name: str, project_name: str

@@ -8,6 +8,7 @@ Protocol here is exercised there.
     ChangeFeed        record_change, on_commit, listen_changes
     ProjectStore      the workspace's projects, environments (policy), secrets and signing keys
     OrganizationStore, MemberStore, SessionStore, EventStore   the B2B data of an environment
+    EmailFlowStore    member email tokens and codes, intermediate sessions, redirect URLs
     WorkspaceStore    people, email-domain rules, management keys, dashboard sessions, email tokens
     Store             all of the above
 
@@ -42,8 +43,10 @@ from gatehouse.storage.rows import (
     EnvironmentRow,
     EnvironmentValues,
     EventRow,
+    IntermediateSessionRow,
     JsonObject,
     MemberEmailRow,
+    MemberEmailTokenRow,
     MemberRow,
     MemberValues,
     NewEvent,
@@ -51,6 +54,7 @@ from gatehouse.storage.rows import (
     OrganizationValues,
     ProjectRow,
     ProjectValues,
+    RedirectUrlRow,
     SecretRow,
     SessionRow,
     SessionValues,
@@ -282,6 +286,59 @@ class EventStore(Protocol):
         ...
 
 
+class EmailFlowStore(Protocol):
+    """What the member email flows keep: the tokens and codes they email (digests only), the
+    intermediate sessions of discovery, and each environment's redirect URLs."""
+
+    def insert_member_email_token(self, tx: WriteTx, row: MemberEmailTokenRow) -> None: ...
+    def find_member_email_token(
+        self, tx: ReadTx, environment_id: str, token_hash: str
+    ) -> MemberEmailTokenRow | None: ...
+    def latest_member_email_token(
+        self,
+        tx: ReadTx,
+        environment_id: str,
+        organization_id: str | None,
+        email: str,
+        purpose: str,
+    ) -> MemberEmailTokenRow | None:
+        """The newest token of `purpose` sent to `email` (any case) for that organization
+        (None: discovery), used or not."""
+        ...
+
+    def use_member_email_token(self, tx: WriteTx, token_id: str, now: dt.datetime) -> bool:
+        """Mark used; False if it already was (of two racing redemptions, one wins)."""
+        ...
+
+    def count_member_email_token_attempt(self, tx: WriteTx, token_id: str) -> int:
+        """One more failed attempt at a code; returns the new count."""
+        ...
+
+    def insert_intermediate_session(self, tx: WriteTx, row: IntermediateSessionRow) -> None: ...
+    def find_intermediate_session(
+        self, tx: ReadTx, environment_id: str, token_hash: str
+    ) -> IntermediateSessionRow | None: ...
+    def use_intermediate_session(self, tx: WriteTx, session_id: str, now: dt.datetime) -> bool:
+        """Mark used; False if it already was."""
+        ...
+
+    def members_by_email(self, tx: ReadTx, environment_id: str, email: str) -> list[MemberRow]:
+        """The environment's members (not deleted) with this address, any case, oldest first:
+        the organizations discovery finds for it."""
+        ...
+
+    def redirect_urls(self, tx: ReadTx, environment_id: str) -> list[RedirectUrlRow]: ...
+    def put_redirect_url(
+        self, tx: WriteTx, environment_id: str, url: str, types: dict[str, bool], now: dt.datetime
+    ) -> None:
+        """Make `url`'s types exactly `types` (type -> is_default). A default of a type that
+        another URL holds is a `Conflict` (clear that one first)."""
+        ...
+
+    def clear_redirect_default(self, tx: WriteTx, environment_id: str, url_type: str) -> None: ...
+    def delete_redirect_url(self, tx: WriteTx, environment_id: str, url: str) -> bool: ...
+
+
 class WorkspaceStore(Protocol):
     """The workspace's people, email-domain rules, management keys, dashboard sessions and
     one-time email tokens (Gatehouse runs one workspace per database)."""
@@ -328,6 +385,7 @@ class Store(
     SessionStore,
     EventStore,
     WorkspaceStore,
+    EmailFlowStore,
     Protocol,
 ):
     """Everything a node's services need, over one database."""

@@ -312,6 +312,47 @@ class MemberEmailRow(TypedDict):
     created_at: dt.datetime
 
 
+class MemberEmailTokenRow(TypedDict):
+    """A row of `member_email_tokens`."""
+
+    id: str
+    environment_id: str
+    organization_id: str | None
+    member_id: str | None
+    purpose: str
+    token_hash: str
+    email: str
+    email_lower: str
+    pkce_challenge: str | None
+    attempts: int
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
+class IntermediateSessionRow(TypedDict):
+    """A row of `intermediate_sessions`."""
+
+    id: str
+    environment_id: str
+    token_hash: str
+    email: str
+    authentication_factors: list[JsonObject]
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
+class RedirectUrlRow(TypedDict):
+    """A row of `redirect_urls`."""
+
+    environment_id: str
+    url: str
+    type: str
+    is_default: bool
+    created_at: dt.datetime
+
+
 class MemberRoleRow(TypedDict):
     """A row of `member_roles`."""
 

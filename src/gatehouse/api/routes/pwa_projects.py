@@ -63,6 +63,31 @@ class PolicyBody(Body):
     custom_scopes: list[Any] = []
 
 
+class UrlTypeIn(Body):
+    type: Literal["LOGIN", "SIGNUP", "INVITE", "RESET_PASSWORD", "DISCOVERY"]
+    is_default: bool = False
+
+
+class RedirectUrlCreate(Body):
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    valid_types: Annotated[list[UrlTypeIn], Field(max_length=5)] = []
+    do_not_promote_defaults: bool = False
+
+
+class RedirectUrlUpdate(Body):
+    valid_types: Annotated[list[UrlTypeIn], Field(max_length=5)] = []
+    do_not_promote_defaults: bool = False
+
+
+class RedirectUrlQuery(Body):
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+
+
+class RedirectUrlDeleteQuery(RedirectUrlQuery):
+    # The SDK sends Python's spelling of a bool in the query string.
+    do_not_promote_defaults: Literal["True", "False", "true", "false"] = "False"
+
+
 def _slugs(request: Request) -> tuple[str, str]:
     return request.path_params["project_slug"], request.path_params["environment_slug"]
 
@@ -326,6 +351,104 @@ async def set_policy(request: Request) -> JSONResponse:
     return ok(request, {"policy": policy})
 
 
+@documented(
+    "List an environment's redirect URLs",
+    responses.RedirectUrlList,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
+async def list_redirect_urls(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    parse_query(request, Empty)
+    found = await run(gatehouse_of(request).redirect_urls.get_all, operator, *_slugs(request))
+    return ok(request, {"redirect_urls": [wire.redirect_url(r) for r in found]})
+
+
+@documented(
+    "Get a redirect URL (`?url=`)",
+    responses.RedirectUrlResponse,
+    RedirectUrlQuery,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
+async def get_redirect_url(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    query = parse_query(request, RedirectUrlQuery)
+    found = await run(
+        gatehouse_of(request).redirect_urls.get, operator, *_slugs(request), query.url
+    )
+    return ok(request, {"redirect_url": wire.redirect_url(found)})
+
+
+@documented(
+    "Register a redirect URL with its types (the first of a type becomes its default)",
+    responses.RedirectUrlResponse,
+    RedirectUrlCreate,
+    errors=(*MANAGEMENT_ERRORS, 409),
+    security=MANAGEMENT,
+    tag="Management",
+)
+async def create_redirect_url(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    body = await parse_body(request, RedirectUrlCreate)
+    created = await run(
+        gatehouse_of(request).redirect_urls.create,
+        operator,
+        *_slugs(request),
+        body.url,
+        [t.model_dump() for t in body.valid_types],
+        body.do_not_promote_defaults,
+    )
+    return ok(request, {"redirect_url": wire.redirect_url(created)})
+
+
+@documented(
+    "Replace a redirect URL's types (`?url=`)",
+    responses.RedirectUrlResponse,
+    RedirectUrlUpdate,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
+async def update_redirect_url(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    query = parse_query(request, RedirectUrlQuery)
+    body = await parse_body(request, RedirectUrlUpdate)
+    updated = await run(
+        gatehouse_of(request).redirect_urls.update,
+        operator,
+        *_slugs(request),
+        query.url,
+        [t.model_dump() for t in body.valid_types],
+        body.do_not_promote_defaults,
+    )
+    return ok(request, {"redirect_url": wire.redirect_url(updated)})
+
+
+@documented(
+    "Delete a redirect URL (`?url=`; another URL of each type it was default of is promoted)",
+    responses.Done,
+    RedirectUrlDeleteQuery,
+    errors=MANAGEMENT_ERRORS,
+    security=MANAGEMENT,
+    tag="Management",
+)
+async def delete_redirect_url(request: Request) -> JSONResponse:
+    operator = await operator_of(request)
+    query = parse_query(request, RedirectUrlDeleteQuery)
+    await parse_body(request, Empty)
+    await run(
+        gatehouse_of(request).redirect_urls.delete,
+        operator,
+        *_slugs(request),
+        query.url,
+        query.do_not_promote_defaults.lower() == "true",
+    )
+    return ok(request, {})
+
+
 P = "/pwa/v3/projects"
 E = P + "/{project_slug}/environments/{environment_slug}"
 routes = [
@@ -345,4 +468,9 @@ routes = [
     Route(E + "/secrets/{secret_id}", delete_secret, methods=["DELETE"]),
     Route(E + "/rbac_policy", get_policy, methods=["GET"]),
     Route(E + "/rbac_policy", set_policy, methods=["PUT"]),
+    Route(E + "/redirect_urls/all", list_redirect_urls, methods=["GET"]),
+    Route(E + "/redirect_urls", get_redirect_url, methods=["GET"]),
+    Route(E + "/redirect_urls", create_redirect_url, methods=["POST"]),
+    Route(E + "/redirect_urls", update_redirect_url, methods=["PUT"]),
+    Route(E + "/redirect_urls", delete_redirect_url, methods=["DELETE"]),
 ]

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from gatehouse.errors import Code, Duplicate, InvalidInput, Kind, NotFound
 from gatehouse.policy import Problem
 from gatehouse.services import clock, events, ids
-from gatehouse.services.b2b import enforcement
+from gatehouse.services.b2b import enforcement, org_rules
 from gatehouse.services.b2b.queries import check_cursor, check_query
 from gatehouse.services.b2b.roles import role_exists
 from gatehouse.services.context import Caller, Environment, OrganizationPage
@@ -81,7 +81,14 @@ class Organizations:
         return columns, settings
 
     def create(self, caller: Caller, fields: dict[str, Any]) -> OrganizationRow:
-        environment = caller.environment
+        org = self.new_row(caller.environment, fields)
+        with self.store.transaction() as tx:
+            self.insert(tx, caller, org, fields)
+        return org
+
+    def new_row(self, environment: Environment, fields: dict[str, Any]) -> OrganizationRow:
+        """A new organization's row from create fields, checked (not yet written)."""
+        org_rules.check_allowed_domains(fields.get("email_allowed_domains"))
         now = clock.now()
         columns, settings = self._write_values(fields)
         name = fields["organization_name"]
@@ -98,13 +105,17 @@ class Organizations:
             "updated_at": now,
         }
         self._check_roles(environment, org, fields)
-        with self.store.transaction() as tx:
-            if "slug" in columns:
-                self.store.insert_organization(tx, org)  # a slug taken: Duplicate
-            else:
-                self._insert_with_free_slug(tx, environment, org)
-            events.record_call(self.store, tx, caller, "organization.create", org["id"], fields)
         return org
+
+    def insert(
+        self, tx: WriteTx, caller: Caller, org: OrganizationRow, fields: dict[str, Any]
+    ) -> None:
+        """Write a row from `new_row` (a slug given and taken: Duplicate) and its event."""
+        if fields.get("organization_slug"):
+            self.store.insert_organization(tx, org)
+        else:
+            self._insert_with_free_slug(tx, caller.environment, org)
+        events.record_call(self.store, tx, caller, "organization.create", org["id"], fields)
 
     def _insert_with_free_slug(
         self, tx: WriteTx, environment: Environment, org: OrganizationRow
@@ -127,6 +138,7 @@ class Organizations:
         with self.store.transaction() as tx:
             org = self.find(tx, environment, ident)
             enforcement.require_organization(self.runtime, caller, org, fields)
+            org_rules.check_allowed_domains(fields.get("email_allowed_domains"))
             self._check_roles(environment, org, fields)
             # Gatehouse has no SSO connections yet, so any connection id named is unknown.
             connections = list(fields.get("sso_jit_provisioning_allowed_connections") or [])

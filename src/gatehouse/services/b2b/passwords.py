@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Unauthorized
 from gatehouse.services import clock, events, ids
-from gatehouse.services.b2b import enforcement
+from gatehouse.services.b2b import enforcement, org_rules
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
 from gatehouse.services.context import Caller, MemberView, SignIn
@@ -176,6 +176,8 @@ class Passwords:
                 raise _bad_credentials()
             if current["password_hash"] != stored:  # changed since it was verified
                 raise _bad_credentials()
+            # After the password verified, so a refusal says nothing about who is a member.
+            org_rules.require_method(org, org_rules.PASSWORD, current)
             if current["status"] == "pending":
                 values["status"] = "active"
             self.store.update_member(tx, current["id"], values)

@@ -39,6 +39,7 @@ from gatehouse.storage.rows import (
 from gatehouse.storage.search import SearchQuery
 from gatehouse.storage.sql import changes, constraints, search
 from gatehouse.storage.sql import tables as t
+from gatehouse.storage.sql.email_flow_store import SqlEmailFlowStore
 from gatehouse.storage.sql.tx import SqlReadTx, SqlWriteTx, every, one
 from gatehouse.storage.sql.tx import conn as _c
 from gatehouse.storage.sql.workspace_store import SqlWorkspaceStore
@@ -61,7 +62,7 @@ def _atomic(
     return atomic
 
 
-class SqlStore(SqlWorkspaceStore):
+class SqlStore(SqlWorkspaceStore, SqlEmailFlowStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._on_commit: list[Callable[[list[Change]], None]] = []

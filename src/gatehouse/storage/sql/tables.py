@@ -357,6 +357,68 @@ events = Table(
     Index(None, "environment_id", "action", "id"),
 )
 
+# Member email tokens (issue 11): magic links (login, signup, invite, discovery), password
+# resets and email one-time codes, one row per email sent. Only a digest of the token (or, for a
+# code, of the row id and the code) is stored. `organization_id` is null for discovery tokens.
+member_email_tokens = Table(
+    "member_email_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True
+    ),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=True),
+    Column("purpose", String(32), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("email_lower", String(320), nullable=False),
+    Column("pkce_challenge", String(128), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Index(None, "environment_id", "email_lower", "purpose"),
+)
+
+# Intermediate sessions: an email address proven by a discovery flow, not yet a member session.
+intermediate_sessions = Table(
+    "intermediate_sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("authentication_factors", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+)
+
+# Redirect URLs per environment, one row per (url, type); at most one default per type.
+redirect_urls = Table(
+    "redirect_urls",
+    metadata,
+    Column(
+        "environment_id",
+        ID,
+        ForeignKey("environments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("url", String(2048), primary_key=True),
+    Column("type", String(16), primary_key=True),
+    Column("is_default", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(
+        "uq_redirect_urls_environment_id_type_default",
+        "environment_id",
+        "type",
+        unique=True,
+        sqlite_where=text("is_default"),
+        postgresql_where=text("is_default"),
+    ),
+)
+
 # The change feed SQLite nodes poll to drop stale cache entries (PostgreSQL nodes use NOTIFY, so
 # the table stays empty there). Written in the transaction of the change it names; rows older than
 # the poll horizon are pruned. AUTOINCREMENT: a sequence number is never reused, even after pruning.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +93,7 @@ def has_schema(engine: Engine) -> bool:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent, and safe from several nodes starting
     at once: on PostgreSQL a session advisory lock lets one migrate while the others wait, then
-    find the schema at head; on SQLite every migration transaction is BEGIN IMMEDIATE)."""
+    find the schema at head; on SQLite a file lock beside the database does the same)."""
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
             lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
@@ -108,9 +111,29 @@ def migrate(engine: Engine) -> None:
     event.listen(migrating, "connect", _sqlite_migration_pragmas)
     event.listen(migrating, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     try:
-        command.upgrade(alembic_config(migrating), "head")
+        with _migration_lock(sqlite_path(engine.url.render_as_string(hide_password=False))):
+            command.upgrade(alembic_config(migrating), "head")
     finally:
         migrating.dispose()
+
+
+@contextmanager
+def _migration_lock(database: Path | None) -> Iterator[None]:
+    """One migrating process at a time per SQLite file, across processes: an exclusive lock on
+    `<file>.migration-lock` beside it (SQLite is one host's, so a file lock covers every node).
+    BEGIN IMMEDIATE on each of alembic's transactions alone did not serialize two nodes: now and
+    then the second ran a migration the first had already applied (`table changes already
+    exists`, in tests/storage/test_operations.py). In-memory databases have one process and need
+    no lock."""
+    if database is None:
+        yield
+        return
+    with open(database.with_name(database.name + ".migration-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _sqlite_migration_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -13,7 +13,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.sdk.support import check, email, new_org, sign_in, stytch_error, unique
+from gatehouse.errors import Code, GatehouseError
+from gatehouse.policy import policy_from_file
+from gatehouse.services.context import Caller
+from tests.sdk.support import (
+    PROJECT_POLICY,
+    check,
+    email,
+    install_policy,
+    new_org,
+    sign_in,
+    stytch_error,
+    unique,
+)
 from tests.server import RunningServer
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -286,3 +298,37 @@ def test_bad_input_gets_a_scim_error_and_changes_nothing(
     _scim_error(idp.http.get("Nothing"), 404)
     _scim_error(idp.http.delete("ServiceProviderConfig"), 405)
     assert server.snapshot() == before
+
+
+def test_removing_a_role_a_scim_group_grants_is_refused_unless_cascaded(
+    server: RunningServer, client: Any, idp: Idp
+) -> None:
+    scim_role = {
+        "role_id": "provisioned",
+        "description": "Granted by a SCIM group",
+        "permissions": [],
+    }
+    with_role = {**PROJECT_POLICY, "custom_roles": [*PROJECT_POLICY["custom_roles"], scim_role]}
+    install_policy(server, with_role)
+    group = idp.http.post("Groups", json={"schemas": [GROUP], "displayName": "Provisioned"})
+    group_id = group.json()["id"]
+    client.scim.connection.update(
+        organization_id=idp.org_id,
+        connection_id=idp.connection_id,
+        scim_group_implicit_role_assignments=[
+            {"group_id": group_id, "role_id": "provisioned", "group_name": ""}
+        ],
+    )
+    before = server.snapshot()
+    with pytest.raises(GatehouseError) as refused:
+        install_policy(server, PROJECT_POLICY)
+    assert refused.value.code is Code.POLICY_IN_USE
+    assert f"SCIM group `{group_id}`" in str(refused.value)
+    assert server.snapshot() == before
+    policy = policy_from_file(PROJECT_POLICY)
+    with server.store.transaction() as tx:
+        environment = server.gatehouse.runtime.load_environment(tx, server.project_id)
+    assert environment is not None
+    server.gatehouse.rbac.set_policy(Caller(environment, "test"), policy, cascade=True)
+    connection = client.scim.connection.get(organization_id=idp.org_id).connection
+    assert connection.scim_group_implicit_role_assignments == []

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gatehouse.client import Client
 from gatehouse.errors import Code, GatehouseError
 from gatehouse.policy import policy_from_file
 from gatehouse.services.context import Caller
@@ -22,6 +23,7 @@ from tests.sdk.support import (
     email,
     install_policy,
     new_org,
+    sdk_client,
     sign_in,
     stytch_error,
     unique,
@@ -192,6 +194,24 @@ def test_group_membership_grants_its_implicit_role(
     # session factor (PRODUCT.md asks that only of SSO connection roles).
     authorized = client.sessions.authenticate(session_token=token, authorization_check=write)
     assert "editor" in authorized.member_session.roles
+    # A JWT minted now carries the role: the official SDK's local check (a fresh client, so a
+    # fresh policy cache), the Gatehouse SDK and the batch endpoint grant it too.
+    jwt = authorized.session_jwt
+    local = sdk_client(server).sessions.authenticate_jwt(jwt, authorization_check=write)
+    assert local.member_session.member_id == member_id
+    with Client(server.project_id, server.secret, server.url, push=False) as gatehouse_sdk:
+        assert gatehouse_sdk.is_authorized(jwt, idp.org_id, "documents", "write")
+        assert not gatehouse_sdk.is_authorized(jwt, idp.org_id, "documents", "delete")
+    batch = httpx.post(
+        f"{server.url}/v1/b2b/gatehouse/authorize",
+        auth=(server.project_id, server.secret),
+        json={
+            "session_token": token,
+            "organization_id": idp.org_id,
+            "checks": [{"resource_id": "documents", "action": "write"}],
+        },
+    )
+    assert batch.json()["results"] == [True], batch.text
 
     answer = idp.patch(
         f"Groups/{group_id}", {"op": "remove", "path": f'members[value eq "{member_id}"]'}

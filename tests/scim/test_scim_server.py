@@ -352,3 +352,28 @@ def test_removing_a_role_a_scim_group_grants_is_refused_unless_cascaded(
     server.gatehouse.rbac.set_policy(Caller(environment, "test"), policy, cascade=True)
     connection = client.scim.connection.get(organization_id=idp.org_id).connection
     assert connection.scim_group_implicit_role_assignments == []
+
+
+def test_deleting_the_connection_keeps_the_members_without_their_registration(
+    client: Any, idp: Idp
+) -> None:
+    address = _address()
+    member_id = idp.user(address)["id"]
+    group = idp.http.post(
+        "Groups",
+        json={"schemas": [GROUP], "displayName": "Viewers", "members": [{"value": member_id}]},
+    ).json()
+    client.scim.connection.update(
+        organization_id=idp.org_id,
+        connection_id=idp.connection_id,
+        scim_group_implicit_role_assignments=[
+            {"group_id": group["id"], "role_id": "viewer", "group_name": ""}
+        ],
+    )
+    member = client.organizations.members.get(organization_id=idp.org_id, member_id=member_id)
+    assert "viewer" in {r.role_id for r in member.member.roles}
+    client.scim.connection.delete(organization_id=idp.org_id, connection_id=idp.connection_id)
+    member = client.organizations.members.get(organization_id=idp.org_id, member_id=member_id)
+    assert member.member.status == "active" and member.member.scim_registration is None
+    assert "viewer" not in {r.role_id for r in member.member.roles}
+    _scim_error(idp.http.get("Users"), 401)

@@ -143,7 +143,7 @@ class ScimConnections:
             raise NotFound(Kind.SCIM_CONNECTION, connection_id or org["id"])
         return row
 
-    def _summarise(self, tx: WriteTx, org: OrganizationRow, row: ScimConnectionRow | None) -> None:
+    def summarise(self, tx: WriteTx, org: OrganizationRow, row: ScimConnectionRow | None) -> None:
         """Copy the connection's summary and role rules into the organization's settings."""
         settings = {k: v for k, v in org["settings"].items() if k != SCIM_SETTING}
         if row is not None:
@@ -189,7 +189,7 @@ class ScimConnections:
                 "updated_at": now,
             }
             self.store.insert_scim_connection(tx, row)  # a second one: Duplicate
-            self._summarise(tx, org, row)
+            self.summarise(tx, org, row)
             events.record_call(
                 self.store,
                 tx,
@@ -255,7 +255,7 @@ class ScimConnections:
                 ]
             self.store.update_scim_connection(tx, row["id"], values)
             updated: ScimConnectionRow = {**row, **values}
-            self._summarise(tx, org, updated)
+            self.summarise(tx, org, updated)
             events.record_call(
                 self.store, tx, caller, "scim_connection.update", row["id"], dict(fields)
             )
@@ -270,7 +270,7 @@ class ScimConnections:
             for user in self.store.scim_users(tx, row["id"]):
                 self.store.update_member(tx, user["member_id"], {"scim": None, "updated_at": now})
             self.store.delete_scim_connection(tx, row["id"])
-            self._summarise(tx, org, None)
+            self.summarise(tx, org, None)
             events.record_call(self.store, tx, caller, "scim_connection.delete", row["id"])
         return row["id"]
 
@@ -334,7 +334,7 @@ class ScimConnections:
                 values["next_token_expires_at"] = None
             self.store.update_scim_connection(tx, row["id"], values)
             updated: ScimConnectionRow = {**row, **values}
-            self._summarise(tx, org, updated)
+            self.summarise(tx, org, updated)
             events.record_call(self.store, tx, caller, f"scim_connection.rotate_{step}", row["id"])
             return self._view(tx, updated, next_token=token)
 
@@ -1004,18 +1004,15 @@ class ScimServer:
             self.store.delete_scim_group(tx, row["id"])
             for member_id in members.get(ident, []):
                 self._sync_member_groups(tx, ctx, member_id, now)
-            # A rule for a deleted group grants nothing; drop it from the connection.
-            rules = [r for r in ctx.connection["group_roles"] if r["group_id"] != ident]
+            # A rule for a deleted group grants nothing; drop it from the connection (read in
+            # this transaction: the context's copy may be older).
             current = self.store.scim_connection_by_id(tx, ctx.connection["id"])
-            if current is not None and len(current["group_roles"]) != len(
-                [r for r in current["group_roles"] if r["group_id"] != ident]
-            ):
+            if current is not None:
                 rules = [r for r in current["group_roles"] if r["group_id"] != ident]
-                self.store.update_scim_connection(
-                    tx, current["id"], {"group_roles": rules, "updated_at": now}
-                )
-                org = self._org(tx, ctx)
-                self.connections._summarise(tx, org, {**current, "group_roles": rules})
+                if rules != current["group_roles"]:
+                    values: ScimConnectionValues = {"group_roles": rules, "updated_at": now}
+                    self.store.update_scim_connection(tx, current["id"], values)
+                    self.connections.summarise(tx, self._org(tx, ctx), {**current, **values})
             self._event(tx, ctx, "scim.group.delete", row["id"])
 
     # -- listing -----------------------------------------------------------------------

@@ -104,6 +104,11 @@ def test_provisioning_creates_a_member_and_deactivating_revokes_its_sessions(
     registration = member.member.scim_registration
     assert registration is not None and registration.connection_id == idp.connection_id
     assert registration.external_id == "okta-123" and registration.registration_id
+    attributes = registration.scim_attributes
+    assert attributes is not None and attributes.user_name == address
+    assert attributes.id == member_id and attributes.active is True
+    assert [(e.value, e.type, e.primary) for e in attributes.emails] == [(address, "work", True)]
+    assert attributes.name is not None and attributes.name.given_name == "Ada"
 
     signed_in = sign_in(client, idp.org_id, address)
     client.sessions.authenticate(session_token=signed_in.session_token)
@@ -171,6 +176,12 @@ def test_group_membership_grants_its_implicit_role(
     group_id = created.json()["id"]
     assert [m["value"] for m in created.json()["members"]] == [member_id]
     assert idp.http.get(f"Users/{member_id}").json()["groups"][0]["value"] == group_id
+    registration = client.organizations.members.get(
+        organization_id=idp.org_id, member_id=member_id
+    ).member.scim_registration
+    assert [(g.value, g.display) for g in registration.scim_attributes.groups] == [
+        (group_id, "Editors")
+    ]
 
     signed_in = sign_in(client, idp.org_id, address)
     token = signed_in.session_token

@@ -322,7 +322,7 @@ def discovered_organizations(found: Any) -> list[dict[str, Any]]:
 
 
 def scim_registration_to_wire(member: MemberRow) -> dict[str, Any] | None:
-    """The member's SCIM registration (`scim_attributes` left out: the SCIM server has them)."""
+    """The member's SCIM registration, with the User's attributes as the IdP last wrote them."""
     scim = member.get("scim")
     if not scim:
         return None
@@ -330,7 +330,7 @@ def scim_registration_to_wire(member: MemberRow) -> dict[str, Any] | None:
         "connection_id": scim["connection_id"],
         "registration_id": scim["registration_id"],
         "external_id": scim.get("external_id"),
-        "scim_attributes": None,
+        "scim_attributes": scim.get("scim_attributes"),
     }
 
 

@@ -421,6 +421,69 @@ def _member_fields(user: User[Any], registration_id: str) -> tuple[str, str]:
     return email, (name or user.display_name or "")[:256]
 
 
+def _values(items: Any, *fields: str) -> list[JsonObject]:
+    """Multi-valued attributes as the SDK's SCIMAttributes has them (each field a string, `primary`
+    a boolean, none missing)."""
+    out = []
+    for item in items or []:
+        entry: JsonObject = {f: str(getattr(item, f, None) or "") for f in fields}
+        entry["primary"] = bool(getattr(item, "primary", False))
+        out.append(entry)
+    return out
+
+
+def scim_attributes(user: User[Any], member_id: str, groups: list[JsonObject]) -> JsonObject:
+    """The member's `scim_registration.scim_attributes` (the SDK's SCIMAttributes, snake_case)."""
+
+    def text(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    name = user.name
+    return {
+        "user_name": text(user.user_name),
+        "id": member_id,
+        "external_id": text(user.external_id),
+        "active": user.active is not False,
+        "groups": groups,
+        "display_name": text(user.display_name),
+        "nick_name": text(user.nick_name),
+        "profile_url": text(user.profile_url),
+        "user_type": text(user.user_type),
+        "title": text(user.title),
+        "preferred_language": text(user.preferred_language),
+        "locale": text(user.locale),
+        "timezone": text(user.timezone),
+        "emails": _values(user.emails, "value", "type"),
+        "phone_numbers": _values(user.phone_numbers, "value", "type"),
+        "addresses": _values(
+            user.addresses,
+            "formatted",
+            "street_address",
+            "locality",
+            "region",
+            "postal_code",
+            "country",
+            "type",
+        ),
+        "ims": _values(user.ims, "value", "type"),
+        "photos": _values(user.photos, "value", "type"),
+        "entitlements": _values(user.entitlements, "value", "type"),
+        "roles": _values(user.roles, "value", "type"),
+        "x509certificates": _values(user.x509_certificates, "value", "type"),
+        "name": None
+        if name is None
+        else {
+            "formatted": text(name.formatted),
+            "family_name": text(name.family_name),
+            "given_name": text(name.given_name),
+            "middle_name": text(name.middle_name),
+            "honorific_prefix": text(name.honorific_prefix),
+            "honorific_suffix": text(name.honorific_suffix),
+        },
+        "enterprise_extension": None,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ScimContext:
     """Who calls the SCIM server: the connection its bearer token opened."""
@@ -603,16 +666,23 @@ class ScimServer:
         """Create or update the member a SCIM User describes; deactivate when `active` is false."""
         email, name = _member_fields(user, registration_id)
         active = user.active is not False
+        environment_id = ctx.connection["environment_id"]
+        member_id = (
+            member["id"] if member else ids.new_id("member", ids.environment_kind(environment_id))
+        )
+        group_ids = (member.get("scim") or {}).get("group_ids", []) if member else []
         scim = {
             "connection_id": ctx.connection["id"],
             "registration_id": registration_id,
             "external_id": user.external_id,
-            "group_ids": (member.get("scim") or {}).get("group_ids", []) if member else [],
+            "group_ids": group_ids,
+            "scim_attributes": scim_attributes(
+                user, member_id, self._group_refs(tx, ctx, group_ids)
+            ),
         }
         if member is None:
-            environment_id = ctx.connection["environment_id"]
             member = {
-                "id": ids.new_id("member", ids.environment_kind(environment_id)),
+                "id": member_id,
                 "environment_id": environment_id,
                 "organization_id": ctx.connection["organization_id"],
                 "email": email,
@@ -887,7 +957,16 @@ class ScimServer:
             if member_id in members
         )
         scim = {**(member.get("scim") or {}), "group_ids": group_ids}
+        if scim.get("scim_attributes"):
+            refs = self._group_refs(tx, ctx, group_ids)
+            scim["scim_attributes"] = {**scim["scim_attributes"], "groups": refs}
         self.store.update_member(tx, member_id, {"scim": scim, "updated_at": now})
+
+    def _group_refs(self, tx: ReadTx, ctx: ScimContext, group_ids: list[str]) -> list[JsonObject]:
+        names = {
+            g["id"]: g["display_name"] for g in self.store.scim_groups(tx, ctx.connection["id"])
+        }
+        return [{"value": g, "display": names.get(g, "")} for g in group_ids]
 
     @staticmethod
     def _stored_group(group: Group) -> JsonObject:

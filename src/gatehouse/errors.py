@@ -73,6 +73,7 @@ class Code(enum.StrEnum):
     ROUTE_NOT_FOUND = "route_not_found"
     REDIRECT_URL_NOT_FOUND = "redirect_url_not_found"
     INTERMEDIATE_SESSION_NOT_FOUND = "intermediate_session_not_found"
+    SCIM_CONNECTION_NOT_FOUND = "scim_connection_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -90,6 +91,9 @@ class Code(enum.StrEnum):
     LAST_ADMIN = "last_admin"
     MEMBER_PHONE_NUMBER_ALREADY_SET = "member_phone_number_already_set"
     DUPLICATE_REDIRECT_URL = "duplicate_redirect_url"
+    DUPLICATE_SCIM_CONNECTION = "duplicate_scim_connection"
+    DUPLICATE_SCIM_USER_NAME = "duplicate_scim_user_name"
+    NO_SCIM_TOKEN_ROTATION = "no_scim_token_rotation_in_progress"
     # 413, 415, 429
     REQUEST_TOO_LARGE = "request_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -116,6 +120,7 @@ class Kind(enum.Enum):
     WORKSPACE_DOMAIN = (Code.WORKSPACE_DOMAIN_NOT_FOUND, "workspace domain")
     WORKSPACE_KEY = (Code.WORKSPACE_KEY_NOT_FOUND, "workspace key")
     REDIRECT_URL = (Code.REDIRECT_URL_NOT_FOUND, "redirect url")
+    SCIM_CONNECTION = (Code.SCIM_CONNECTION_NOT_FOUND, "scim connection")
 
     def __init__(self, code: Code, noun: str) -> None:
         self.code = code

@@ -144,6 +144,7 @@ def member_row(environment_id: str, organization_id: str, **overrides: Any) -> d
         "password_hash": None,
         "created_at": T0,
         "updated_at": T0,
+        "scim": None,
     } | overrides
 
 

@@ -33,6 +33,10 @@ ROWS = {
     "member_email_tokens": rows.MemberEmailTokenRow,
     "intermediate_sessions": rows.IntermediateSessionRow,
     "redirect_urls": rows.RedirectUrlRow,
+    "scim_connections": rows.ScimConnectionRow,
+    "scim_users": rows.ScimUserRow,
+    "scim_groups": rows.ScimGroupRow,
+    "scim_group_members": rows.ScimGroupMemberRow,
 }
 VALUES = {
     "workspaces": rows.WorkspaceValues,
@@ -44,6 +48,7 @@ VALUES = {
     "organizations": rows.OrganizationValues,
     "members": rows.MemberValues,
     "member_sessions": rows.SessionValues,
+    "scim_connections": rows.ScimConnectionValues,
 }
 
 

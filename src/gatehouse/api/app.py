@@ -26,6 +26,7 @@ from gatehouse.api.routes import (
     b2b_organizations,
     b2b_passwords,
     b2b_rbac,
+    b2b_scim,
     b2b_sessions,
     pwa_auth,
     pwa_projects,
@@ -129,12 +130,14 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *b2b_passwords.routes,
         *b2b_changes.routes,
         *b2b_email.routes,
+        *b2b_scim.routes,
         *pwa_projects.routes,
         *pwa_workspace.routes,
         *pwa_auth.routes,
         *pwa_support.routes,
         # The dashboard's pages under /dashboard/, and `/` redirecting there.
         *dashboard.routes(),
+        *b2b_scim.scim_fallback,
     ]
     app = Starlette(
         routes=routes,

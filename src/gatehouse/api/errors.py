@@ -128,6 +128,10 @@ ERRORS: dict[Code, tuple[int, str]] = {
         "the session is unknown, has expired or was revoked",
     ),
     Code.SSO_CONNECTION_NOT_FOUND: (404, "the SSO connection id is unknown"),
+    Code.SCIM_CONNECTION_NOT_FOUND: (
+        404,
+        "the organization has no SCIM connection, or none with this id",
+    ),
     Code.PROJECT_NOT_FOUND: (404, "no project or environment has this id or slug"),
     Code.ENVIRONMENT_NOT_FOUND: (404, "the project has no environment with this slug"),
     Code.SECRET_NOT_FOUND: (404, "the environment has no API secret with this id"),
@@ -178,6 +182,19 @@ ERRORS: dict[Code, tuple[int, str]] = {
         "the member already has an mfa phone number: delete it before setting another",
     ),
     Code.DUPLICATE_REDIRECT_URL: (409, "the redirect url is already registered (update it)"),
+    Code.DUPLICATE_SCIM_CONNECTION: (
+        409,
+        "the organization already has a SCIM connection (one per organization: delete it first)",
+    ),
+    Code.DUPLICATE_SCIM_USER_NAME: (
+        409,
+        "the SCIM connection already has a user with this `userName` (the SCIM server answers "
+        "it as `uniqueness`)",
+    ),
+    Code.NO_SCIM_TOKEN_ROTATION: (
+        409,
+        "no bearer token rotation is in progress (call rotate_start first)",
+    ),
     Code.REQUEST_TOO_LARGE: (413, "the request body is over the size limit"),
     Code.UNSUPPORTED_MEDIA_TYPE: (415, "a body that is not JSON"),
     Code.TOO_MANY_REQUESTS: (

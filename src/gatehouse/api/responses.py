@@ -620,3 +620,80 @@ class PasswordReset(PasswordAuthenticated):
 
 class PasswordResetStarted(MemberResponse):
     member_email_id: str
+
+
+# -- SCIM connections ------------------------------------------------------------------------
+
+
+class ScimGroupRole(Model):
+    role_id: str
+    group_id: str
+    group_name: str
+
+
+class ScimConnection(Model):
+    organization_id: str
+    connection_id: str
+    status: str
+    display_name: str
+    identity_provider: str
+    base_url: str
+    bearer_token_last_four: str
+    scim_group_implicit_role_assignments: list[ScimGroupRole]
+    next_bearer_token_last_four: str
+    bearer_token_expires_at: str | None
+    next_bearer_token_expires_at: str | None
+
+
+class ScimConnectionWithToken(Model):
+    organization_id: str
+    connection_id: str
+    status: str
+    display_name: str
+    identity_provider: str
+    base_url: str
+    bearer_token: str
+    scim_group_implicit_role_assignments: list[ScimGroupRole]
+    bearer_token_expires_at: str | None
+
+
+class ScimConnectionWithNextToken(Model):
+    organization_id: str
+    connection_id: str
+    status: str
+    display_name: str
+    base_url: str
+    identity_provider: str
+    bearer_token_last_four: str
+    next_bearer_token: str
+    scim_group_implicit_role_assignments: list[ScimGroupRole]
+    bearer_token_expires_at: str | None
+    next_bearer_token_expires_at: str | None
+
+
+class ScimConnectionResponse(_Ok):
+    connection: ScimConnection
+
+
+class ScimConnectionCreated(_Ok):
+    connection: ScimConnectionWithToken
+
+
+class ScimConnectionRotating(_Ok):
+    connection: ScimConnectionWithNextToken
+
+
+class ScimConnectionDeleted(_Ok):
+    connection_id: str
+
+
+class ScimGroup(Model):
+    group_id: str
+    group_name: str
+    organization_id: str
+    connection_id: str
+
+
+class ScimGroups(_Ok):
+    scim_groups: list[ScimGroup]
+    next_cursor: str | None

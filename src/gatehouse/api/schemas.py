@@ -456,3 +456,46 @@ class DiscoveryPasswordReset(Body):
 class DiscoveryPasswordAuthenticate(Body):
     email_address: Email
     password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+# -- SCIM connections (`scim.connection.*`) --------------------------------------------------
+
+IdentityProvider = Literal[
+    "generic",
+    "okta",
+    "microsoft-entra",
+    "cyberark",
+    "jumpcloud",
+    "onelogin",
+    "pingfederate",
+    "rippling",
+]
+
+
+class ScimConnectionCreate(Body):
+    display_name: Name = ""
+    identity_provider: IdentityProvider = "generic"
+
+
+class ScimGroupRoleAssignment(Body):
+    """`group_name` is accepted (the SDK's model requires it) and ignored: the name is the
+    group's own, as the IdP last sent it."""
+
+    group_id: Ident
+    role_id: RoleId
+    group_name: Name = ""
+
+
+class ScimConnectionUpdate(Body):
+    display_name: Name = ""
+    identity_provider: IdentityProvider = "generic"
+    scim_group_implicit_role_assignments: Annotated[
+        list[ScimGroupRoleAssignment], Field(max_length=1000)
+    ] = []
+
+
+class ScimGroupsQuery(Body):
+    """A query string: `limit` is text there (1-1000)."""
+
+    cursor: Annotated[str, Field(max_length=512)] = ""
+    limit: Annotated[str, Field(pattern=r"^(1000|[1-9][0-9]{0,2})$")] = "100"

@@ -18,6 +18,7 @@ from typing import Any
 from gatehouse.policy.defaults import STYTCH_ADMIN
 from gatehouse.services import clock
 from gatehouse.services.b2b import roles
+from gatehouse.services.b2b.scim import ScimConnectionView
 from gatehouse.services.context import ActiveSession, CachedSession, MemberView, SignIn
 from gatehouse.services.redirects import TYPES, RedirectUrl
 from gatehouse.services.workspace.projects import CreatedSecret, EnvironmentView
@@ -28,6 +29,7 @@ from gatehouse.storage.rows import (
     MemberRow,
     OrganizationRow,
     ProjectRow,
+    ScimGroupRow,
     SecretRow,
     SessionRow,
 )
@@ -60,6 +62,7 @@ ORGANIZATION_DEFAULTS: dict[str, Any] = {
 
 def org_to_wire(org: OrganizationRow) -> dict[str, Any]:
     settings = {**ORGANIZATION_DEFAULTS, **org["settings"]}
+    scim = settings.pop(roles.SCIM_SETTING, None)
     return {
         "organization_id": org["id"],
         "organization_name": org["name"],
@@ -68,7 +71,13 @@ def org_to_wire(org: OrganizationRow) -> dict[str, Any]:
         "trusted_metadata": org["trusted_metadata"],
         **settings,
         "sso_active_connections": [],
-        "scim_active_connection": None,
+        "scim_active_connection": scim
+        and {
+            "connection_id": scim["connection_id"],
+            "display_name": scim["display_name"],
+            "bearer_token_last_four": scim["bearer_token_last_four"],
+            "bearer_token_expires_at": scim["bearer_token_expires_at"],
+        },
         "custom_roles": org["custom_roles"],
         "created_at": clock.iso(org["created_at"]),
         "updated_at": clock.iso(org["updated_at"]),
@@ -109,7 +118,7 @@ def member_to_wire(
         "trusted_metadata": member["trusted_metadata"],
         "untrusted_metadata": member["untrusted_metadata"],
         "external_id": member["external_id"],
-        "scim_registration": None,
+        "scim_registration": scim_registration_to_wire(member),
         "created_at": clock.iso(member["created_at"]),
         "updated_at": clock.iso(member["updated_at"]),
     }
@@ -310,3 +319,58 @@ def discovered_organizations(found: Any) -> list[dict[str, Any]]:
         }
         for m in found.organizations
     ]
+
+
+def scim_registration_to_wire(member: MemberRow) -> dict[str, Any] | None:
+    """The member's SCIM registration, with the User's attributes as the IdP last wrote them."""
+    scim = member.get("scim")
+    if not scim:
+        return None
+    return {
+        "connection_id": scim["connection_id"],
+        "registration_id": scim["registration_id"],
+        "external_id": scim.get("external_id"),
+        "scim_attributes": scim.get("scim_attributes"),
+    }
+
+
+def scim_connection_to_wire(view: ScimConnectionView) -> dict[str, Any]:
+    """The SCIM Connection object; `bearer_token` (create) or `next_bearer_token` (rotate_start)
+    only when the view carries one, shown once."""
+    row = view.row
+    rules = [
+        {
+            "role_id": r["role_id"],
+            "group_id": r["group_id"],
+            "group_name": view.group_names.get(r["group_id"], ""),
+        }
+        for r in row["group_roles"]
+    ]
+    expires = row["token_expires_at"]
+    next_expires = row["next_token_expires_at"]
+    wire: dict[str, Any] = {
+        "organization_id": row["organization_id"],
+        "connection_id": row["id"],
+        "status": "active",
+        "display_name": row["display_name"],
+        "identity_provider": row["identity_provider"],
+        "base_url": view.base_url,
+        "scim_group_implicit_role_assignments": rules,
+        "bearer_token_expires_at": clock.iso(expires) if expires else None,
+    }
+    if view.bearer_token is not None:
+        return {**wire, "bearer_token": view.bearer_token}
+    wire["bearer_token_last_four"] = row["token_last_four"]
+    wire["next_bearer_token_expires_at"] = clock.iso(next_expires) if next_expires else None
+    if view.next_bearer_token is not None:
+        return {**wire, "next_bearer_token": view.next_bearer_token}
+    return {**wire, "next_bearer_token_last_four": row["next_token_last_four"]}
+
+
+def scim_group_to_wire(row: ScimGroupRow, organization_id: str) -> dict[str, Any]:
+    return {
+        "group_id": row["id"],
+        "group_name": row["display_name"],
+        "organization_id": organization_id,
+        "connection_id": row["connection_id"],
+    }

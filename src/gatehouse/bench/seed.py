@@ -186,6 +186,7 @@ def _members(
             "password_hash": None,
             "created_at": now,
             "updated_at": now,
+            "scim": None,
         }
 
 

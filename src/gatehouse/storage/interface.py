@@ -9,6 +9,7 @@ Protocol here is exercised there.
     ProjectStore      the workspace's projects, environments (policy), secrets and signing keys
     OrganizationStore, MemberStore, SessionStore, EventStore   the B2B data of an environment
     EmailFlowStore    member email tokens and codes, intermediate sessions, redirect URLs
+    ScimStore         SCIM connections, their provisioned users and groups
     WorkspaceStore    people, email-domain rules, management keys, dashboard sessions, email tokens
     Store             all of the above
 
@@ -55,6 +56,10 @@ from gatehouse.storage.rows import (
     ProjectRow,
     ProjectValues,
     RedirectUrlRow,
+    ScimConnectionRow,
+    ScimConnectionValues,
+    ScimGroupRow,
+    ScimUserRow,
     SecretRow,
     SessionRow,
     SessionValues,
@@ -339,6 +344,59 @@ class EmailFlowStore(Protocol):
     def delete_redirect_url(self, tx: WriteTx, environment_id: str, url: str) -> bool: ...
 
 
+class ScimStore(Protocol):
+    """SCIM connections (one per organization, token digests only) and what they provision."""
+
+    def insert_scim_connection(self, tx: WriteTx, row: ScimConnectionRow) -> None:
+        """A second connection for the organization: DuplicateValue."""
+        ...
+
+    def find_scim_connection(
+        self, tx: ReadTx, organization_id: str
+    ) -> ScimConnectionRow | None: ...
+    def scim_connection_by_id(self, tx: ReadTx, connection_id: str) -> ScimConnectionRow | None: ...
+    def update_scim_connection(
+        self, tx: WriteTx, connection_id: str, values: ScimConnectionValues
+    ) -> None: ...
+    def delete_scim_connection(self, tx: WriteTx, connection_id: str) -> None:
+        """With its users' and groups' rows (the members stay)."""
+        ...
+
+    def scim_users(self, tx: ReadTx, connection_id: str) -> list[ScimUserRow]:
+        """Oldest first."""
+        ...
+
+    def insert_scim_user(self, tx: WriteTx, row: ScimUserRow) -> None:
+        """A `userName` the connection already has (any case): DuplicateValue."""
+        ...
+
+    def update_scim_user(
+        self,
+        tx: WriteTx,
+        user_id: str,
+        user_name_lower: str,
+        resource: JsonObject,
+        now: dt.datetime,
+    ) -> None: ...
+    def delete_scim_user(self, tx: WriteTx, user_id: str) -> None: ...
+    def scim_groups(self, tx: ReadTx, connection_id: str) -> list[ScimGroupRow]:
+        """Oldest first."""
+        ...
+
+    def insert_scim_group(self, tx: WriteTx, row: ScimGroupRow) -> None: ...
+    def update_scim_group(
+        self, tx: WriteTx, group_id: str, display_name: str, resource: JsonObject, now: dt.datetime
+    ) -> None: ...
+    def delete_scim_group(self, tx: WriteTx, group_id: str) -> None: ...
+    def scim_group_members(self, tx: ReadTx, connection_id: str) -> dict[str, list[str]]:
+        """Each group id of the connection -> its member ids (every group, empty ones too)."""
+        ...
+
+    def set_scim_group_members(self, tx: WriteTx, group_id: str, member_ids: list[str]) -> None:
+        """Make the group's members exactly `member_ids`."""
+        ...
+
+
 class WorkspaceStore(Protocol):
     """The workspace's people, email-domain rules, management keys, dashboard sessions and
     one-time email tokens (Gatehouse runs one workspace per database)."""
@@ -386,6 +444,7 @@ class Store(
     EventStore,
     WorkspaceStore,
     EmailFlowStore,
+    ScimStore,
     Protocol,
 ):
     """Everything a node's services need, over one database."""

@@ -274,6 +274,8 @@ class MemberRow(TypedDict):
     password_hash: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    # SCIM-provisioned: {connection_id, registration_id, external_id, group_ids}; else None.
+    scim: JsonObject | None
 
 
 class MemberValues(TypedDict, total=False):
@@ -298,6 +300,7 @@ class MemberValues(TypedDict, total=False):
     password_hash: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    scim: JsonObject | None
 
 
 class MemberEmailRow(TypedDict):
@@ -429,3 +432,70 @@ class EnvironmentInfo(TypedDict):
     slug: str
     user_impersonation_enabled: bool
     settings: JsonObject
+
+
+class ScimConnectionRow(TypedDict):
+    """A row of `scim_connections`."""
+
+    id: str
+    environment_id: str
+    organization_id: str
+    display_name: str
+    identity_provider: str
+    token_hash: str
+    token_last_four: str
+    token_expires_at: dt.datetime | None
+    next_token_hash: str | None
+    next_token_last_four: str
+    next_token_expires_at: dt.datetime | None
+    group_roles: list[JsonObject]  # [{group_id, role_id}]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ScimConnectionValues(TypedDict, total=False):
+    """Columns of `scim_connections` an update sets."""
+
+    environment_id: str
+    organization_id: str
+    display_name: str
+    identity_provider: str
+    token_hash: str
+    token_last_four: str
+    token_expires_at: dt.datetime | None
+    next_token_hash: str | None
+    next_token_last_four: str
+    next_token_expires_at: dt.datetime | None
+    group_roles: list[JsonObject]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ScimUserRow(TypedDict):
+    """A row of `scim_users`: the member's SCIM User resource as last written."""
+
+    id: str
+    connection_id: str
+    member_id: str
+    user_name_lower: str
+    resource: JsonObject
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ScimGroupRow(TypedDict):
+    """A row of `scim_groups` (its members are in `scim_group_members`)."""
+
+    id: str
+    connection_id: str
+    display_name: str
+    resource: JsonObject
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ScimGroupMemberRow(TypedDict):
+    """A row of `scim_group_members`."""
+
+    group_id: str
+    member_id: str

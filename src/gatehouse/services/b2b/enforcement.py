@@ -159,3 +159,18 @@ def require_member(
 
 def member_update_needs(fields: Iterable[str]) -> list[tuple[str, str | None]]:
     return [MEMBER_FIELD_ACTIONS[f] for f in fields if f in MEMBER_FIELD_ACTIONS]
+
+
+SSO = "stytch.sso"
+
+
+def require_sso(runtime: Runtime, caller: Caller, org: OrganizationRow, action: str) -> None:
+    """SSO and SCIM connection management (`create`, `update`, `delete`) with a member session
+    header needs that action on `stytch.sso` (the seed has no SCIM resource: docs/DECISIONS.md)."""
+    session = caller.session
+    if session is None:
+        return
+    _tenancy(session, org["id"])
+    compiled = runtime.compiled_for_org(caller.environment, org)
+    if not compiled.check(session.roles, SSO, action):
+        raise _deny([(SSO, action)])

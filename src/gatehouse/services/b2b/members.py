@@ -129,6 +129,7 @@ class Members:
             "password_hash": None,
             "created_at": now,
             "updated_at": now,
+            "scim": None,
         }
 
     def get(

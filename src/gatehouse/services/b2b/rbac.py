@@ -27,6 +27,7 @@ from gatehouse.policy.model import WILDCARD
 from gatehouse.services import clock, events
 from gatehouse.services.b2b import enforcement
 from gatehouse.services.b2b.organizations import Organizations
+from gatehouse.services.b2b.roles import SCIM_SETTING
 from gatehouse.services.context import Caller, Environment
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.storage.interface import (
@@ -35,13 +36,16 @@ from gatehouse.storage.interface import (
     OrganizationStore,
     ProjectStore,
     ReadTx,
+    ScimStore,
     Transactions,
     WriteTx,
 )
 from gatehouse.storage.rows import OrganizationRow
 
 
-class _Store(Transactions, OrganizationStore, MemberStore, ProjectStore, EventStore, Protocol):
+class _Store(
+    Transactions, OrganizationStore, MemberStore, ProjectStore, EventStore, ScimStore, Protocol
+):
     """The storage this service uses."""
 
 
@@ -53,6 +57,7 @@ class Uses:
     implicit_rules: list[tuple[str, str, str]] = field(default_factory=list)  # org, domain, role
     org_roles: list[tuple[str, str, str]] = field(default_factory=list)  # org, role, resource
     org_role_ids: list[tuple[str, str]] = field(default_factory=list)  # org, role id taken
+    scim_rules: list[tuple[str, str, str]] = field(default_factory=list)  # org, scim group, role
 
     def problems(self) -> list[Problem]:
         out = [
@@ -79,13 +84,20 @@ class Uses:
             for org, role, what in self.org_roles
         ]
         out += [
+            Problem(
+                "roles",
+                f"role `{role}` is still granted by organization `{org}`'s SCIM group `{group}`",
+            )
+            for org, group, role in self.scim_rules
+        ]
+        out += [
             Problem("roles", f"role id `{role}` is already a custom role of organization `{org}`")
             for org, role in self.org_role_ids
         ]
         return out
 
     def __bool__(self) -> bool:
-        return bool(self.assignments or self.implicit_rules or self.org_roles)
+        return bool(self.assignments or self.implicit_rules or self.org_roles or self.scim_rules)
 
     @property
     def blocking(self) -> bool:
@@ -144,6 +156,10 @@ class Rbac:
             for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
                 if rule["role_id"] in removed_roles:
                     uses.implicit_rules.append((org["id"], rule["domain"], rule["role_id"]))
+            scim = org["settings"].get(SCIM_SETTING) or {}
+            for rule in scim.get("group_roles") or []:
+                if rule["role_id"] in removed_roles:
+                    uses.scim_rules.append((org["id"], rule["group_id"], rule["role_id"]))
             for role in org["custom_roles"]:
                 for what in _strip_org_role(role, declared)[1]:
                     uses.org_roles.append((org["id"], role["role_id"], what))
@@ -237,8 +253,18 @@ class Rbac:
             rules = org["settings"].get("rbac_email_implicit_role_assignments", [])
             kept_rules = [r for r in rules if r["role_id"] not in removed_roles]
             roles = [_strip_org_role(r, declared)[0] for r in org["custom_roles"]]
-            if kept_rules != rules or roles != org["custom_roles"]:
+            scim = org["settings"].get(SCIM_SETTING)
+            scim_rules = (scim or {}).get("group_roles") or []
+            kept_scim = [r for r in scim_rules if r["role_id"] not in removed_roles]
+            if scim and kept_scim != scim_rules:
+                # The connection's rules and their copy in the settings (services/b2b/scim.py).
+                self.store.update_scim_connection(
+                    tx, scim["connection_id"], {"group_roles": kept_scim, "updated_at": now}
+                )
+            if kept_rules != rules or roles != org["custom_roles"] or kept_scim != scim_rules:
                 settings = {**org["settings"], "rbac_email_implicit_role_assignments": kept_rules}
+                if scim:
+                    settings[SCIM_SETTING] = {**scim, "group_roles": kept_scim}
                 self.store.update_organization(
                     tx, org["id"], {"settings": settings, "custom_roles": roles, "updated_at": now}
                 )
@@ -284,6 +310,11 @@ class Rbac:
                 if rule["role_id"] in removed:
                     uses.append(
                         f"role `{rule['role_id']}` is still granted to email domain `{rule['domain']}`"
+                    )
+            for rule in (org["settings"].get(SCIM_SETTING) or {}).get("group_roles") or []:
+                if rule["role_id"] in removed:
+                    uses.append(
+                        f"role `{rule['role_id']}` is still granted to SCIM group `{rule['group_id']}`"
                     )
             if uses:
                 raise GatehouseError(

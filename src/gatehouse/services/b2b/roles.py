@@ -1,8 +1,10 @@
 """Which roles a member holds, and why (their `sources`), exactly as docs/spec/PRODUCT.md's role assignment.
 
-A member's roles are the union of `stytch_member` (always), direct assignments, and the
-organization's email-domain implicit roles. SSO and SCIM connection roles need connections, which
-Gatehouse does not have yet (docs/COMPATIBILITY.md).
+A member's roles are the union of `stytch_member` (always), direct assignments, the
+organization's email-domain implicit roles, and the SCIM group roles of the organization's SCIM
+connection for the groups the member is in (`members.scim`; the connection's rules are kept in the
+organization's settings under `SCIM_SETTING`, so both come with the rows a session already reads).
+SCIM group roles need no session factor: PRODUCT.md asks that only of SSO connection roles.
 """
 
 from __future__ import annotations
@@ -13,6 +15,26 @@ from gatehouse.policy.defaults import STYTCH_MEMBER
 from gatehouse.services.addresses import domain_of
 from gatehouse.services.context import Environment
 from gatehouse.storage.rows import MemberRow, OrganizationRow
+
+# The organization setting holding its SCIM connection's summary and group role rules; it is not
+# an Organization wire field (`api/wire.py` turns it into `scim_active_connection`).
+SCIM_SETTING = "_scim_connection"
+
+
+def scim_group_roles(member: MemberRow, org: OrganizationRow) -> list[tuple[str, str, str]]:
+    """(role_id, connection_id, group_id) for each SCIM group rule the member's groups meet."""
+    registration = member.get("scim")
+    connection = org["settings"].get(SCIM_SETTING)
+    if not registration or not connection:
+        return []
+    if registration.get("connection_id") != connection["connection_id"]:
+        return []
+    groups = set(registration.get("group_ids") or [])
+    return [
+        (rule["role_id"], connection["connection_id"], rule["group_id"])
+        for rule in connection.get("group_roles") or []
+        if rule["group_id"] in groups
+    ]
 
 
 def member_roles(
@@ -31,6 +53,13 @@ def member_roles(
             sources.setdefault(rule["role_id"], []).append(
                 {"type": "email_assignment", "details": {"email_domain": rule["domain"]}}
             )
+    for role_id, connection_id, group_id in scim_group_roles(member, org):
+        sources.setdefault(role_id, []).append(
+            {
+                "type": "scim_connection_group",
+                "details": {"connection_id": connection_id, "group_id": group_id},
+            }
+        )
     ordered = [STYTCH_MEMBER] + sorted(r for r in sources if r != STYTCH_MEMBER)
     return [{"role_id": role_id, "sources": sources[role_id]} for role_id in ordered]
 
@@ -44,6 +73,7 @@ def effective_role_ids(
     for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
         if rule["domain"].lower() == domain:
             roles.add(rule["role_id"])
+    roles.update(role_id for role_id, _, _ in scim_group_roles(member, org))
     return frozenset(roles)
 
 

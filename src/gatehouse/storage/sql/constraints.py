@@ -38,6 +38,24 @@ class UniqueRule:
 
 RULES = (
     UniqueRule(
+        "uq_scim_connections_organization_id",
+        "scim_connections",
+        ("organization_id",),
+        Code.DUPLICATE_SCIM_CONNECTION,
+        "organization_id",
+        "organization_id",
+        "project",
+    ),
+    UniqueRule(
+        "uq_scim_users_connection_id_user_name_lower",
+        "scim_users",
+        ("connection_id", "user_name_lower"),
+        Code.DUPLICATE_SCIM_USER_NAME,
+        "userName",
+        "user_name_lower",
+        "SCIM connection",
+    ),
+    UniqueRule(
         "uq_members_organization_id_email_lower",
         "members",
         ("organization_id", "email_lower"),

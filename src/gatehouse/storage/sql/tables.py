@@ -258,6 +258,8 @@ members = Table(
     Column("password_hash", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # A SCIM-provisioned member's registration and group ids (migration 0011), else null.
+    Column("scim", JSON, nullable=True),
     Index(None, "organization_id", "email_lower"),
     Index(None, "environment_id", "email_lower"),
     # Listing an organization's members in creation order (the cursor's order) without sorting
@@ -431,4 +433,70 @@ changes = Table(
     Column("key", ID, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     sqlite_autoincrement=True,
+)
+
+# SCIM connections (migration 0011): at most one per organization; digests of the bearer tokens.
+scim_connections = Table(
+    "scim_connections",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "organization_id",
+        ID,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("display_name", String(256), nullable=False),
+    Column("identity_provider", String(32), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("token_last_four", String(4), nullable=False),
+    Column("token_expires_at", UTCDateTime(), nullable=True),
+    Column("next_token_hash", String(128), nullable=True, unique=True),
+    Column("next_token_last_four", String(4), nullable=False),
+    Column("next_token_expires_at", UTCDateTime(), nullable=True),
+    Column("group_roles", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# The SCIM User resource of each provisioned member; `userName` unique per connection.
+scim_users = Table(
+    "scim_users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "connection_id", ID, ForeignKey("scim_connections.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False, unique=True
+    ),
+    Column("user_name_lower", String(320), nullable=False),
+    Column("resource", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("connection_id", "user_name_lower"),
+)
+
+scim_groups = Table(
+    "scim_groups",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "connection_id", ID, ForeignKey("scim_connections.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("display_name", String(256), nullable=False),
+    Column("resource", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "connection_id"),
+)
+
+scim_group_members = Table(
+    "scim_group_members",
+    metadata,
+    Column("group_id", ID, ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "member_id"),
 )

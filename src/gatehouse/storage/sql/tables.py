@@ -258,7 +258,7 @@ members = Table(
     Column("password_hash", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    # A SCIM-provisioned member's registration and group ids (migration 0011), else null.
+    # A SCIM-provisioned member's registration and group ids (migration 0010), else null.
     Column("scim", JSON, nullable=True),
     Index(None, "organization_id", "email_lower"),
     Index(None, "environment_id", "email_lower"),
@@ -435,7 +435,7 @@ changes = Table(
     sqlite_autoincrement=True,
 )
 
-# SCIM connections (migration 0011): at most one per organization; digests of the bearer tokens.
+# SCIM connections (migration 0010): at most one per organization; digests of the bearer tokens.
 scim_connections = Table(
     "scim_connections",
     metadata,

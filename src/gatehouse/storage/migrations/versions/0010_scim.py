@@ -6,8 +6,8 @@ one and, during a rotation, the next). `scim_users`: the SCIM User resource of a
 connection's groups and who is in them. `members.scim`: the member's registration and group ids,
 kept beside the member so that its roles are computed from the rows a session already reads.
 
-Revision ID: 0011
-Revises: 0009 (on the scim branch; re-chained after 0010 at merge)
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 
 from gatehouse.storage.sql.tables import UTCDateTime
 
-revision = "0011"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None

@@ -33,6 +33,11 @@ ROWS = {
     "member_email_tokens": rows.MemberEmailTokenRow,
     "intermediate_sessions": rows.IntermediateSessionRow,
     "redirect_urls": rows.RedirectUrlRow,
+    "saml_connections": rows.SamlConnectionRow,
+    "sso_registrations": rows.SsoRegistrationRow,
+    "saml_requests": rows.SamlRequestRow,
+    "saml_seen_assertions": rows.SamlSeenAssertionRow,
+    "sso_tokens": rows.SsoTokenRow,
 }
 VALUES = {
     "workspaces": rows.WorkspaceValues,

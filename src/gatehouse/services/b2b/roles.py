@@ -1,22 +1,84 @@
 """Which roles a member holds, and why (their `sources`), exactly as docs/spec/PRODUCT.md's role assignment.
 
-A member's roles are the union of `stytch_member` (always), direct assignments, and the
-organization's email-domain implicit roles. SSO and SCIM connection roles need connections, which
-Gatehouse does not have yet (docs/COMPATIBILITY.md).
+A member's roles are the union of `stytch_member` (always), direct assignments, the
+organization's email-domain implicit roles, and the implicit roles of the SAML connections the
+member has a registration with (`saml_connection_implicit_role_assignments`, and
+`saml_group_implicit_role_assignments` for the groups the IdP last sent for them). Connection roles
+are listed on the member, but a check grants them only when the session holds a factor from that
+connection (`effective_role_ids` with the session's `factors`). SCIM group roles need SCIM
+connections, which Gatehouse does not have yet (docs/COMPATIBILITY.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from gatehouse.policy.defaults import STYTCH_MEMBER
 from gatehouse.services.addresses import domain_of
 from gatehouse.services.context import Environment
-from gatehouse.storage.rows import MemberRow, OrganizationRow
+from gatehouse.storage.rows import (
+    MemberRow,
+    OrganizationRow,
+    SamlConnectionRow,
+    SsoRegistrationRow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SsoGrant:
+    """What one SAML connection the member is registered with grants them."""
+
+    connection_id: str
+    connection_roles: tuple[str, ...]
+    group_roles: tuple[tuple[str, str], ...]  # (group, role_id), for the member's groups
+
+
+def sso_grants(
+    connections: Iterable[SamlConnectionRow], registrations: Iterable[SsoRegistrationRow]
+) -> tuple[SsoGrant, ...]:
+    """The grants of the connections among `connections` that a registration links to."""
+    by_id = {c["id"]: c for c in connections}
+    grants = []
+    for registration in registrations:
+        connection = by_id.get(registration["connection_id"])
+        if connection is None:
+            continue
+        config = connection["config"]
+        groups = set(registration["sso_attributes"].get("groups") or [])
+        grants.append(
+            SsoGrant(
+                connection["id"],
+                tuple(
+                    r["role_id"]
+                    for r in config.get("saml_connection_implicit_role_assignments", [])
+                ),
+                tuple(
+                    (r["group"], r["role_id"])
+                    for r in config.get("saml_group_implicit_role_assignments", [])
+                    if r["group"] in groups
+                ),
+            )
+        )
+    return tuple(grants)
+
+
+def factor_connections(factors: Iterable[dict[str, Any]]) -> frozenset[str]:
+    """The SSO connections a session's authentication factors come from."""
+    found = set()
+    for factor in factors:
+        sso = factor.get("saml_sso_factor")
+        if isinstance(sso, dict) and sso.get("provider_id"):
+            found.add(str(sso["provider_id"]))
+    return frozenset(found)
 
 
 def member_roles(
-    member: MemberRow, direct: list[str], org: OrganizationRow
+    member: MemberRow,
+    direct: list[str],
+    org: OrganizationRow,
+    sso: Sequence[SsoGrant] = (),
 ) -> list[dict[str, Any]]:
     """The wire `roles` list: each role once, with every source that grants it."""
     sources: dict[str, list[dict[str, Any]]] = {STYTCH_MEMBER: []}
@@ -31,15 +93,37 @@ def member_roles(
             sources.setdefault(rule["role_id"], []).append(
                 {"type": "email_assignment", "details": {"email_domain": rule["domain"]}}
             )
+    for grant in sso:
+        for role_id in grant.connection_roles:
+            sources.setdefault(role_id, []).append(
+                {"type": "sso_connection", "details": {"connection_id": grant.connection_id}}
+            )
+        for group, role_id in grant.group_roles:
+            sources.setdefault(role_id, []).append(
+                {
+                    "type": "sso_connection_group",
+                    "details": {"connection_id": grant.connection_id, "group": group},
+                }
+            )
     ordered = [STYTCH_MEMBER] + sorted(r for r in sources if r != STYTCH_MEMBER)
     return [{"role_id": role_id, "sources": sources[role_id]} for role_id in ordered]
 
 
 def effective_role_ids(
-    member: MemberRow, direct: list[str], org: OrganizationRow
+    member: MemberRow,
+    direct: list[str],
+    org: OrganizationRow,
+    sso: Sequence[SsoGrant] = (),
+    factors: Iterable[dict[str, Any]] = (),
 ) -> frozenset[str]:
-    """The role ids a check grants from (all sources above hold without a session factor)."""
+    """The role ids a check grants from: every source above, but a connection's roles only
+    when one of the session's `factors` comes from that connection."""
     roles = {STYTCH_MEMBER, *direct}
+    present = factor_connections(factors)
+    for grant in sso:
+        if grant.connection_id in present:
+            roles.update(grant.connection_roles)
+            roles.update(role_id for _, role_id in grant.group_roles)
     domain = domain_of(member["email"])
     for rule in org["settings"].get("rbac_email_implicit_role_assignments", []):
         if rule["domain"].lower() == domain:

@@ -928,3 +928,31 @@ def test_saml_implicit_roles_are_listed_but_granted_only_with_the_connections_fa
                     )
                     is granted
                 )
+
+
+def test_changing_a_connections_implicit_roles_applies_to_live_sessions(
+    harness: Harness,
+) -> None:
+    client = harness.client
+    org = harness.org()
+    connection, idp = harness.connection(
+        org.organization_id,
+        saml_connection_implicit_role_assignments=[{"role_id": "sso_reader"}],
+    )
+    _, query = harness.sp_initiated(connection, idp, email())
+    session = client.sso.authenticate(sso_token=query["token"])
+    check = AuthorizationCheck(
+        organization_id=org.organization_id, resource_id="reports", action="read"
+    )
+    client.sessions.authenticate(session_token=session.session_token, authorization_check=check)
+    client.sso.saml.update_connection(
+        organization_id=org.organization_id,
+        connection_id=connection.connection_id,
+        saml_connection_implicit_role_assignments=[],
+    )
+    with stytch_error(403, "session_authorization_error"):
+        client.sessions.authenticate(session_token=session.session_token, authorization_check=check)
+    member = client.organizations.members.get(
+        organization_id=org.organization_id, member_id=session.member_id
+    ).member
+    assert "sso_reader" not in [r.role_id for r in member.roles]

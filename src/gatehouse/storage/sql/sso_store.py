@@ -35,6 +35,17 @@ class SqlSsoStore:
     ) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def _org_changed(self, tx: WriteTx, organization_id: str) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _connection_changed(self, tx: WriteTx, connection_id: str) -> None:
+        """A connection's implicit roles (or a registration's groups) feed the roles of the
+        organization's sessions: cached sessions of the organization are stale."""
+        s = t.saml_connections
+        org_id = _c(tx).execute(select(s.c.organization_id).where(s.c.id == connection_id)).scalar()
+        if org_id is not None:
+            self._org_changed(tx, str(org_id))
+
     # -- connections -----------------------------------------------------------------------
 
     def insert_saml_connection(self, tx: WriteTx, row: SamlConnectionRow) -> None:
@@ -60,8 +71,10 @@ class SqlSsoStore:
         self, tx: WriteTx, connection_id: str, values: Mapping[str, Any]
     ) -> None:
         self._update(tx, t.saml_connections, connection_id, values)
+        self._connection_changed(tx, connection_id)
 
     def delete_saml_connection(self, tx: WriteTx, connection_id: str) -> None:
+        self._connection_changed(tx, connection_id)
         s = t.saml_connections
         _c(tx).execute(delete(s).where(s.c.id == connection_id))
 
@@ -69,11 +82,18 @@ class SqlSsoStore:
 
     def insert_sso_registration(self, tx: WriteTx, row: SsoRegistrationRow) -> None:
         self._insert(tx, t.sso_registrations, row)
+        self._connection_changed(tx, row["connection_id"])
 
     def update_sso_registration(
         self, tx: WriteTx, registration_id: str, values: Mapping[str, Any]
     ) -> None:
         self._update(tx, t.sso_registrations, registration_id, values)
+        r = t.sso_registrations
+        connection_id = (
+            _c(tx).execute(select(r.c.connection_id).where(r.c.id == registration_id)).scalar()
+        )
+        if connection_id is not None:
+            self._connection_changed(tx, str(connection_id))
 
     def find_sso_registration(
         self, tx: ReadTx, connection_id: str, external_id: str

@@ -956,3 +956,37 @@ def test_changing_a_connections_implicit_roles_applies_to_live_sessions(
         organization_id=org.organization_id, member_id=session.member_id
     ).member
     assert "sso_reader" not in [r.role_id for r in member.roles]
+
+
+def test_connection_changes_and_sign_ins_are_in_the_event_log(harness: Harness) -> None:
+    client, server = harness.client, harness.server
+    org = harness.org()
+    connection, idp = harness.connection(org.organization_id)
+    key_pem, _ = _key_and_cert("sp")
+    client.sso.saml.update_connection(
+        organization_id=org.organization_id,
+        connection_id=connection.connection_id,
+        signing_private_key=key_pem,
+    )
+    _, query = harness.sp_initiated(connection, idp, email())
+    member_id = client.sso.authenticate(sso_token=query["token"]).member_id
+    client.sso.delete_connection(
+        organization_id=org.organization_id, connection_id=connection.connection_id
+    )
+    with server.store.transaction() as tx:
+        events = list(reversed(server.store.events(tx, server.project_id, limit=1000)))
+    mine = [e for e in events if e["target"] in (connection.connection_id, member_id)]
+    assert [e["action"] for e in mine] == [
+        "sso.saml.create",
+        "sso.saml.update",  # the IdP settings
+        "sso.saml.update",  # the signing key
+        "member.create",
+        "sso.saml.assertion_accepted",
+        "member.sso_authenticate",
+        "sso.delete",
+    ]
+    key_change = mine[2]["changes"]
+    assert key_change["signing_private_key"] == "[redacted]"
+    assert "PRIVATE KEY" not in str([e["changes"] for e in events])
+    assert mine[4]["actor"] == f"sso:{connection.connection_id}"
+    assert mine[4]["changes"]["connection_id"] == connection.connection_id

@@ -928,6 +928,18 @@ def test_saml_implicit_roles_are_listed_but_granted_only_with_the_connections_fa
                     )
                     is granted
                 )
+        # Batch checks, local (the JWT's roles) and on the server (the session's roles now).
+        with Client(
+            harness.server.project_id, harness.server.secret, base_url=harness.server.url
+        ) as gatehouse:
+            pairs = [("reports", "read"), ("reports", "write")]
+            assert gatehouse.check_batch(session.session_jwt, org.organization_id, pairs) == [
+                granted,
+                granted,
+            ]
+            assert gatehouse.remote_check_batch(
+                org.organization_id, pairs, session_token=session.session_token
+            ) == [granted, granted]
 
 
 def test_changing_a_connections_implicit_roles_applies_to_live_sessions(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
@@ -844,10 +845,13 @@ def fetch_metadata(url: str) -> bytes:
                 if response.status_code != 200:
                     raise bad(f"answered HTTP {response.status_code}")
                 body = b""
+                deadline = time.monotonic() + METADATA_TIMEOUT_SECONDS
                 for chunk in response.iter_bytes():
                     body += chunk
                     if len(body) > METADATA_MAX_BYTES:
                         raise bad("is larger than 1 MiB")
+                    if time.monotonic() > deadline:
+                        raise bad("took longer than 10 seconds")
                 return body
     except httpx.HTTPError as error:
         raise bad(f"could not be fetched ({type(error).__name__})") from None

@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2 import BINDING_HTTP_REDIRECT
 from saml2.authn_context import PASSWORD
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
@@ -122,13 +122,12 @@ def make_idp(directory: Path, audience: str, acs_url: str, name: str | None = No
     key_file, cert_file = directory / f"{name}.key", directory / f"{name}.crt"
     key_file.write_text(key_pem)
     cert_file.write_text(cert_pem)
-    sp_metadata = (
-        '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
-        f'entityID="{audience}"><md:SPSSODescriptor '
-        'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
-        f'<md:AssertionConsumerService Binding="{BINDING_HTTP_POST}" Location="{acs_url}" '
-        'index="0"/></md:SPSSODescriptor></md:EntityDescriptor>'
-    )
+    # The SP metadata the server publishes at the connection's audience URI.
+    answer = httpx.get(audience)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/samlmetadata+xml")
+    sp_metadata = answer.text
+    assert acs_url in sp_metadata
     entity_id = f"https://idp.example.test/{name}"
     sso_url = f"https://idp.example.test/{name}/sso"
     config = IdPConfig()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from gatehouse.api import responses, schemas, wire
@@ -203,10 +203,24 @@ async def callback(request: Request) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
+@documented(
+    "A SAML connection's SP metadata (its `audience_uri`)",
+    None,
+    errors=(404, 503),
+    security=(),
+    media_type="application/samlmetadata+xml",
+)
+async def metadata(request: Request) -> Response:
+    connection_id = request.path_params["connection_id"]
+    document = await run(gatehouse_of(request).sso.sp_metadata, connection_id)
+    return Response(document, media_type="application/samlmetadata+xml")
+
+
 routes = [
     Route("/v1/b2b/sso/authenticate", authenticate, methods=["POST"]),
     Route("/v1/public/sso/start", start, methods=["GET"]),
     Route("/v1/b2b/sso/callback/{connection_id}", callback, methods=["POST"]),
+    Route("/v1/b2b/sso/saml/metadata/{connection_id}", metadata, methods=["GET"]),
     Route(_ORG, create, methods=["POST"]),
     Route(_CONNECTION, update, methods=["PUT"]),
     Route(_CONNECTION + "/url", update_by_url, methods=["PUT"]),

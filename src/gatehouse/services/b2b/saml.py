@@ -149,6 +149,29 @@ def idp_metadata(entity_id: str, sso_url: str, certificates: list[str]) -> str:
     )
 
 
+def sp_metadata(sp: Sp, signing_certificates: list[str]) -> str:
+    """The SP metadata document of a connection (what an IdP admin uploads)."""
+    keys = "".join(
+        f'<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>'
+        f"{escape(_cert_body(pem))}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+        f"</md:KeyDescriptor>"
+        for pem in signing_certificates
+    )
+    services = "".join(
+        f"<md:AssertionConsumerService Binding={quoteattr(_POST)} Location={quoteattr(url)} "
+        f'index="{i}"/>'
+        for i, url in enumerate(sp.acs_urls)
+    )
+    return (
+        f'<md:EntityDescriptor xmlns:md="{_MD}" xmlns:ds="{_DS}" '
+        f"entityID={quoteattr(sp.audience_uris[0])}>"
+        f'<md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" '
+        f'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+        f"{keys}<md:NameIDFormat>{escape(sp.nameid_format)}</md:NameIDFormat>{services}"
+        f"</md:SPSSODescriptor></md:EntityDescriptor>"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class IdpSettings:
     entity_id: str

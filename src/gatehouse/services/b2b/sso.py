@@ -491,6 +491,18 @@ class SsoService:
             config.get("nameid_format") or saml.NAMEID_EMAIL,
         )
 
+    def sp_metadata(self, connection_id: str) -> str:
+        """The connection's SP metadata document, served at its `audience_uri` (public)."""
+        with self.store.read() as tx:
+            row = self.store.get_saml_connection(tx, None, connection_id)
+        if row is None:
+            raise NotFound(Kind.SSO_CONNECTION, connection_id)
+        connection = self.describe(row)
+        return saml.sp_metadata(
+            self._sp(connection),
+            [c["certificate"] for c in row["config"]["signing_certificates"]],
+        )
+
     def start(self, fields: dict[str, Any]) -> str:
         """`GET /v1/public/sso/start`: the IdP URL (with the AuthnRequest) to redirect to."""
         with self.store.read() as tx:

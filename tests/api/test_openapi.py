@@ -458,6 +458,9 @@ def _aim_at_existing(server: RunningServer, params: dict[str, Any]) -> None:
         return
     org = _post(server, "/v1/b2b/organizations", {"organization_name": "Target"})
     params["organization_id"] = org["organization"]["organization_id"]
+    if "connection_id" in params:
+        connection = _post(server, f"/v1/b2b/sso/saml/{params['organization_id']}", {})
+        params["connection_id"] = connection["connection"]["connection_id"]
     if "member_id" in params:
         member = _post(
             server,

@@ -770,6 +770,12 @@ def test_signature_wrapping_is_refused(harness: Harness, target: tuple[Any, Idp]
         connection,
         _b64(response_around(idp, forged_assertion + signed_assertion, connection.acs_url)),
     )
+    # Variant 1b: the signed one first, the forged one after it.
+    _refused(
+        harness,
+        connection,
+        _b64(response_around(idp, signed_assertion + forged_assertion, connection.acs_url)),
+    )
     # Variant 2: the signed one tucked into the forged assertion's Advice... under the forged
     # assertion's id equal to the signed one's.
     wrapped = forged_assertion.replace(

@@ -328,6 +328,10 @@ def _verified(response: Any) -> Verified:
     from saml2.time_util import str_to_time
 
     assertion = response.assertion
+    # One assertion per response: a second one (signed or not) is a wrapping attempt.
+    inner = response.response
+    if len(inner.assertion or []) + len(inner.encrypted_assertion or []) != 1:
+        raise invalid("carries more than one assertion")
     if response.issuer() is None:
         raise invalid("names no issuer")
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)

@@ -41,6 +41,9 @@ class Code(enum.StrEnum):
     NO_DEFAULT_REDIRECT_URL = "no_default_redirect_url"
     PKCE_MISMATCH = "pkce_mismatch"
     INVALID_EMAIL_ALLOWED_DOMAINS = "invalid_email_allowed_domains"
+    INVALID_SAML_METADATA = "invalid_saml_metadata"
+    INVALID_SAML_RESPONSE = "invalid_saml_response"
+    SSO_CONNECTION_INACTIVE = "sso_connection_inactive"
     # 401
     UNAUTHORIZED_CREDENTIALS = "unauthorized_credentials"
     INVALID_JWT = "invalid_jwt"
@@ -49,6 +52,7 @@ class Code(enum.StrEnum):
     EMAIL_LINK_EXPIRED = "email_link_expired"
     UNABLE_TO_AUTH_MAGIC_LINK = "unable_to_auth_magic_link"
     UNABLE_TO_AUTH_OTP_CODE = "unable_to_auth_otp_code"
+    UNABLE_TO_AUTH_SSO_TOKEN = "unable_to_auth_sso_token"
     # 403
     SESSION_AUTHORIZATION_ERROR = "session_authorization_error"
     SESSION_AUTHORIZATION_TENANCY_ERROR = "session_authorization_tenancy_error"
@@ -57,12 +61,15 @@ class Code(enum.StrEnum):
     EMAIL_JIT_PROVISIONING_NOT_ALLOWED = "email_jit_provisioning_not_allowed"
     EMAIL_INVITES_NOT_ALLOWED = "email_invites_not_allowed"
     AUTH_METHOD_NOT_ALLOWED = "auth_method_not_allowed"
+    SSO_JIT_PROVISIONING_NOT_ALLOWED = "sso_jit_provisioning_not_allowed"
+    IDP_INITIATED_AUTH_DISABLED = "idp_initiated_auth_disabled"
     # 404
     ORGANIZATION_NOT_FOUND = "organization_not_found"
     MEMBER_NOT_FOUND = "member_not_found"
     MEMBER_PASSWORD_NOT_FOUND = "member_password_not_found"
     SESSION_NOT_FOUND = "session_not_found"
     SSO_CONNECTION_NOT_FOUND = "sso_connection_not_found"
+    SAML_CERTIFICATE_NOT_FOUND = "saml_certificate_not_found"
     PROJECT_NOT_FOUND = "project_not_found"
     ENVIRONMENT_NOT_FOUND = "environment_not_found"
     SECRET_NOT_FOUND = "secret_not_found"
@@ -113,6 +120,7 @@ class Kind(enum.Enum):
     MEMBER_PASSWORD = (Code.MEMBER_PASSWORD_NOT_FOUND, "member password")
     SESSION = (Code.SESSION_NOT_FOUND, "session")
     SSO_CONNECTION = (Code.SSO_CONNECTION_NOT_FOUND, "sso connection")
+    SAML_CERTIFICATE = (Code.SAML_CERTIFICATE_NOT_FOUND, "saml certificate or private key")
     PROJECT = (Code.PROJECT_NOT_FOUND, "project")
     ENVIRONMENT = (Code.ENVIRONMENT_NOT_FOUND, "environment")
     SECRET = (Code.SECRET_NOT_FOUND, "secret")

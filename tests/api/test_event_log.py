@@ -25,7 +25,9 @@ def _secret_actor(server):
 def test_each_write_is_logged_with_actor_action_target_and_changes(server):
     client = server.b2b_client()
     before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    org = client.organizations.create(organization_name="Logged", organization_slug="logged").organization
+    org = client.organizations.create(
+        organization_name="Logged", organization_slug="logged"
+    ).organization
     client.organizations.update(org.organization_id, organization_name="Logged Inc")
     member = client.organizations.members.create(
         organization_id=org.organization_id, email_address="ann@logged.example", name="Ann"
@@ -54,16 +56,23 @@ def test_each_write_is_logged_with_actor_action_target_and_changes(server):
     ]
     update = next(e for e in _events(server) if e["action"] == "organization.update")
     assert update["changes"] == {"organization_name": "Logged Inc"}
-    assert all(e["created_at"] >= before for e in _events(server) if e["target"] == org.organization_id)
+    assert all(
+        e["created_at"] >= before for e in _events(server) if e["target"] == org.organization_id
+    )
 
 
 def test_a_session_caller_is_logged_as_its_member_and_secrets_are_never_logged(server):
     client = server.b2b_client()
-    org = client.organizations.create(organization_name="Actors", organization_slug="actors").organization
+    org = client.organizations.create(
+        organization_name="Actors", organization_slug="actors"
+    ).organization
     password = "a long enough passphrase 42"
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
     member_id = client.passwords.migrate(
-        email_address="sam@actors.example", hash=hashed, hash_type="bcrypt", organization_id=org.organization_id
+        email_address="sam@actors.example",
+        hash=hashed,
+        hash_type="bcrypt",
+        organization_id=org.organization_id,
     ).member_id
     session = client.passwords.authenticate(
         organization_id=org.organization_id, email_address="sam@actors.example", password=password
@@ -72,7 +81,9 @@ def test_a_session_caller_is_logged_as_its_member_and_secrets_are_never_logged(s
         org.organization_id,
         member_id,
         name="Sam",
-        method_options=UpdateRequestOptions(authorization=Authorization(session_token=session.session_token)),
+        method_options=UpdateRequestOptions(
+            authorization=Authorization(session_token=session.session_token)
+        ),
     )
     events = _events(server)
     update = next(e for e in events if e["action"] == "member.update" and e["target"] == member_id)
@@ -83,10 +94,14 @@ def test_a_session_caller_is_logged_as_its_member_and_secrets_are_never_logged(s
 
 def test_a_refused_write_logs_nothing(server):
     client = server.b2b_client()
-    org = client.organizations.create(organization_name="Quiet", organization_slug="quiet").organization
+    org = client.organizations.create(
+        organization_name="Quiet", organization_slug="quiet"
+    ).organization
     count = len(_events(server))
     with pytest.raises(StytchError):
         client.organizations.members.create(
-            organization_id=org.organization_id, email_address="x@quiet.example", roles=["no_such_role"]
+            organization_id=org.organization_id,
+            email_address="x@quiet.example",
+            roles=["no_such_role"],
         )
     assert len(_events(server)) == count

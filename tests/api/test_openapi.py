@@ -163,10 +163,33 @@ COVERED = {
     ("post", "/v1/b2b/passwords/discovery/email/reset/start"),
     ("post", "/v1/b2b/passwords/discovery/email/reset"),
     ("post", "/v1/b2b/passwords/discovery/authenticate"),
+    ("post", "/v1/b2b/sso/saml/{organization_id}"),
+    ("put", "/v1/b2b/sso/saml/{organization_id}/connections/{connection_id}"),
+    (
+        "delete",
+        "/v1/b2b/sso/saml/{organization_id}/connections/{connection_id}"
+        "/verification_certificates/{certificate_id}",
+    ),
+    (
+        "delete",
+        "/v1/b2b/sso/saml/{organization_id}/connections/{connection_id}"
+        "/encryption_private_keys/{private_key_id}",
+    ),
+    ("get", "/v1/b2b/sso/{organization_id}"),
+    ("delete", "/v1/b2b/sso/{organization_id}/connections/{connection_id}"),
+    ("post", "/v1/b2b/sso/authenticate"),
+    ("get", "/v1/b2b/sso/saml/metadata/{connection_id}"),
 }
 # Documented, but not fuzzed: schemathesis waits for a body to end, and this stream never does.
 STREAM = ("get", "/v1/b2b/gatehouse/changes")
-NOT_FUZZED = {STREAM}
+# The SAML browser endpoints (a redirect to the IdP, the ACS's form post) and the metadata fetch
+# (an outbound request to the URL given) are tested end to end by tests/sdk/test_sso_saml.py.
+SAML_BROWSER = {
+    ("get", "/v1/public/sso/start"),
+    ("post", "/v1/b2b/sso/callback/{connection_id}"),
+    ("put", "/v1/b2b/sso/saml/{organization_id}/connections/{connection_id}/url"),
+}
+NOT_FUZZED = {STREAM, *SAML_BROWSER}
 EXAMPLES = 12  # per operation and generation mode
 CHECKS = [
     not_a_server_error,
@@ -444,6 +467,9 @@ def _aim_at_existing(server: RunningServer, params: dict[str, Any]) -> None:
         return
     org = _post(server, "/v1/b2b/organizations", {"organization_name": "Target"})
     params["organization_id"] = org["organization"]["organization_id"]
+    if "connection_id" in params:
+        connection = _post(server, f"/v1/b2b/sso/saml/{params['organization_id']}", {})
+        params["connection_id"] = connection["connection"]["connection_id"]
     if "member_id" in params:
         member = _post(
             server,

@@ -33,9 +33,13 @@ def change_project_policy(server: RunningServer, editor_actions: list[str]) -> i
     """Give `editor` exactly `editor_actions` on documents (and a fresh description, so that
     every call is a change); returns the new version."""
     roles = [
-        {**role, "description": f"revision {next(_revision)}",
-         "permissions": [{"resource_id": "documents", "actions": editor_actions}]}
-        if role["role_id"] == "editor" else role
+        {
+            **role,
+            "description": f"revision {next(_revision)}",
+            "permissions": [{"resource_id": "documents", "actions": editor_actions}],
+        }
+        if role["role_id"] == "editor"
+        else role
         for role in POLICY["custom_roles"]
     ]
     set_policy_over_http(server, {**POLICY, "custom_roles": roles})
@@ -43,8 +47,10 @@ def change_project_policy(server: RunningServer, editor_actions: list[str]) -> i
 
 
 def change_auditor(world: World, documents_actions: list[str]) -> None:
-    auditor = {**AUDITOR, "permissions": [{"resource_id": "documents",
-                                           "actions": documents_actions}]}
+    auditor = {
+        **AUDITOR,
+        "permissions": [{"resource_id": "documents", "actions": documents_actions}],
+    }
     world.sdk.rbac.organizations.set_org_policy(world.org_id, {"roles": [auditor]})
 
 
@@ -90,9 +96,7 @@ def test_polling_refreshes_an_organizations_roles_by_age(
         change_auditor(world, ["read"])
 
 
-def test_wait_for_policy_version_is_bounded(
-    server: RunningServer, make_client: MakeClient
-) -> None:
+def test_wait_for_policy_version_is_bounded(server: RunningServer, make_client: MakeClient) -> None:
     client, _ = make_client(push=False, poll_seconds=3600)
     assert not client.wait_for_policy_version(served_version(server) + 1, 0.2)
 
@@ -135,17 +139,17 @@ def test_push_delivers_an_organization_policy_change(
     eventually(lambda: not may(client, world, "auditor", "write"), "the pushed revert")
 
 
-def test_the_async_client_follows_the_push_stream_too(
-    server: RunningServer, world: World
-) -> None:
+def test_the_async_client_follows_the_push_stream_too(server: RunningServer, world: World) -> None:
     async def scenario() -> None:
-        async with AsyncClient(server.project_id, server.secret, server.url,
-                               poll_seconds=3600) as client:
+        async with AsyncClient(
+            server.project_id, server.secret, server.url, poll_seconds=3600
+        ) as client:
             assert await client.wait_for_policy_version(served_version(server), WAIT_SECONDS)
             jwt = world.members["editor"].session_jwt
             assert not await client.is_authorized(jwt, world.org_id, "documents", "delete")
             version = await asyncio.to_thread(
-                change_project_policy, server, ["read", "write", "delete"])
+                change_project_policy, server, ["read", "write", "delete"]
+            )
             assert await client.wait_for_policy_version(version, WAIT_SECONDS)
             assert await client.is_authorized(jwt, world.org_id, "documents", "delete")
             await asyncio.to_thread(change_project_policy, server, ["read", "write"])
@@ -177,8 +181,14 @@ def test_an_unreachable_server_is_retried_with_backoff_not_in_a_loop() -> None:
     clock = FakeClock()
     recorded = Recorded(clock)
     client = with_clock(Client, clock)(
-        "project-test-x", "secret-test-x", "http://127.0.0.1:9", push=True, poll_seconds=3600,
-        http=recorded.http, timeout=2)
+        "project-test-x",
+        "secret-test-x",
+        "http://127.0.0.1:9",
+        push=True,
+        poll_seconds=3600,
+        http=recorded.http,
+        timeout=2,
+    )
     try:
         clock.run_until(60.0)
     finally:
@@ -190,4 +200,3 @@ def test_an_unreachable_server_is_retried_with_backoff_not_in_a_loop() -> None:
     gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
     assert gaps == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2] + [5.0] * 10)
     assert recorded.times_of("/v1/b2b/gatehouse/policy") == [0.0]  # one poll, at the start
-

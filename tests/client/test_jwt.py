@@ -73,8 +73,11 @@ def _now() -> int:
 @pytest.mark.parametrize(
     "name, change, reason",
     [
-        ("expired", lambda c: {**c, "iat": _now() - 600, "nbf": _now() - 600, "exp": _now() - 60},
-         "expired"),
+        (
+            "expired",
+            lambda c: {**c, "iat": _now() - 600, "nbf": _now() - 600, "exp": _now() - 60},
+            "expired",
+        ),
         ("not yet valid", lambda c: {**c, "nbf": _now() + 600, "exp": _now() + 900}, "not yet"),
         ("issued in the future", lambda c: {**c, "iat": _now() + 600}, r"not yet valid \(iat\)"),
         ("a non-integer exp", lambda c: {**c, "exp": "later"}, r"\(exp\) must be an integer"),
@@ -85,7 +88,11 @@ def _now() -> int:
     ],
 )
 def test_a_jwt_that_proves_nothing_is_refused(
-    server: RunningServer, make_client: MakeClient, world: World, name: str, change: Any,
+    server: RunningServer,
+    make_client: MakeClient,
+    world: World,
+    name: str,
+    change: Any,
     reason: str,
 ) -> None:
     client, _ = make_client()
@@ -119,8 +126,9 @@ def test_an_unsigned_or_hmac_jwt_is_refused(make_client: MakeClient, world: Worl
     client.verify_jwt(real)  # the key is known
     for token in [
         jwt.encode(claims, None, algorithm="none", headers={"kid": kid}),
-        jwt.encode(claims, "a-shared-secret-of-at-least-32-bytes!", algorithm="HS256",
-                   headers={"kid": kid}),
+        jwt.encode(
+            claims, "a-shared-secret-of-at-least-32-bytes!", algorithm="HS256", headers={"kid": kid}
+        ),
     ]:
         with pytest.raises(InvalidSessionJWT):
             client.verify_jwt(token)
@@ -180,8 +188,12 @@ def test_a_rotated_key_is_fetched_once_the_refetch_interval_passed(
     row = new_signing_key(server.project_id, clock.now(), sealer)
     with server.store.transaction() as tx:
         server.store.insert_signing_key(tx, row)
-    rotated = jwt.encode(claims_of(admin.session_jwt), sealer.open(row["private_key_pem"]), algorithm="RS256",
-                         headers={"kid": row["kid"]})
+    rotated = jwt.encode(
+        claims_of(admin.session_jwt),
+        sealer.open(row["private_key_pem"]),
+        algorithm="RS256",
+        headers={"kid": row["kid"]},
+    )
     fake.advance(client_jwks.REFETCH_SECONDS - 1)
     with pytest.raises(InvalidSessionJWT, match="unknown key"):
         client.verify_jwt(rotated)  # asked within the interval: refused, with no second fetch
@@ -207,8 +219,14 @@ def test_a_remembered_token_still_expires(
 
 
 def test_an_unreachable_server_is_a_server_error(world: World) -> None:
-    with Client("project-test-x", "secret-test-x", "http://127.0.0.1:9", push=False,
-                poll_seconds=3600, timeout=2) as client:
+    with Client(
+        "project-test-x",
+        "secret-test-x",
+        "http://127.0.0.1:9",
+        push=False,
+        poll_seconds=3600,
+        timeout=2,
+    ) as client:
         with pytest.raises(ServerError, match="could not fetch the jwks"):
             client.verify_jwt(world.members["admin"].session_jwt)
 

@@ -31,29 +31,42 @@ def test_explanations_equal_the_servers(
     with httpx.Client(base_url=server.url, auth=(server.project_id, server.secret)) as http:
         for who, member in world.members.items():
             checks = [{"resource_id": r, "action": a} for r, a in PAIRS]
-            answer = http.post("/v1/b2b/gatehouse/authorize", json={
-                "session_jwt": member.session_jwt, "organization_id": world.org_id,
-                "checks": checks, "explain": True,
-            }).json()
+            answer = http.post(
+                "/v1/b2b/gatehouse/authorize",
+                json={
+                    "session_jwt": member.session_jwt,
+                    "organization_id": world.org_id,
+                    "checks": checks,
+                    "explain": True,
+                },
+            ).json()
             for (resource_id, action), remote in zip(PAIRS, answer["decisions"], strict=True):
                 local = client.authorize(member.session_jwt, world.org_id, resource_id, action)
                 assert isinstance(local, Decision)
                 assert (local.allowed, list(local.granting_roles), local.reason) == (
-                    remote["authorized"], remote["granting_roles"], remote["reason"]
+                    remote["authorized"],
+                    remote["granting_roles"],
+                    remote["reason"],
                 ), (who, resource_id, action)
 
 
 def test_batches_local_and_remote(make_client: MakeClient, world: World) -> None:
     client, _ = make_client()
     for member in world.members.values():
-        one_by_one = [client.is_authorized(member.session_jwt, world.org_id, r, a) for r, a in PAIRS]
+        one_by_one = [
+            client.is_authorized(member.session_jwt, world.org_id, r, a) for r, a in PAIRS
+        ]
         session = client.verify_jwt(member.session_jwt)
         assert client.check_batch(session, world.org_id, PAIRS) == one_by_one
         assert client.check_batch(member.session_jwt, world.org_id, iter(PAIRS)) == one_by_one
-        assert client.remote_check_batch(
-            world.org_id, PAIRS, session_jwt=member.session_jwt) == one_by_one
-        assert client.remote_check_batch(
-            world.org_id, PAIRS, session_token=member.session_token) == one_by_one
+        assert (
+            client.remote_check_batch(world.org_id, PAIRS, session_jwt=member.session_jwt)
+            == one_by_one
+        )
+        assert (
+            client.remote_check_batch(world.org_id, PAIRS, session_token=member.session_token)
+            == one_by_one
+        )
     assert client.check_batch(session, world.org_id, []) == []
     assert client.remote_check_batch(world.org_id, [], session_jwt=member.session_jwt) == []
 
@@ -82,13 +95,19 @@ def test_permissions_list_what_the_member_may_do(
         granted = client.permissions(member.session_jwt, world.org_id)
         for resource_id, actions in declared.items():
             for action in actions:
-                allowed = client.is_authorized(member.session_jwt, world.org_id, resource_id, action)
+                allowed = client.is_authorized(
+                    member.session_jwt, world.org_id, resource_id, action
+                )
                 assert (action in granted.get(resource_id, frozenset())) == allowed, (
-                    who, resource_id, action)
+                    who,
+                    resource_id,
+                    action,
+                )
     admin = client.permissions(world.members["admin"].session_jwt, world.org_id)
     assert admin["stytch.member"] == frozenset(declared["stytch.member"])  # `*`, expanded
-    assert client.permissions(world.members["auditor"].session_jwt, world.org_id)[
-        "documents"] == {"read"}
+    assert client.permissions(world.members["auditor"].session_jwt, world.org_id)["documents"] == {
+        "read"
+    }
 
 
 def test_another_organization_is_a_tenancy_error_locally_and_remotely(
@@ -122,7 +141,8 @@ def test_a_warm_client_checks_without_asking_the_server(
         client.permissions(member.session_jwt, world.org_id)
     assert len(recorded.calls) == before
     assert recorded.paths("/v1/b2b/rbac/organizations/") == [
-        f"/v1/b2b/rbac/organizations/{world.org_id}"]
+        f"/v1/b2b/rbac/organizations/{world.org_id}"
+    ]
 
 
 def test_the_cached_version_is_the_servers(
@@ -142,8 +162,14 @@ def test_an_unknown_organization_is_a_server_error(
     session = client.verify_jwt(world.members["plain"].session_jwt)
     # A session naming an organization the server does not know (it was deleted, say).
     ghost = "organization-test-00000000-0000-4000-8000-000000000000"
-    forged = type(session)(session.session_id, session.member_id, ghost, session.roles,
-                           session.expires_at, session.claims)
+    forged = type(session)(
+        session.session_id,
+        session.member_id,
+        ghost,
+        session.roles,
+        session.expires_at,
+        session.claims,
+    )
     with pytest.raises(ServerError) as error:
         client.is_authorized(forged, ghost, "documents", "read")
     assert (error.value.status_code, error.value.error_type) == (404, "organization_not_found")

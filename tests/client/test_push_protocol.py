@@ -50,7 +50,7 @@ def test_the_decoder_skips_what_it_cannot_use() -> None:
     stream = (
         "event: policy\ndata: not json\n\n"
         "event: policy\ndata: [1, 2]\n\n"
-        "event: future_event\nid: 3\nretry: 10\ndata: {\"x\": 1}\n\n"
+        'event: future_event\nid: 3\nretry: 10\ndata: {"x": 1}\n\n'
         "event: lonely\n\n"
         'data: {"a":\ndata: 1}\n\n'
     )
@@ -123,7 +123,9 @@ def test_waiting_for_a_version_ends_when_it_is_stored_or_when_the_time_is_up() -
     results: list[bool] = []
 
     def wait_in_a_thread(version: int) -> threading.Thread:
-        thread = threading.Thread(target=lambda: results.append(worker.wait_for_version(version, 10)))
+        thread = threading.Thread(
+            target=lambda: results.append(worker.wait_for_version(version, 10))
+        )
         thread.start()
         clock.settle()  # it waits
         return thread

@@ -39,14 +39,22 @@ def test_the_exception_tree() -> None:
 
 
 PUBLIC = [
-    "authorize", "check_batch", "is_authorized", "permissions", "policy_version",
-    "remote_check_batch", "verify_jwt", "wait_for_policy_version",
+    "authorize",
+    "check_batch",
+    "is_authorized",
+    "permissions",
+    "policy_version",
+    "remote_check_batch",
+    "verify_jwt",
+    "wait_for_policy_version",
 ]
 
 
 def test_both_clients_offer_the_same_methods_with_the_same_parameters() -> None:
     def public(cls: type) -> list[str]:
-        return sorted(n for n in vars(cls) if not n.startswith("_") and n not in ("close", "aclose"))
+        return sorted(
+            n for n in vars(cls) if not n.startswith("_") and n not in ("close", "aclose")
+        )
 
     assert public(Client) == public(AsyncClient) == PUBLIC
     for name in PUBLIC:
@@ -57,7 +65,14 @@ def test_both_clients_offer_the_same_methods_with_the_same_parameters() -> None:
         assert inspect.iscoroutinefunction(asynchronous) and not inspect.iscoroutinefunction(sync)
     constructor = inspect.signature(Client)
     assert list(constructor.parameters) == [
-        "project_id", "secret", "base_url", "push", "poll_seconds", "timeout", "http", "issuer",
+        "project_id",
+        "secret",
+        "base_url",
+        "push",
+        "poll_seconds",
+        "timeout",
+        "http",
+        "issuer",
         "leeway_seconds",
     ]
     assert constructor.parameters["base_url"].default == "http://127.0.0.1:8080"

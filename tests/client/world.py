@@ -19,18 +19,33 @@ from tests.server import RunningServer
 
 POLICY = {
     "custom_resources": [
-        {"resource_id": "documents", "description": "Shared documents",
-         "available_actions": ["read", "write", "delete"]},
-        {"resource_id": "billing", "description": "Invoices and payments",
-         "available_actions": ["view", "pay"]},
+        {
+            "resource_id": "documents",
+            "description": "Shared documents",
+            "available_actions": ["read", "write", "delete"],
+        },
+        {
+            "resource_id": "billing",
+            "description": "Invoices and payments",
+            "available_actions": ["view", "pay"],
+        },
     ],
     "custom_roles": [
-        {"role_id": "editor", "description": "Reads and writes documents",
-         "permissions": [{"resource_id": "documents", "actions": ["read", "write"]}]},
-        {"role_id": "viewer", "description": "Reads documents",
-         "permissions": [{"resource_id": "documents", "actions": ["read"]}]},
-        {"role_id": "billing_admin", "description": "Everything on billing",
-         "permissions": [{"resource_id": "billing", "actions": ["*"]}]},
+        {
+            "role_id": "editor",
+            "description": "Reads and writes documents",
+            "permissions": [{"resource_id": "documents", "actions": ["read", "write"]}],
+        },
+        {
+            "role_id": "viewer",
+            "description": "Reads documents",
+            "permissions": [{"resource_id": "documents", "actions": ["read"]}],
+        },
+        {
+            "role_id": "billing_admin",
+            "description": "Everything on billing",
+            "permissions": [{"resource_id": "billing", "actions": ["*"]}],
+        },
     ],
 }
 
@@ -93,15 +108,18 @@ def build_world(server: RunningServer) -> World:
     ).organization_id
     sdk.rbac.organizations.set_org_policy(org_id, {"roles": [AUDITOR]})
     members = {
-        who: sign_in(sdk, org_id, email(IMPLICIT_DOMAIN if who == "implicit" else "example.test"),
-                     roles)
+        who: sign_in(
+            sdk, org_id, email(IMPLICIT_DOMAIN if who == "implicit" else "example.test"), roles
+        )
         for who, roles in ROLES.items()
     }
     outsider = sign_in(sdk, new_org(sdk).organization_id, email(), ["stytch_admin"])
     return World(org_id, members, outsider, sdk)
 
 
-def server_verdict(sdk: Any, session_token: str, org_id: str, resource_id: str, action: str) -> bool:
+def server_verdict(
+    sdk: Any, session_token: str, org_id: str, resource_id: str, action: str
+) -> bool:
     """The single check's answer: allowed, or refused with `session_authorization_error`."""
     try:
         answer = sdk.sessions.authenticate(

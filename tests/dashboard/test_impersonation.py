@@ -175,8 +175,12 @@ def test_a_person_impersonating_is_named_by_id_and_email(server, as_role, client
     with server.store.transaction() as tx:
         workspace_id = server.store.get_workspace(tx)["id"]
         person = server.gatehouse.workspace.add_member(
-            tx, workspace_id, "agent.smith@support.example", "support_manager",
-            status="active", verified=True,
+            tx,
+            workspace_id,
+            "agent.smith@support.example",
+            "support_manager",
+            status="active",
+            verified=True,
         )
         dashboard_session = server.gatehouse.workspace.start_session(tx, person)
     member = sign_in(client, org.organization_id, new_email()).member
@@ -244,7 +248,9 @@ def test_impersonation_needs_a_live_member_of_that_organization(server, as_role,
 def test_an_impersonated_session_cannot_be_extended(server, as_role, client, org):
     set_impersonation(as_role, server, True)
     member = sign_in(client, org.organization_id, new_email()).member
-    body = as_role["admin"].post(impersonate_url(server, org.organization_id, member.member_id)).json()
+    body = (
+        as_role["admin"].post(impersonate_url(server, org.organization_id, member.member_id)).json()
+    )
     granted = dt.datetime.fromisoformat(body["member_session"]["expires_at"])
     extended = client.sessions.authenticate(
         session_token=body["session_token"], session_duration_minutes=24 * 60

@@ -223,22 +223,44 @@ def test_updates_use_the_b2b_validation_and_change_nothing_when_refused(
     member_url = f"{org_url}/members/{member.member_id}"
     cases = [
         (org_url, {"organization_slug": "x"}, 400, "invalid_request"),
-        (org_url, {"organization_slug": other.organization_slug}, 409, "duplicate_organization_slug"),
+        (
+            org_url,
+            {"organization_slug": other.organization_slug},
+            409,
+            "duplicate_organization_slug",
+        ),
         (org_url, {"organization_name": None}, 400, "invalid_request"),
         (org_url, {"no_such_field": 1}, 400, "invalid_request"),
-        (org_url, {"rbac_email_implicit_role_assignments": [{"domain": "a.test", "role_id": "nope"}]},
-         400, "role_not_found"),
+        (
+            org_url,
+            {"rbac_email_implicit_role_assignments": [{"domain": "a.test", "role_id": "nope"}]},
+            400,
+            "role_not_found",
+        ),
         (member_url, {"roles": ["no_such_role"]}, 400, "role_not_found"),
         (member_url, {"mfa_phone_number": "12"}, 400, "invalid_request"),
         (member_url, {"unlink_email": True}, 400, "unsupported_feature"),
         (member_url, {"name": 7}, 400, "invalid_request"),
-        (f"{env_path(server)}/organizations/organization-test-nope", {"organization_name": "N"},
-         404, "organization_not_found"),
+        (
+            f"{env_path(server)}/organizations/organization-test-nope",
+            {"organization_name": "N"},
+            404,
+            "organization_not_found",
+        ),
         (f"{org_url}/members/member-test-nope", {"name": "N"}, 404, "member_not_found"),
-        (f"/pwa/v3/projects/nope/environments/test/organizations/{org.organization_id}",
-         {"organization_name": "N"}, 404, "project_not_found"),
-        (f"/pwa/v3/projects/{server.project_slug}/environments/nope/organizations/"
-         f"{org.organization_id}", {"organization_name": "N"}, 404, "environment_not_found"),
+        (
+            f"/pwa/v3/projects/nope/environments/test/organizations/{org.organization_id}",
+            {"organization_name": "N"},
+            404,
+            "project_not_found",
+        ),
+        (
+            f"/pwa/v3/projects/{server.project_slug}/environments/nope/organizations/"
+            f"{org.organization_id}",
+            {"organization_name": "N"},
+            404,
+            "environment_not_found",
+        ),
     ]
     for url, body, status, error_type in cases:
         refused(server, lambda u=url, b=body: admin.patch(u, json=b), status, error_type)
@@ -248,17 +270,30 @@ def test_updates_use_the_b2b_validation_and_change_nothing_when_refused(
 def test_listing_input_is_checked(server, as_role, org):
     agent = as_role["support_agent"]
     base = env_path(server) + "/organizations"
-    for params in ({"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}, {"colour": "red"},
-                   {"name": ""}):
+    for params in (
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "ten"},
+        {"colour": "red"},
+        {"name": ""},
+    ):
         refused(server, lambda p=params: agent.get(base, params=p), 400, "invalid_request")
     refused(server, lambda: agent.get(base, params={"cursor": "garbage"}), 400, "invalid_cursor")
     members = f"{base}/{org.organization_id}/members"
     refused(server, lambda: agent.get(members, params={"status": "gone"}), 400, "invalid_request")
-    refused(server, lambda: agent.get(f"{base}/organization-test-nope/members"), 404,
-            "organization_not_found")
+    refused(
+        server,
+        lambda: agent.get(f"{base}/organization-test-nope/members"),
+        404,
+        "organization_not_found",
+    )
     refused(server, lambda: httpx.get(server.url + base), 401, "unauthorized_credentials")
-    refused(server, lambda: httpx.get(server.url + base, auth=("workspace-key-x", "nope")), 401,
-            "unauthorized_credentials")
+    refused(
+        server,
+        lambda: httpx.get(server.url + base, auth=("workspace-key-x", "nope")),
+        401,
+        "unauthorized_credentials",
+    )
 
 
 def test_the_live_environment_is_reached_by_its_own_slug(server, as_role):

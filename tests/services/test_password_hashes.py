@@ -79,8 +79,13 @@ def test_bcrypt_ignores_bytes_past_72_as_the_exporting_system_did() -> None:
 def test_bcrypt_rejects_malformed_hashes() -> None:
     good = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
     arabic_digits = "$2b$\u0660\u0664$" + good[7:]
-    for bad in ["not a hash", good[:-1], "$2x$" + good[4:], good[:28] + "z" + good[29:],
-                arabic_digits]:
+    for bad in [
+        "not a hash",
+        good[:-1],
+        "$2x$" + good[4:],
+        good[:28] + "z" + good[29:],
+        arabic_digits,
+    ]:
         assert "bcrypt" in problems("bcrypt", bad)["hash"]
     # A cost of 31 would take minutes per login attempt.
     assert "cost" in problems("bcrypt", good[:4] + "31" + good[6:])["hash"]
@@ -108,11 +113,21 @@ def test_argon2_phc_strings_verify(hash_type: str, kind: low_level.Type) -> None
     ("hash_type", "kind"), [("argon_2i", low_level.Type.I), ("argon_2id", low_level.Type.ID)]
 )
 def test_argon2_raw_hashes_verify_with_config(hash_type: str, kind: low_level.Type) -> None:
-    config = {"salt": "pepper-and-salt", "iteration_amount": 2, "memory": 32, "threads": 1,
-              "key_length": 24}
+    config = {
+        "salt": "pepper-and-salt",
+        "iteration_amount": 2,
+        "memory": 32,
+        "threads": 1,
+        "key_length": 24,
+    }
     raw = low_level.hash_secret_raw(
-        PASSWORD.encode(), b"pepper-and-salt", time_cost=2, memory_cost=32, parallelism=1,
-        hash_len=24, type=kind,
+        PASSWORD.encode(),
+        b"pepper-and-salt",
+        time_cost=2,
+        memory_cost=32,
+        parallelism=1,
+        hash_len=24,
+        type=kind,
     )
     stored = imports(hash_type, b64(raw), config)
     assert stored == {"hash": b64(raw), "config": config}
@@ -131,11 +146,18 @@ def test_argon2_rejects_malformed_and_expensive_parameters() -> None:
     assert "memory must be between 8 and 262144" in problems("argon_2id", greedy)["hash"]
     slow = encoded.replace(",t=1,", ",t=50,")
     assert "iteration_amount" in problems("argon_2id", slow)["hash"]
-    config = {"salt": "short", "iteration_amount": 21, "memory": 2**20, "threads": 4,
-              "key_length": 32}
+    config = {
+        "salt": "short",
+        "iteration_amount": 21,
+        "memory": 2**20,
+        "threads": 4,
+        "key_length": 32,
+    }
     found = problems("argon_2id", b64(bytes(32)), config)
     assert set(found) == {
-        "argon_2_config.salt", "argon_2_config.iteration_amount", "argon_2_config.memory"
+        "argon_2_config.salt",
+        "argon_2_config.iteration_amount",
+        "argon_2_config.memory",
     }
     assert "`1048576`" in found["argon_2_config.memory"]
     config.update(salt="long enough salt", iteration_amount=1, memory=64)
@@ -146,8 +168,14 @@ def test_argon2_rejects_malformed_and_expensive_parameters() -> None:
 
 
 def scrypt_config(**overrides: object) -> dict:
-    return {"salt": b64(b"NaCl-salt"), "n_parameter": 16, "r_parameter": 8, "p_parameter": 1,
-            "key_length": 32, **overrides}
+    return {
+        "salt": b64(b"NaCl-salt"),
+        "n_parameter": 16,
+        "r_parameter": 8,
+        "p_parameter": 1,
+        "key_length": 32,
+        **overrides,
+    }
 
 
 def test_scrypt_verifies() -> None:
@@ -161,24 +189,40 @@ def test_scrypt_verifies() -> None:
 
 def test_scrypt_rejects_bad_parameters() -> None:
     key = b64(bytes(32))
-    assert "power of two" in problems("scrypt", key, scrypt_config(n_parameter=24))[
-        "scrypt_config.n_parameter"]
-    assert "power of two" in problems("scrypt", key, scrypt_config(n_parameter=1))[
-        "scrypt_config.n_parameter"]
-    assert "`524288`" in problems("scrypt", key, scrypt_config(n_parameter=2**19))[
-        "scrypt_config.n_parameter"]
-    assert "at most 2097152" in problems("scrypt", key, scrypt_config(
-        n_parameter=2**18, r_parameter=16))["scrypt_config"]
+    assert (
+        "power of two"
+        in problems("scrypt", key, scrypt_config(n_parameter=24))["scrypt_config.n_parameter"]
+    )
+    assert (
+        "power of two"
+        in problems("scrypt", key, scrypt_config(n_parameter=1))["scrypt_config.n_parameter"]
+    )
+    assert (
+        "`524288`"
+        in problems("scrypt", key, scrypt_config(n_parameter=2**19))["scrypt_config.n_parameter"]
+    )
+    assert (
+        "at most 2097152"
+        in problems("scrypt", key, scrypt_config(n_parameter=2**18, r_parameter=16))[
+            "scrypt_config"
+        ]
+    )
     assert problems("scrypt", key, scrypt_config(salt="not base64!")) == {
-        "scrypt_config.salt": "must be base64"}
+        "scrypt_config.salt": "must be base64"
+    }
     assert "`32`" in problems("scrypt", b64(bytes(16)), scrypt_config())["hash"]
     assert problems("scrypt", "%%%", scrypt_config()) == {"hash": "must be base64"}
     assert problems("scrypt", key) == {"scrypt_config": "is required for `scrypt` hashes"}
 
 
 def test_config_shape_gets_one_problem_per_issue() -> None:
-    config = {"salt": 5, "n_parameter": "16", "r_parameter": True, "p_parameter": None,
-              "colour": "blue"}
+    config = {
+        "salt": 5,
+        "n_parameter": "16",
+        "r_parameter": True,
+        "p_parameter": None,
+        "colour": "blue",
+    }
     assert problems("scrypt", b64(bytes(32)), config) == {
         "scrypt_config.salt": "must be a string",
         "scrypt_config.n_parameter": "must be an integer",
@@ -189,9 +233,11 @@ def test_config_shape_gets_one_problem_per_issue() -> None:
     }
     not_an_object: dict = ["salt"]  # type: ignore[assignment]
     assert problems("pbkdf_2", b64(bytes(32)), not_an_object) == {
-        "pbkdf_2_config": "must be an object"}
+        "pbkdf_2_config": "must be an object"
+    }
     assert problems("md_5", hashlib.md5(b"x").hexdigest(), {"prepend_salt": 1}) == {
-        "md_5_config.prepend_salt": "must be a string"}
+        "md_5_config.prepend_salt": "must be a string"
+    }
 
 
 @pytest.mark.parametrize("algorithm", [None, "sha256", "sha512"])
@@ -210,19 +256,20 @@ def test_pbkdf2_caps_the_work_per_login() -> None:
     found = problems("pbkdf_2", b64(bytes(32)), {**base, "iteration_amount": 10_000_001})
     assert "got `10000001`" in found["pbkdf_2_config.iteration_amount"]
     # Each extra 32-byte block of sha256 output repeats all the iterations.
-    found = problems("pbkdf_2", b64(bytes(96)), {**base, "key_length": 96,
-                                                 "iteration_amount": 5_000_000})
+    found = problems(
+        "pbkdf_2", b64(bytes(96)), {**base, "key_length": 96, "iteration_amount": 5_000_000}
+    )
     assert "3 blocks" in found["pbkdf_2_config"]
-    found = problems("pbkdf_2", b64(bytes(32)), {**base, "iteration_amount": 1,
-                                                 "algorithm": "md5"})
+    found = problems("pbkdf_2", b64(bytes(32)), {**base, "iteration_amount": 1, "algorithm": "md5"})
     assert found == {"pbkdf_2_config.algorithm": "must be `sha256` or `sha512`, got `md5`"}
 
 
 # salted digests
 
 
-@pytest.mark.parametrize(("hash_type", "name"), [("md_5", "md5"), ("sha_1", "sha1"),
-                                                  ("sha_512", "sha512")])
+@pytest.mark.parametrize(
+    ("hash_type", "name"), [("md_5", "md5"), ("sha_1", "sha1"), ("sha_512", "sha512")]
+)
 def test_salted_digests_verify(hash_type: str, name: str) -> None:
     plain = hashlib.new(name, PASSWORD.encode()).hexdigest()
     assert_verifies(hash_type, imports(hash_type, plain))
@@ -255,8 +302,13 @@ def test_random_passwords_round_trip_through_scrypt_and_pbkdf2(password: str, ot
     assume(other == password or other.rstrip("\x00") != password.rstrip("\x00"))
     secret = password.encode("utf-8")
     key = hashlib.scrypt(secret, salt=b"s", n=2, r=1, p=1, dklen=16)
-    config = {"salt": b64(b"s"), "n_parameter": 2, "r_parameter": 1, "p_parameter": 1,
-              "key_length": 16}
+    config = {
+        "salt": b64(b"s"),
+        "n_parameter": 2,
+        "r_parameter": 1,
+        "p_parameter": 1,
+        "key_length": 16,
+    }
     stored = check_migrated_hash("scrypt", b64(key), config)
     assert verify_migrated_hash("scrypt", stored, password)
     assert verify_migrated_hash("scrypt", stored, other) == (other == password)
@@ -279,8 +331,15 @@ def test_unpaired_surrogates_in_passwords_do_not_crash() -> None:
 
 # strength checks
 
-FIELDS = {"valid_password", "score", "breached_password", "strength_policy",
-          "breach_detection_on_create", "luds_feedback", "zxcvbn_feedback"}
+FIELDS = {
+    "valid_password",
+    "score",
+    "breached_password",
+    "strength_policy",
+    "breach_detection_on_create",
+    "luds_feedback",
+    "zxcvbn_feedback",
+}
 
 
 def test_common_password_is_weak() -> None:
@@ -292,8 +351,12 @@ def test_common_password_is_weak() -> None:
     assert result["zxcvbn_feedback"]["warning"]
     assert all(isinstance(s, str) for s in result["zxcvbn_feedback"]["suggestions"])
     assert result["luds_feedback"] == {
-        "has_lower_case": True, "has_upper_case": False, "has_digit": False,
-        "has_symbol": False, "missing_complexity": 2, "missing_characters": 0,
+        "has_lower_case": True,
+        "has_upper_case": False,
+        "has_digit": False,
+        "has_symbol": False,
+        "missing_complexity": 2,
+        "missing_characters": 0,
     }
 
 
@@ -301,8 +364,12 @@ def test_long_random_passphrase_is_valid() -> None:
     result = strength_check("quartz lantern mossy otter Rhubarb 1987 zeppelin", None)
     assert result["score"] >= 3 and result["valid_password"] is True
     assert result["luds_feedback"] == {
-        "has_lower_case": True, "has_upper_case": True, "has_digit": True,
-        "has_symbol": True, "missing_complexity": 0, "missing_characters": 0,
+        "has_lower_case": True,
+        "has_upper_case": True,
+        "has_digit": True,
+        "has_symbol": True,
+        "missing_complexity": 0,
+        "missing_characters": 0,
     }
     assert result["zxcvbn_feedback"] == {"warning": "", "suggestions": []}
 

@@ -37,6 +37,11 @@ ROWS = {
     "scim_users": rows.ScimUserRow,
     "scim_groups": rows.ScimGroupRow,
     "scim_group_members": rows.ScimGroupMemberRow,
+    "saml_connections": rows.SamlConnectionRow,
+    "sso_registrations": rows.SsoRegistrationRow,
+    "saml_requests": rows.SamlRequestRow,
+    "saml_seen_assertions": rows.SamlSeenAssertionRow,
+    "sso_tokens": rows.SsoTokenRow,
 }
 VALUES = {
     "workspaces": rows.WorkspaceValues,

@@ -69,6 +69,21 @@ ERRORS: dict[Code, tuple[int, str]] = {
         400,
         "`email_allowed_domains` names a common consumer email domain (gmail.com, ...)",
     ),
+    Code.INVALID_SAML_METADATA: (
+        400,
+        "IdP metadata that cannot be fetched (http(s), at most 1 MiB, 10 seconds) or is not a "
+        "SAML EntityDescriptor with an HTTP-Redirect SingleSignOnService",
+    ),
+    Code.INVALID_SAML_RESPONSE: (
+        400,
+        "a SAMLResponse that does not verify: unsigned or partly signed, signed by another "
+        "certificate, for another audience, recipient or destination, outside its validity "
+        "window, replayed, or answering a request this server never issued",
+    ),
+    Code.SSO_CONNECTION_INACTIVE: (
+        400,
+        "the SSO connection is `pending`: its IdP settings are not complete",
+    ),
     Code.UNAUTHORIZED_CREDENTIALS: (
         401,
         "missing or wrong project id / secret, management key or dashboard session; wrong "
@@ -92,6 +107,10 @@ ERRORS: dict[Code, tuple[int, str]] = {
     Code.UNABLE_TO_AUTH_OTP_CODE: (
         401,
         "an email one-time code that is wrong, used, expired, or tried too many times",
+    ),
+    Code.UNABLE_TO_AUTH_SSO_TOKEN: (
+        401,
+        "an SSO token that is unknown, used or expired",
     ),
     Code.SESSION_AUTHORIZATION_ERROR: (
         403,
@@ -120,6 +139,15 @@ ERRORS: dict[Code, tuple[int, str]] = {
         "the organization's `auth_methods` / `allowed_auth_methods` do not allow this sign-in "
         "method (breakglass members excepted)",
     ),
+    Code.SSO_JIT_PROVISIONING_NOT_ALLOWED: (
+        403,
+        "the organization's `sso_jit_provisioning` does not let a new member join through this "
+        "connection",
+    ),
+    Code.IDP_INITIATED_AUTH_DISABLED: (
+        403,
+        "the connection refuses IdP-initiated sign-in (`idp_initiated_auth_disabled`)",
+    ),
     Code.ORGANIZATION_NOT_FOUND: (404, "no organization has this id, slug or external id"),
     Code.MEMBER_NOT_FOUND: (404, "no member of the organization has this id or email"),
     Code.MEMBER_PASSWORD_NOT_FOUND: (404, "no member has a password with this id"),
@@ -131,6 +159,10 @@ ERRORS: dict[Code, tuple[int, str]] = {
     Code.SCIM_CONNECTION_NOT_FOUND: (
         404,
         "the organization has no SCIM connection, or none with this id",
+    ),
+    Code.SAML_CERTIFICATE_NOT_FOUND: (
+        404,
+        "the connection has no verification certificate or encryption key with this id",
     ),
     Code.PROJECT_NOT_FOUND: (404, "no project or environment has this id or slug"),
     Code.ENVIRONMENT_NOT_FOUND: (404, "the project has no environment with this slug"),

@@ -134,6 +134,13 @@ def _operation(
     answers: dict[str, Any] = {
         "200": {"description": "Done.", "content": {op.media_type: {"schema": success}}}
     }
+    if op.success_status != 200:
+        answers = {
+            str(op.success_status): {
+                "description": op.description or "A redirect: see the `Location` header.",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            }
+        }
     error_ref = _schema_of(responses.Error, components)
     own = {answer.status: answer for answer in op.answers}
     for status in sorted({*op.errors, *own}):

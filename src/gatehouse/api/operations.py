@@ -50,6 +50,8 @@ class Operation:
     media_type: str = "application/json"  # of the success answer
     description: str = ""  # Markdown: what the summary cannot say (a stream's events, say)
     answers: tuple[Answer, ...] = ()
+    # A redirect (302, 303) answers with a `Location` header and no body.
+    success_status: int = 200
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,13 +70,23 @@ def documented(
     media_type: str = "application/json",
     description: str = "",
     answers: tuple[Answer, ...] = (),
+    success_status: int = 200,
 ) -> Callable[[F], F]:
     if (response is None) == (media_type == "application/json"):
         raise ValueError("a JSON answer names its response model; any other names none")
 
     def mark(endpoint: F) -> F:
         DOCUMENTED[endpoint] = Operation(
-            summary, response, request, errors, security, tag, media_type, description, answers
+            summary,
+            response,
+            request,
+            errors,
+            security,
+            tag,
+            media_type,
+            description,
+            answers,
+            success_status,
         )
         return endpoint
 

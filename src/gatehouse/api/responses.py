@@ -697,3 +697,79 @@ class ScimGroup(Model):
 class ScimGroups(_Ok):
     scim_groups: list[ScimGroup]
     next_cursor: str | None
+
+
+# -- SSO (SAML) ------------------------------------------------------------------------------
+
+
+class X509Certificate(Model):
+    certificate_id: str
+    certificate: str
+    issuer: str
+    created_at: str
+    expires_at: str
+    updated_at: str
+
+
+class EncryptionPrivateKey(Model):
+    private_key_id: str
+    private_key: str
+    created_at: str
+
+
+class SamlConnectionRule(Model):
+    role_id: str
+
+
+class SamlGroupRule(Model):
+    role_id: str
+    group: str
+
+
+class SamlConnection(Model):
+    organization_id: str
+    connection_id: str
+    status: Literal["pending", "active"]
+    idp_entity_id: str
+    display_name: str
+    idp_sso_url: str
+    acs_url: str
+    audience_uri: str
+    signing_certificates: list[X509Certificate]
+    verification_certificates: list[X509Certificate]
+    encryption_private_keys: list[EncryptionPrivateKey]
+    saml_connection_implicit_role_assignments: list[SamlConnectionRule]
+    saml_group_implicit_role_assignments: list[SamlGroupRule]
+    alternative_audience_uri: str
+    identity_provider: str
+    nameid_format: str
+    alternative_acs_url: str
+    idp_initiated_auth_disabled: bool
+    allow_gateway_callback: bool
+    attribute_mapping: dict[str, Any] | None
+
+
+class SamlConnectionResponse(_Ok):
+    connection: SamlConnection
+
+
+class SsoConnections(_Ok):
+    saml_connections: list[SamlConnection]
+    oidc_connections: list[dict[str, Any]]
+    external_connections: list[dict[str, Any]]
+
+
+class SsoConnectionDeleted(_Ok):
+    connection_id: str
+
+
+class SamlCertificateDeleted(_Ok):
+    certificate_id: str
+
+
+class SamlPrivateKeyDeleted(_Ok):
+    private_key_id: str
+
+
+class SsoAuthenticated(PasswordAuthenticated):
+    reset_session: bool

@@ -460,7 +460,7 @@ class DiscoveryPasswordAuthenticate(Body):
 
 # -- SCIM connections (`scim.connection.*`) --------------------------------------------------
 
-IdentityProvider = Literal[
+ScimIdentityProvider = Literal[
     "generic",
     "okta",
     "microsoft-entra",
@@ -474,7 +474,7 @@ IdentityProvider = Literal[
 
 class ScimConnectionCreate(Body):
     display_name: Name = ""
-    identity_provider: IdentityProvider = "generic"
+    identity_provider: ScimIdentityProvider = "generic"
 
 
 class ScimGroupRoleAssignment(Body):
@@ -488,7 +488,7 @@ class ScimGroupRoleAssignment(Body):
 
 class ScimConnectionUpdate(Body):
     display_name: Name = ""
-    identity_provider: IdentityProvider = "generic"
+    identity_provider: ScimIdentityProvider = "generic"
     scim_group_implicit_role_assignments: Annotated[
         list[ScimGroupRoleAssignment], Field(max_length=1000)
     ] = []
@@ -499,3 +499,83 @@ class ScimGroupsQuery(Body):
 
     cursor: Annotated[str, Field(max_length=512)] = ""
     limit: Annotated[str, Field(pattern=r"^(1000|[1-9][0-9]{0,2})$")] = "100"
+
+
+# -- SSO (SAML) ------------------------------------------------------------------------------
+
+SsoIdentityProvider = Literal[
+    "classlink",
+    "cyberark",
+    "duo",
+    "generic",
+    "google-workspace",
+    "jumpcloud",
+    "keycloak",
+    "miniorange",
+    "microsoft-entra",
+    "okta",
+    "onelogin",
+    "pingfederate",
+    "rippling",
+    "salesforce",
+    "shibboleth",
+]
+Pem = Annotated[str, Field(min_length=1, max_length=16384)]
+
+
+class SamlConnectionCreate(Body):
+    display_name: Annotated[str, Field(max_length=256)] | None = None
+    identity_provider: SsoIdentityProvider | None = None
+
+
+class SamlConnectionRoleRule(Body):
+    role_id: RoleId
+
+
+class SamlGroupRoleRule(Body):
+    role_id: RoleId
+    group: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class SamlConnectionUpdate(Body):
+    idp_entity_id: Annotated[str, Field(max_length=1024)] | None = None
+    display_name: Annotated[str, Field(max_length=256)] | None = None
+    attribute_mapping: dict[str, Annotated[str, Field(min_length=1, max_length=256)]] | None = None
+    x509_certificate: Pem | None = None
+    idp_sso_url: Url | None = None
+    saml_connection_implicit_role_assignments: (
+        Annotated[list[SamlConnectionRoleRule], Field(max_length=100)] | None
+    ) = None
+    saml_group_implicit_role_assignments: (
+        Annotated[list[SamlGroupRoleRule], Field(max_length=500)] | None
+    ) = None
+    alternative_audience_uri: Annotated[str, Field(max_length=2048)] | None = None
+    identity_provider: SsoIdentityProvider | None = None
+    signing_private_key: Pem | None = None
+    nameid_format: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    alternative_acs_url: Annotated[str, Field(max_length=2048)] | None = None
+    idp_initiated_auth_disabled: bool | None = None
+    saml_encryption_private_key: Pem | None = None
+    allow_gateway_callback: bool | None = None
+
+
+class SamlConnectionUpdateByUrl(Body):
+    metadata_url: Url
+
+
+class SsoStart(Body):
+    """`GET /v1/public/sso/start`'s query string."""
+
+    connection_id: Ident | None = None
+    organization_id: Ident | None = None
+    organization_slug: Ident | None = None
+    public_token: Ident | None = None
+    login_redirect_url: Url | None = None
+    signup_redirect_url: Url | None = None
+    pkce_code_challenge: Pkce | None = None
+
+
+class SsoAuthenticate(_SessionOptions):
+    sso_token: Token
+    pkce_code_verifier: Annotated[str, Field(min_length=43, max_length=128)] | None = None
+    intermediate_session_token: Token | None = None

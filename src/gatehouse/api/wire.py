@@ -32,6 +32,7 @@ from gatehouse.storage.rows import (
     ScimGroupRow,
     SecretRow,
     SessionRow,
+    SsoRegistrationRow,
 )
 
 # Every Organization field the SDK requires, with the value a new organization starts with.
@@ -70,7 +71,7 @@ def org_to_wire(org: OrganizationRow) -> dict[str, Any]:
         "organization_external_id": org["external_id"],
         "trusted_metadata": org["trusted_metadata"],
         **settings,
-        "sso_active_connections": [],
+        "sso_active_connections": settings.get("sso_active_connections", []),
         "scim_active_connection": scim
         and {
             "connection_id": scim["connection_id"],
@@ -89,8 +90,10 @@ def member_to_wire(
     direct: list[str],
     org: OrganizationRow,
     retired: Sequence[MemberEmailRow] = (),
+    registrations: Sequence[SsoRegistrationRow] = (),
+    sso: Sequence[roles.SsoGrant] = (),
 ) -> dict[str, Any]:
-    member_roles = roles.member_roles(member, direct, org)
+    member_roles = roles.member_roles(member, direct, org, sso)
     return {
         "organization_id": member["organization_id"],
         "member_id": member["id"],
@@ -98,7 +101,15 @@ def member_to_wire(
         "email_address_verified": member["email_verified"],
         "status": member["status"],
         "name": member["name"],
-        "sso_registrations": [],
+        "sso_registrations": [
+            {
+                "connection_id": r["connection_id"],
+                "external_id": r["external_id"],
+                "registration_id": r["id"],
+                "sso_attributes": r["sso_attributes"],
+            }
+            for r in registrations
+        ],
         "oauth_registrations": [],
         "is_breakglass": member["is_breakglass"],
         "member_password_id": member["password_id"] or "",
@@ -142,7 +153,14 @@ def session_to_wire(
 
 
 def member_of(view: MemberView) -> dict[str, Any]:
-    return member_to_wire(view.member, list(view.direct_roles), view.org, view.retired_emails)
+    return member_to_wire(
+        view.member,
+        list(view.direct_roles),
+        view.org,
+        view.retired_emails,
+        view.sso_registrations,
+        view.sso_grants,
+    )
 
 
 def member_payload(view: MemberView) -> dict[str, Any]:
@@ -373,4 +391,54 @@ def scim_group_to_wire(row: ScimGroupRow, organization_id: str) -> dict[str, Any
         "group_name": row["display_name"],
         "organization_id": organization_id,
         "connection_id": row["connection_id"],
+    }
+
+
+def saml_connection_to_wire(connection: Any) -> dict[str, Any]:
+    """A services.b2b.sso.Connection as the SDK's SAMLConnection (private keys never shown)."""
+    row, config = connection.row, connection.row["config"]
+    return {
+        "organization_id": row["organization_id"],
+        "connection_id": row["id"],
+        "status": row["status"],
+        "idp_entity_id": config["idp_entity_id"],
+        "display_name": config["display_name"],
+        "idp_sso_url": config["idp_sso_url"],
+        "acs_url": connection.acs_url,
+        "audience_uri": connection.audience_uri,
+        "signing_certificates": config["signing_certificates"],
+        "verification_certificates": config["verification_certificates"],
+        "encryption_private_keys": [
+            {
+                "private_key_id": k["private_key_id"],
+                "private_key": "",
+                "created_at": k["created_at"],
+            }
+            for k in config["encryption_private_keys"]
+        ],
+        "saml_connection_implicit_role_assignments": config[
+            "saml_connection_implicit_role_assignments"
+        ],
+        "saml_group_implicit_role_assignments": config["saml_group_implicit_role_assignments"],
+        "alternative_audience_uri": config["alternative_audience_uri"],
+        "identity_provider": config["identity_provider"],
+        "nameid_format": config["nameid_format"],
+        "alternative_acs_url": config["alternative_acs_url"],
+        "idp_initiated_auth_disabled": config["idp_initiated_auth_disabled"],
+        "allow_gateway_callback": config["allow_gateway_callback"],
+        "attribute_mapping": config["attribute_mapping"],
+    }
+
+
+def sso_authenticated(done: Any) -> dict[str, Any]:
+    """`sso.authenticate`'s answer (services.b2b.sso.Authenticated)."""
+    return {
+        **sign_in_payload(done.sign_in),
+        "member": member_of(done.view),
+        "organization": org_to_wire(done.view.org),
+        "reset_session": False,
+        "intermediate_session_token": "",
+        "member_authenticated": True,
+        "mfa_required": None,
+        "primary_required": None,
     }

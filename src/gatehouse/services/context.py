@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatehouse.policy import CompiledPolicy, Policy
-from gatehouse.storage.rows import MemberEmailRow, MemberRow, OrganizationRow, SessionRow
+from gatehouse.storage.rows import (
+    MemberEmailRow,
+    MemberRow,
+    OrganizationRow,
+    SessionRow,
+    SsoRegistrationRow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,10 @@ class MemberView:
     direct_roles: tuple[str, ...]
     # The addresses the member retired by changing its email (`retired_email_addresses`).
     retired_emails: tuple[MemberEmailRow, ...] = ()
+    # Their SSO registrations (`sso_registrations`) and what those connections grant
+    # (services/b2b/roles.py SsoGrant: listed in `roles`, granted only with the factor).
+    sso_registrations: tuple[SsoRegistrationRow, ...] = ()
+    sso_grants: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

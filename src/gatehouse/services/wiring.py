@@ -15,6 +15,7 @@ from gatehouse.services.b2b.password_flows import PasswordFlows
 from gatehouse.services.b2b.passwords import Passwords
 from gatehouse.services.b2b.rbac import Rbac
 from gatehouse.services.b2b.scim import ScimConnections, ScimServer
+from gatehouse.services.b2b.sso import SsoService
 from gatehouse.services.mail import Mailer
 from gatehouse.services.node.observed import CountedChecks, CountedSessions
 from gatehouse.services.node.runtime import Runtime
@@ -63,6 +64,7 @@ class Gatehouse:
         self.password_flows = PasswordFlows(self.email_flows, self.passwords, self.support)
         self.scim_connections = ScimConnections(self.runtime, self.organizations)
         self.scim = ScimServer(self.runtime, self.scim_connections)
+        self.sso = SsoService(self.members, self.sessions)
 
     def initialise(
         self, admin_email: str, workspace_name: str, project_name: str

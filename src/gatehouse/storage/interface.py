@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gatehouse.errors import Code, Duplicate
 from gatehouse.storage.rows import (
@@ -56,6 +56,8 @@ from gatehouse.storage.rows import (
     ProjectRow,
     ProjectValues,
     RedirectUrlRow,
+    SamlConnectionRow,
+    SamlRequestRow,
     ScimConnectionRow,
     ScimConnectionValues,
     ScimGroupRow,
@@ -64,6 +66,8 @@ from gatehouse.storage.rows import (
     SessionRow,
     SessionValues,
     SigningKeyRow,
+    SsoRegistrationRow,
+    SsoTokenRow,
     WorkspaceKeyRow,
     WorkspaceKeyValues,
     WorkspaceMemberRow,
@@ -434,6 +438,56 @@ class WorkspaceStore(Protocol):
     def use_email_token(self, tx: WriteTx, token_id: str, now: dt.datetime) -> bool: ...
 
 
+class SsoStore(Protocol):
+    """What SAML SSO keeps: connections, member registrations, the AuthnRequests issued, the
+    assertion ids accepted (until they expire) and the one-time SSO tokens (digests only)."""
+
+    def insert_saml_connection(self, tx: WriteTx, row: SamlConnectionRow) -> None: ...
+    def get_saml_connection(
+        self, tx: ReadTx, environment_id: str | None, connection_id: str
+    ) -> SamlConnectionRow | None:
+        """By id, in that environment (None: in any: the public SSO endpoints)."""
+        ...
+
+    def saml_connections(self, tx: ReadTx, organization_id: str) -> list[SamlConnectionRow]: ...
+    def update_saml_connection(
+        self, tx: WriteTx, connection_id: str, values: Mapping[str, Any]
+    ) -> None: ...
+    def delete_saml_connection(self, tx: WriteTx, connection_id: str) -> None: ...
+    def insert_sso_registration(self, tx: WriteTx, row: SsoRegistrationRow) -> None: ...
+    def update_sso_registration(
+        self, tx: WriteTx, registration_id: str, values: Mapping[str, Any]
+    ) -> None: ...
+    def find_sso_registration(
+        self, tx: ReadTx, connection_id: str, external_id: str
+    ) -> SsoRegistrationRow | None: ...
+    def get_sso_registration(
+        self, tx: ReadTx, registration_id: str
+    ) -> SsoRegistrationRow | None: ...
+    def sso_registrations(
+        self, tx: ReadTx, member_ids: Sequence[str]
+    ) -> dict[str, list[SsoRegistrationRow]]: ...
+    def insert_saml_request(self, tx: WriteTx, row: SamlRequestRow) -> None: ...
+    def find_saml_request(self, tx: ReadTx, request_id: str) -> SamlRequestRow | None: ...
+    def use_saml_request(self, tx: WriteTx, request_id: str, now: dt.datetime) -> bool: ...
+    def remember_assertion(
+        self,
+        tx: WriteTx,
+        connection_id: str,
+        assertion_id: str,
+        expires_at: dt.datetime,
+        now: dt.datetime,
+    ) -> bool:
+        """Record an accepted assertion id; False when it was already seen."""
+        ...
+
+    def insert_sso_token(self, tx: WriteTx, row: SsoTokenRow) -> None: ...
+    def find_sso_token(
+        self, tx: ReadTx, environment_id: str, token_hash: str
+    ) -> SsoTokenRow | None: ...
+    def use_sso_token(self, tx: WriteTx, token_id: str, now: dt.datetime) -> bool: ...
+
+
 class Store(
     Transactions,
     ChangeFeed,
@@ -445,6 +499,7 @@ class Store(
     WorkspaceStore,
     EmailFlowStore,
     ScimStore,
+    SsoStore,
     Protocol,
 ):
     """Everything a node's services need, over one database."""

@@ -499,3 +499,65 @@ class ScimGroupMemberRow(TypedDict):
 
     group_id: str
     member_id: str
+
+
+class SamlConnectionRow(TypedDict):
+    """A row of `saml_connections` (`config`: the wire settings; `signing_key`: sealed PEM)."""
+
+    id: str
+    environment_id: str
+    organization_id: str
+    status: str
+    config: JsonObject
+    signing_key: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SsoRegistrationRow(TypedDict):
+    """A row of `sso_registrations`."""
+
+    id: str
+    environment_id: str
+    member_id: str
+    connection_id: str
+    external_id: str
+    sso_attributes: JsonObject
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SamlRequestRow(TypedDict):
+    """A row of `saml_requests`: an AuthnRequest issued by `sso/start`."""
+
+    id: str
+    environment_id: str
+    connection_id: str
+    pkce_challenge: str | None
+    login_redirect_url: str | None
+    signup_redirect_url: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
+class SsoTokenRow(TypedDict):
+    """A row of `sso_tokens` (a digest only)."""
+
+    id: str
+    environment_id: str
+    token_hash: str
+    member_id: str
+    registration_id: str
+    pkce_challenge: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
+class SamlSeenAssertionRow(TypedDict):
+    """A row of `saml_seen_assertions`: an assertion id accepted, kept until it expires."""
+
+    connection_id: str
+    assertion_id: str
+    expires_at: dt.datetime

@@ -364,7 +364,9 @@ async def _member_view(visit: Visit) -> MemberView:
 def _roles_of(view: MemberView) -> list[dict[str, Any]]:
     """The member's roles as the B2B API reports them, each source in words."""
     shown = []
-    for role in member_roles.member_roles(view.member, list(view.direct_roles), view.org):
+    for role in member_roles.member_roles(
+        view.member, list(view.direct_roles), view.org, view.sso_grants
+    ):
         sources = []
         for source in role["sources"]:
             text = SOURCES.get(source["type"], source["type"])

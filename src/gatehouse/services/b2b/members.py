@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound
 from gatehouse.policy import Problem
 from gatehouse.services import clock, events, ids
-from gatehouse.services.b2b import enforcement
+from gatehouse.services.b2b import enforcement, roles
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.b2b.queries import check_cursor, check_query
 from gatehouse.services.b2b.roles import role_exists
@@ -19,13 +19,16 @@ from gatehouse.storage.interface import (
     OrganizationStore,
     ReadTx,
     SessionStore,
+    SsoStore,
     Transactions,
 )
 from gatehouse.storage.rows import MemberRow, MemberValues, OrganizationRow
 from gatehouse.storage.search import MEMBER_FILTERS
 
 
-class _Store(Transactions, OrganizationStore, MemberStore, SessionStore, EventStore, Protocol):
+class _Store(
+    Transactions, OrganizationStore, MemberStore, SessionStore, EventStore, SsoStore, Protocol
+):
     """The storage this service uses."""
 
 
@@ -61,7 +64,13 @@ class Members:
         """The member with its direct role assignments, as they are in `tx`."""
         direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
         retired = self.store.retired_emails(tx, [member["id"]])[member["id"]]
-        return MemberView(member, org, tuple(direct), tuple(retired))
+        registrations = self.store.sso_registrations(tx, [member["id"]])[member["id"]]
+        grants = (
+            roles.sso_grants(self.store.saml_connections(tx, org["id"]), registrations)
+            if registrations
+            else ()
+        )
+        return MemberView(member, org, tuple(direct), tuple(retired), tuple(registrations), grants)
 
     def _find(
         self, tx: ReadTx, org: OrganizationRow, member_id: str, *, include_deleted: bool = False
@@ -330,9 +339,21 @@ class Members:
             )
             direct = self.store.direct_roles(tx, [r["id"] for r in rows])
             retired = self.store.retired_emails(tx, [r["id"] for r in rows])
+            registered = self.store.sso_registrations(tx, [r["id"] for r in rows])
+            connections = {
+                org_id: self.store.saml_connections(tx, org_id)
+                for org_id in {r["organization_id"] for r in rows if registered[r["id"]]}
+            }
             views = [
                 MemberView(
-                    r, orgs[r["organization_id"]], tuple(direct[r["id"]]), tuple(retired[r["id"]])
+                    r,
+                    orgs[r["organization_id"]],
+                    tuple(direct[r["id"]]),
+                    tuple(retired[r["id"]]),
+                    tuple(registered[r["id"]]),
+                    roles.sso_grants(
+                        connections.get(r["organization_id"], []), registered[r["id"]]
+                    ),
                 )
                 for r in rows
             ]

@@ -60,6 +60,7 @@ COMMON_EMAIL_DOMAINS = frozenset(
 MAGIC_LINK = "magic_link"
 EMAIL_OTP = "email_otp"
 PASSWORD = "password"
+SSO = "sso"
 
 
 def setting(org: OrganizationRow, name: str, default: Any) -> Any:

@@ -14,12 +14,19 @@ from gatehouse.services.b2b.roles import role_exists
 from gatehouse.services.context import Caller, Environment, OrganizationPage
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.slugs import slugify
-from gatehouse.storage.interface import EventStore, OrganizationStore, ReadTx, Transactions, WriteTx
+from gatehouse.storage.interface import (
+    EventStore,
+    OrganizationStore,
+    ReadTx,
+    SsoStore,
+    Transactions,
+    WriteTx,
+)
 from gatehouse.storage.rows import OrganizationRow, OrganizationValues
 from gatehouse.storage.search import ORGANIZATION_FILTERS
 
 
-class _Store(Transactions, OrganizationStore, EventStore, Protocol):
+class _Store(Transactions, OrganizationStore, EventStore, SsoStore, Protocol):
     """The storage this service uses."""
 
 
@@ -140,12 +147,14 @@ class Organizations:
             enforcement.require_organization(self.runtime, caller, org, fields)
             org_rules.check_allowed_domains(fields.get("email_allowed_domains"))
             self._check_roles(environment, org, fields)
-            # Gatehouse has no SSO connections yet, so any connection id named is unknown.
+            # Every connection id named must be one of this organization's SSO connections.
             connections = list(fields.get("sso_jit_provisioning_allowed_connections") or [])
             if fields.get("sso_default_connection_id"):
                 connections.insert(0, fields["sso_default_connection_id"])
-            if connections:
-                raise NotFound(Kind.SSO_CONNECTION, connections[0])
+            for connection_id in connections:
+                found = self.store.get_saml_connection(tx, environment.id, connection_id)
+                if found is None or found["organization_id"] != org["id"]:
+                    raise NotFound(Kind.SSO_CONNECTION, connection_id)
             columns, settings = self._write_values(fields)
             values: OrganizationValues = {**columns, "updated_at": clock.now()}
             if settings:

@@ -46,6 +46,7 @@ from gatehouse.storage.interface import (
     ProjectStore,
     ReadTx,
     SessionStore,
+    SsoStore,
     Transactions,
     WriteTx,
 )
@@ -53,9 +54,24 @@ from gatehouse.storage.rows import MemberRow, OrganizationRow, SessionRow, Sessi
 
 
 class _Store(
-    Transactions, OrganizationStore, MemberStore, SessionStore, ProjectStore, EventStore, Protocol
+    Transactions,
+    OrganizationStore,
+    MemberStore,
+    SessionStore,
+    ProjectStore,
+    EventStore,
+    SsoStore,
+    Protocol,
 ):
     """The storage this service uses."""
+
+
+def sso_grants_of(store: SsoStore, tx: ReadTx, member_id: str, org_id: str) -> tuple[Any, ...]:
+    """The member's SAML connection grants (roles.SsoGrant), from their registrations."""
+    registrations = store.sso_registrations(tx, [member_id])[member_id]
+    if not registrations:
+        return ()
+    return roles.sso_grants(store.saml_connections(tx, org_id), registrations)
 
 
 SESSION_CLAIM = "https://stytch.com/session"
@@ -219,9 +235,9 @@ class Sessions:
     ) -> ActiveSession:
         """The session just started or extended for `member`, with their roles as they are."""
         direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        return ActiveSession(
-            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
-        )
+        sso = sso_grants_of(self.store, tx, member["id"], org["id"])
+        role_ids = roles.effective_role_ids(member, direct, org, sso, row["authentication_factors"])
+        return ActiveSession(row, member, org, role_ids, tuple(direct))
 
     def with_jwt(self, environment: Environment, active: ActiveSession, token: str) -> SignIn:
         """The sign-in's answer: its JWT is signed after the write transaction, not in it."""
@@ -280,9 +296,9 @@ class Sessions:
         org = self.store.find_organization(tx, environment.id, row["organization_id"])
         assert org is not None
         direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-        return ActiveSession(
-            row, member, org, roles.effective_role_ids(member, direct, org), tuple(direct)
-        )
+        sso = sso_grants_of(self.store, tx, member["id"], org["id"])
+        role_ids = roles.effective_role_ids(member, direct, org, sso, row["authentication_factors"])
+        return ActiveSession(row, member, org, role_ids, tuple(direct))
 
     def lookup_cached(
         self, environment: Environment, token: str | None, jwt_token: str | None
@@ -441,9 +457,18 @@ class Sessions:
             if member is None or member["status"] == "deleted":
                 raise NotFound(Kind.MEMBER, member_id)
             direct = self.store.direct_roles(tx, [member["id"]])[member["id"]]
-            role_ids = roles.effective_role_ids(member, direct, org)
+            sso = sso_grants_of(self.store, tx, member["id"], org["id"])
             rows = self.store.active_sessions(tx, member["id"], clock.now())
-            return [ActiveSession(r, member, org, role_ids, tuple(direct)) for r in rows]
+            return [
+                ActiveSession(
+                    r,
+                    member,
+                    org,
+                    roles.effective_role_ids(member, direct, org, sso, r["authentication_factors"]),
+                    tuple(direct),
+                )
+                for r in rows
+            ]
 
     def revoke_member(self, caller: Caller, org_ident: str, member_id: str) -> MemberView:
         """Revoke every session of a member of the organization `org_ident` names, in one

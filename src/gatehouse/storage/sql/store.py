@@ -41,6 +41,7 @@ from gatehouse.storage.sql import changes, constraints, search
 from gatehouse.storage.sql import tables as t
 from gatehouse.storage.sql.email_flow_store import SqlEmailFlowStore
 from gatehouse.storage.sql.scim_store import SqlScimStore
+from gatehouse.storage.sql.sso_store import SqlSsoStore
 from gatehouse.storage.sql.tx import SqlReadTx, SqlWriteTx, every, one
 from gatehouse.storage.sql.tx import conn as _c
 from gatehouse.storage.sql.workspace_store import SqlWorkspaceStore
@@ -63,7 +64,7 @@ def _atomic(
     return atomic
 
 
-class SqlStore(SqlWorkspaceStore, SqlEmailFlowStore, SqlScimStore):
+class SqlStore(SqlWorkspaceStore, SqlEmailFlowStore, SqlScimStore, SqlSsoStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._on_commit: list[Callable[[list[Change]], None]] = []

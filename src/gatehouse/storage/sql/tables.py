@@ -500,3 +500,91 @@ scim_group_members = Table(
     Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
     Index(None, "member_id"),
 )
+
+# SAML SSO connections (issue 13). The IdP settings, implicit role rules and certificates are one
+# JSON document (`config`); the SP signing key's PEM is sealed (services/security/sealing.py).
+saml_connections = Table(
+    "saml_connections",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("status", String(16), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("signing_key", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_saml_connections_organization_id", "organization_id"),
+)
+
+# A member's link to an SSO connection: the IdP's subject for them and the attributes it sent.
+sso_registrations = Table(
+    "sso_registrations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "connection_id", ID, ForeignKey("saml_connections.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("external_id", String(512), nullable=False),
+    Column("sso_attributes", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("connection_id", "external_id"),
+    UniqueConstraint("connection_id", "member_id"),
+    Index("ix_sso_registrations_member_id", "member_id"),
+)
+
+# AuthnRequests issued (SP-initiated sign-in): a response's InResponseTo must name one, once.
+saml_requests = Table(
+    "saml_requests",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "connection_id", ID, ForeignKey("saml_connections.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("pkce_challenge", String(128), nullable=True),
+    Column("login_redirect_url", String(2048), nullable=True),
+    Column("signup_redirect_url", String(2048), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+)
+
+# Assertion ids already accepted, kept until the assertion expires (replay refused).
+saml_seen_assertions = Table(
+    "saml_seen_assertions",
+    metadata,
+    Column(
+        "connection_id",
+        ID,
+        ForeignKey("saml_connections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("assertion_id", String(256), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# One-time tokens the ACS hands the app (`stytch_token_type=sso`), spent by sso.authenticate.
+sso_tokens = Table(
+    "sso_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "registration_id",
+        ID,
+        ForeignKey("sso_registrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("pkce_challenge", String(128), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+)

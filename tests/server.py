@@ -31,7 +31,11 @@ from tests.databases import DatabaseSnapshots, Snapshot, ensure_migrated
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
 # Tests send many links to the same few addresses from one client; the tests of these limits
 # (tests/api/test_hardening_abuse.py) set their own.
-LIFTED_SEND_LIMITS = {"emails_per_address_per_hour": 100_000, "emails_per_client_per_hour": 100_000}
+LIFTED_SEND_LIMITS = {
+    "emails_per_address_per_hour": 100_000,
+    "emails_per_client_per_hour": 100_000,
+    "texts_per_number_per_hour": 100_000,
+}
 # PostgreSQL needs `encryption_keys` (SQLite tests use the key file generated beside the database).
 TEST_ENCRYPTION_KEY = "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="
 

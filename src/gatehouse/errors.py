@@ -41,6 +41,9 @@ class Code(enum.StrEnum):
     NO_DEFAULT_REDIRECT_URL = "no_default_redirect_url"
     PKCE_MISMATCH = "pkce_mismatch"
     INVALID_EMAIL_ALLOWED_DOMAINS = "invalid_email_allowed_domains"
+    ACTIVE_TOTP_EXISTS = "active_totp_exists"
+    INVALID_TOTP_SECRET = "invalid_totp_secret"
+    INVALID_PHONE_NUMBER = "invalid_phone_number"
     # 401
     UNAUTHORIZED_CREDENTIALS = "unauthorized_credentials"
     INVALID_JWT = "invalid_jwt"
@@ -49,6 +52,8 @@ class Code(enum.StrEnum):
     EMAIL_LINK_EXPIRED = "email_link_expired"
     UNABLE_TO_AUTH_MAGIC_LINK = "unable_to_auth_magic_link"
     UNABLE_TO_AUTH_OTP_CODE = "unable_to_auth_otp_code"
+    INVALID_TOTP_CODE = "invalid_totp_code"
+    INVALID_RECOVERY_CODE = "invalid_recovery_code"
     # 403
     SESSION_AUTHORIZATION_ERROR = "session_authorization_error"
     SESSION_AUTHORIZATION_TENANCY_ERROR = "session_authorization_tenancy_error"
@@ -73,6 +78,7 @@ class Code(enum.StrEnum):
     ROUTE_NOT_FOUND = "route_not_found"
     REDIRECT_URL_NOT_FOUND = "redirect_url_not_found"
     INTERMEDIATE_SESSION_NOT_FOUND = "intermediate_session_not_found"
+    TOTP_NOT_FOUND = "totp_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -97,6 +103,7 @@ class Code(enum.StrEnum):
     # 500, 502, 503
     INTERNAL_SERVER_ERROR = "internal_server_error"
     EMAIL_DELIVERY_FAILED = "email_delivery_failed"
+    SMS_DELIVERY_FAILED = "sms_delivery_failed"
     SERVER_BUSY = "server_busy"
     DATABASE_BUSY = "database_busy"
 
@@ -116,6 +123,7 @@ class Kind(enum.Enum):
     WORKSPACE_DOMAIN = (Code.WORKSPACE_DOMAIN_NOT_FOUND, "workspace domain")
     WORKSPACE_KEY = (Code.WORKSPACE_KEY_NOT_FOUND, "workspace key")
     REDIRECT_URL = (Code.REDIRECT_URL_NOT_FOUND, "redirect url")
+    TOTP = (Code.TOTP_NOT_FOUND, "totp registration")
 
     def __init__(self, code: Code, noun: str) -> None:
         self.code = code

@@ -10,6 +10,7 @@ from gatehouse.services.b2b.callers import Callers
 from gatehouse.services.b2b.email_flows import EmailFlows
 from gatehouse.services.b2b.jwks import PublicKeys
 from gatehouse.services.b2b.members import Members
+from gatehouse.services.b2b.mfa import Mfa
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.b2b.password_flows import PasswordFlows
 from gatehouse.services.b2b.passwords import Passwords
@@ -19,6 +20,7 @@ from gatehouse.services.node.observed import CountedChecks, CountedSessions
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.redirects import RedirectUrls
 from gatehouse.services.security.signing import SigningKeys
+from gatehouse.services.sms import sender_for
 from gatehouse.services.workspace.people import Workspace
 from gatehouse.services.workspace.projects import Projects
 from gatehouse.services.workspace.provisioning import Provisioning
@@ -60,6 +62,7 @@ class Gatehouse:
             self.mailer,
         )
         self.password_flows = PasswordFlows(self.email_flows, self.passwords, self.support)
+        self.mfa = Mfa(self.members, self.sessions, sender_for(self.runtime.settings))
 
     def initialise(
         self, admin_email: str, workspace_name: str, project_name: str

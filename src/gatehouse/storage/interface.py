@@ -9,6 +9,7 @@ Protocol here is exercised there.
     ProjectStore      the workspace's projects, environments (policy), secrets and signing keys
     OrganizationStore, MemberStore, SessionStore, EventStore   the B2B data of an environment
     EmailFlowStore    member email tokens and codes, intermediate sessions, redirect URLs
+    MfaStore          members' TOTP registrations (sealed) and recovery codes (digests)
     WorkspaceStore    people, email-domain rules, management keys, dashboard sessions, email tokens
     Store             all of the above
 
@@ -54,11 +55,13 @@ from gatehouse.storage.rows import (
     OrganizationValues,
     ProjectRow,
     ProjectValues,
+    RecoveryCodeRow,
     RedirectUrlRow,
     SecretRow,
     SessionRow,
     SessionValues,
     SigningKeyRow,
+    TotpRow,
     WorkspaceKeyRow,
     WorkspaceKeyValues,
     WorkspaceMemberRow,
@@ -376,6 +379,29 @@ class WorkspaceStore(Protocol):
     def use_email_token(self, tx: WriteTx, token_id: str, now: dt.datetime) -> bool: ...
 
 
+class MfaStore(Protocol):
+    """Members' second factors: TOTP registrations (sealed secrets) and recovery codes
+    (digests)."""
+
+    def insert_totp(self, tx: WriteTx, row: TotpRow) -> None: ...
+    def member_totp(self, tx: ReadTx, member_id: str) -> TotpRow | None: ...
+    def delete_member_totp(self, tx: WriteTx, member_id: str) -> bool: ...
+    def verify_totp(self, tx: WriteTx, totp_id: str) -> None: ...
+    def use_totp_step(self, tx: WriteTx, totp_id: str, step: int) -> bool:
+        """Record `step` as used; False when it (or a later one) already was."""
+        ...
+
+    def replace_recovery_codes(
+        self, tx: WriteTx, member_id: str, rows: list[RecoveryCodeRow]
+    ) -> None: ...
+    def recovery_codes_left(self, tx: ReadTx, member_id: str) -> int: ...
+    def use_recovery_code(
+        self, tx: WriteTx, member_id: str, code_hash: str, now: dt.datetime
+    ) -> bool:
+        """Mark the member's unused code with this digest used; False when there is none."""
+        ...
+
+
 class Store(
     Transactions,
     ChangeFeed,
@@ -386,6 +412,7 @@ class Store(
     EventStore,
     WorkspaceStore,
     EmailFlowStore,
+    MfaStore,
     Protocol,
 ):
     """Everything a node's services need, over one database."""

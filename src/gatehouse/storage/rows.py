@@ -274,6 +274,7 @@ class MemberRow(TypedDict):
     password_hash: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    totp_registration_id: str  # "" until a TOTP registration is verified (issue 12)
 
 
 class MemberValues(TypedDict, total=False):
@@ -298,6 +299,7 @@ class MemberValues(TypedDict, total=False):
     password_hash: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    totp_registration_id: str  # "" until a TOTP registration is verified (issue 12)
 
 
 class MemberEmailRow(TypedDict):
@@ -340,6 +342,31 @@ class IntermediateSessionRow(TypedDict):
     authentication_factors: list[JsonObject]
     created_at: dt.datetime
     expires_at: dt.datetime
+    used_at: dt.datetime | None
+    organization_id: str | None  # with member_id: a member who still owes a second factor
+    member_id: str | None
+
+
+class TotpRow(TypedDict):
+    """A row of `member_totps`: the secret is sealed."""
+
+    id: str
+    environment_id: str
+    member_id: str
+    secret_sealed: str
+    verified: bool
+    last_used_step: int | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class RecoveryCodeRow(TypedDict):
+    """A row of `member_recovery_codes`: a digest only."""
+
+    id: str
+    member_id: str
+    code_hash: str
+    created_at: dt.datetime
     used_at: dt.datetime | None
 
 

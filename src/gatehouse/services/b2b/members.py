@@ -123,6 +123,7 @@ class Members:
             "mfa_phone_number": fields.get("mfa_phone_number") or "",
             "mfa_phone_verified": False,
             "default_mfa_method": "",
+            "totp_registration_id": "",
             "trusted_metadata": fields.get("trusted_metadata") or {},
             "untrusted_metadata": fields.get("untrusted_metadata") or {},
             "password_id": None,

@@ -59,6 +59,10 @@ class Runtime:
         self.send_limits = SendLimits(
             self.settings.emails_per_address_per_hour, self.settings.emails_per_client_per_hour
         )
+        # Texts (MFA codes) per phone number; per client, the email limit's rate.
+        self.sms_limits = SendLimits(
+            self.settings.texts_per_number_per_hour, self.settings.emails_per_client_per_hour
+        )
         self._compiled_policies = _PolicyCache()
         self.cache = NodeCache(self.settings.cache_max_sessions, self.settings.cache_ttl_seconds)
         store.on_commit(self.cache.apply)

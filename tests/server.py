@@ -254,7 +254,7 @@ def another_node(first: RunningServer, **settings: Any) -> Iterator[RunningServe
         Settings(
             public_url=base.public_url,
             database_url=base.database_url,
-            encryption_keys=base.encryption_keys,
+            encryption_keys=settings.pop("encryption_keys", base.encryption_keys),
             argon2_time_cost=base.argon2_time_cost,
             argon2_memory_kib=base.argon2_memory_kib,
             argon2_parallelism=base.argon2_parallelism,

@@ -673,7 +673,7 @@ TYPE_CASES = [
     bad("member-update-unlink-email", lambda w: put(member(w), {"unlink_email": True}),
         "unsupported_feature"),
     bad("member-update-default-mfa-totp", lambda w: put(member(w), {
-        "name": "renamed", "default_mfa_method": "totp"}), "unsupported_feature"),
+        "name": "renamed", "default_mfa_method": "totp"}), "invalid_request"),
     bad("passwords-auth-intermediate-token", lambda w: post(
         "/v1/b2b/passwords/authenticate", login_body(w, intermediate_session_token="ist")),
         "unsupported_feature"),

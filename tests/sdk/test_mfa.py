@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import queue
 import re
 import threading
@@ -27,6 +28,7 @@ import pyotp
 import pytest
 import stytch
 from aiosmtpd.controller import Controller
+from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 from stytch.b2b.models.organizations import UpdateRequestOptions as OrgUpdateOptions
 from stytch.b2b.models.organizations_members import (
@@ -37,11 +39,12 @@ from stytch.b2b.models.organizations_members import UpdateRequestOptions as Memb
 from stytch.shared.method_options import Authorization
 
 from gatehouse.services import clock
+from gatehouse.services.sms import LogSender
 from gatehouse.storage.sql import tables
 from tests.dashboard.test_sign_in import Mailbox, _free_port
 from tests.databases import throwaway_database
 from tests.sdk.support import PASSWORD, bcrypt_hash, email, stytch_error, unique
-from tests.server import RunningServer, running_server
+from tests.server import RunningServer, another_node, running_server
 
 SMS_SECRET = "gateway-shared-secret"
 LOGIN_URL = "https://app.example.test/authenticate"
@@ -737,3 +740,91 @@ def test_mfa_settings_are_enforced_with_a_member_session(world: World) -> None:
     )
     # The policy now applies: the target's next password sign-in owes a second factor.
     assert world.password(org.organization_id, target_address).member_authenticated is False
+
+
+# -- operations: key rotation, the per-number limit, the log sender --------------------------
+
+
+def test_totp_secrets_are_resealed_when_the_encryption_key_rotates(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    secret = pyotp.random_base32()
+    with (
+        throwaway_database(tmp_path_factory.mktemp("rotate")) as url,
+        running_server(url, encryption_keys=old) as first,
+    ):
+        c = stytch.B2BClient(first.project_id, first.secret, environment=first.url + "/")
+        org_id = c.organizations.create(
+            organization_name="Rotate", organization_slug=unique("rotate").lower()
+        ).organization.organization_id
+        address = email()
+        member = c.passwords.migrate(
+            email_address=address, hash=bcrypt_hash(), hash_type="bcrypt", organization_id=org_id
+        ).member
+        c.totps.migrate(
+            organization_id=org_id,
+            member_id=member.member_id,
+            secret=secret,
+            recovery_codes=["rota-tion-0001"],
+        )
+        # A node started with the new key first seals the secret again with it...
+        with another_node(first, encryption_keys=f"{new},{old}"):
+            pass
+        # ...so a node with only the new key still opens it.
+        with another_node(first, encryption_keys=new) as rotated:
+            r = stytch.B2BClient(rotated.project_id, rotated.secret, environment=rotated.url + "/")
+            signed_in = r.passwords.authenticate(
+                organization_id=org_id, email_address=address, password=PASSWORD
+            )
+            done = r.totps.authenticate(
+                organization_id=org_id,
+                member_id=member.member_id,
+                code=_now_code(secret),
+                session_token=signed_in.session_token,
+            )
+            assert _factors(done.member_session) == [
+                ("password", "knowledge"),
+                ("totp", "authenticator_app"),
+            ]
+
+
+def test_texts_are_limited_per_number(tmp_path_factory: pytest.TempPathFactory) -> None:
+    gateway = Gateway()
+    try:
+        with (
+            throwaway_database(tmp_path_factory.mktemp("limits")) as url,
+            running_server(
+                url,
+                sms_sender="webhook",
+                sms_webhook_url=gateway.url,
+                sms_webhook_secret=SMS_SECRET,
+                texts_per_number_per_hour=2,
+            ) as server,
+        ):
+            c = stytch.B2BClient(server.project_id, server.secret, environment=server.url + "/")
+            org_id = c.organizations.create(
+                organization_name="Limits", organization_slug="limits"
+            ).organization.organization_id
+            member = c.organizations.members.create(
+                organization_id=org_id, email_address=email(), mfa_phone_number="+15555550177"
+            ).member
+            for _ in range(2):
+                c.otps.sms.send(organization_id=org_id, member_id=member.member_id)
+                assert gateway.take("+15555550177")
+            before = server.snapshot()
+            with stytch_error(429, "too_many_requests"):
+                c.otps.sms.send(organization_id=org_id, member_id=member.member_id)
+            assert server.snapshot() == before
+            assert gateway.texts.empty()
+    finally:
+        gateway.stop()
+
+
+def test_the_log_sender_shows_codes_only_when_asked(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="gatehouse.services.sms")
+    LogSender(show_texts=False).send("+15555550100", "Your code is 123456.")
+    LogSender(show_texts=True).send("+15555550101", "Your code is 654321.")
+    hidden, shown = caplog.records
+    assert "+15555550100" in hidden.getMessage() and "123456" not in hidden.getMessage()
+    assert "654321" in shown.getMessage()

@@ -61,6 +61,11 @@ def test_a_member_has_one_totp_and_each_step_is_used_once(store: Store, tenant: 
         found = store.member_totp(tx, member["id"])
     assert found == {**row, "verified": True, "last_used_step": 101}
     with store.transaction() as tx:
+        assert store.replace_totp_secret(tx, row["id"], "fernet:other", "fernet:new") == 0
+        assert store.replace_totp_secret(tx, row["id"], "fernet:sealed", "fernet:new") == 1
+    with store.read() as tx:
+        assert (row["id"], "fernet:new") in store.sealed_totp_secrets(tx)
+    with store.transaction() as tx:
         assert store.delete_member_totp(tx, member["id"])
         assert not store.delete_member_totp(tx, member["id"])
     with store.read() as tx:

@@ -82,6 +82,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
     observability.configure_access_log(gatehouse.settings)
     # Private keys written in clear (or under an older encryption key) are sealed afresh.
     await run_in_threadpool(gatehouse.keys.reseal_stored_keys)
+    await run_in_threadpool(gatehouse.mfa.reseal_stored_secrets)
     gatehouse.runtime.start()
     try:
         # The lifespan state is how the HTTP protocol (api/protocol.py) learns its settings.

@@ -391,6 +391,14 @@ class MfaStore(Protocol):
         """Record `step` as used; False when it (or a later one) already was."""
         ...
 
+    def sealed_totp_secrets(self, tx: ReadTx) -> list[tuple[str, str]]:
+        """(id, secret_sealed) of every TOTP registration, for re-sealing at start-up."""
+        ...
+
+    def replace_totp_secret(self, tx: WriteTx, totp_id: str, old: str, new: str) -> int:
+        """Swap the sealed secret if it is still `old`; returns rows changed (0 or 1)."""
+        ...
+
     def replace_recovery_codes(
         self, tx: WriteTx, member_id: str, rows: list[RecoveryCodeRow]
     ) -> None: ...

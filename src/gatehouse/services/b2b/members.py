@@ -156,15 +156,15 @@ class Members:
                 "`unlink_email` is not supported: Gatehouse keeps one email per member",
                 code=Code.UNSUPPORTED_FEATURE,
             )
-        if fields.get("default_mfa_method") == "totp":
-            raise InvalidInput(
-                "`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet",
-                code=Code.UNSUPPORTED_FEATURE,
-            )
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
             member = self._find(tx, org, member_id)
+            if fields.get("default_mfa_method") == "totp" and not member["totp_registration_id"]:
+                raise InvalidInput(
+                    "`default_mfa_method` `totp` needs a verified totp registration: create one "
+                    "(`totps.create`) and authenticate a code first",
+                )
             enforcement.require_member(
                 self.runtime,
                 caller,

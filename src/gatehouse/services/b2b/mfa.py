@@ -310,6 +310,27 @@ class Mfa:
         self.sms = sms
         self.guard = members.runtime.sign_in_guard()
 
+    def reseal_stored_secrets(self) -> int:
+        """Seal every TOTP secret sealed by an older key than the first of `encryption_keys`
+        (start-up, beside the signing keys); returns how many were re-sealed."""
+        sealer = self.runtime.sealer
+        with self.store.read() as tx:
+            rows = [
+                (i, sealed)
+                for i, sealed in self.store.sealed_totp_secrets(tx)
+                if sealer.needs_resealing(sealed)
+            ]
+        if not rows:
+            return 0
+        resealed = 0
+        with self.store.transaction() as tx:
+            for totp_id, sealed in rows:
+                resealed += self.store.replace_totp_secret(
+                    tx, totp_id, sealed, sealer.reseal(sealed)
+                )
+        log.info("re-sealed %d totp secret(s) at rest", resealed)
+        return resealed
+
     # -- shared ----------------------------------------------------------------------------
 
     def _target(

@@ -51,6 +51,18 @@ class SqlMfaStore:
         )
         return result.rowcount == 1
 
+    def sealed_totp_secrets(self, tx: ReadTx) -> list[tuple[str, str]]:
+        m = t.member_totps
+        rows = _c(tx).execute(select(m.c.id, m.c.secret_sealed).order_by(m.c.id)).all()
+        return [(str(r.id), str(r.secret_sealed)) for r in rows]
+
+    def replace_totp_secret(self, tx: WriteTx, totp_id: str, old: str, new: str) -> int:
+        m = t.member_totps
+        result = _c(tx).execute(
+            update(m).where(m.c.id == totp_id, m.c.secret_sealed == old).values(secret_sealed=new)
+        )
+        return int(result.rowcount)
+
     def replace_recovery_codes(
         self, tx: WriteTx, member_id: str, rows: list[RecoveryCodeRow]
     ) -> None:

@@ -505,8 +505,19 @@ def test_sms_codes_through_the_webhook_gateway(world: World) -> None:
         )
     assert server.snapshot() == before
 
+    # With a verified number, texting again needs proof of the member.
+    before = server.snapshot()
+    with stytch_error(400, "invalid_request"):
+        c.otps.sms.send(organization_id=org.organization_id, member_id=member.member_id)
+    assert server.snapshot() == before
+    assert gateway.texts.empty()
+
     # Expired: refused, nothing changes.
-    c.otps.sms.send(organization_id=org.organization_id, member_id=member.member_id)
+    c.otps.sms.send(
+        organization_id=org.organization_id,
+        member_id=member.member_id,
+        intermediate_session_token=second.intermediate_session_token,
+    )
     late = gateway.take(number)
     world.expire_codes()
     before = server.snapshot()
@@ -526,6 +537,7 @@ def test_sms_codes_through_the_webhook_gateway(world: World) -> None:
             organization_id=org.organization_id,
             member_id=member.member_id,
             mfa_phone_number="+15555559999",
+            intermediate_session_token=second.intermediate_session_token,
         )
     assert server.snapshot() == before
     cleared = c.organizations.members.delete_mfa_phone_number(

@@ -386,6 +386,19 @@ class Mfa:
             )
         return "session", None, active
 
+    def _require_proof_when_enrolled(self, tx: ReadTx, member: MemberRow, kind: str) -> None:
+        """Stytch's rule: once a member has an active second factor, adding or texting one
+        needs proof of the member (an intermediate session, or a session), so a leaked
+        project secret alone cannot bypass MFA by enrolling a new factor."""
+        if kind:
+            return
+        totp = self.store.member_totp(tx, member["id"])
+        if (totp is not None and totp["verified"]) or member["mfa_phone_verified"]:
+            raise InvalidInput(
+                f"member `{member['id']}` already has an active mfa factor: pass the "
+                "`intermediate_session_token`, `session_token` or `session_jwt` of their sign-in"
+            )
+
     def _finish(
         self,
         tx: WriteTx,
@@ -478,7 +491,7 @@ class Mfa:
         now = clock.now()
         with self.store.transaction() as tx:
             org, member = self._target(tx, caller, fields)
-            self._proof(tx, environment, fields, member)
+            kind, _, _ = self._proof(tx, environment, fields, member)
             existing = self.store.member_totp(tx, member["id"])
             if existing is not None and existing["verified"]:
                 raise InvalidInput(
@@ -486,6 +499,7 @@ class Mfa:
                     "it first (`organizations.members.delete_totp`)",
                     code=Code.ACTIVE_TOTP_EXISTS,
                 )
+            self._require_proof_when_enrolled(tx, member, kind)
             if existing is not None:
                 self.store.delete_member_totp(tx, member["id"])
             row: TotpRow = {
@@ -702,7 +716,8 @@ class Mfa:
         given = fields.get("mfa_phone_number") or ""
         with self.store.read() as tx:
             org, member = self._target(tx, caller, fields)
-            self._proof(tx, environment, fields, member)
+            kind, _, _ = self._proof(tx, environment, fields, member)
+            self._require_proof_when_enrolled(tx, member, kind)
         number = member["mfa_phone_number"] or given
         if member["mfa_phone_number"] and given and given != member["mfa_phone_number"]:
             raise GatehouseError(

@@ -840,3 +840,49 @@ def test_the_log_sender_shows_codes_only_when_asked(caplog: pytest.LogCaptureFix
     hidden, shown = caplog.records
     assert "+15555550100" in hidden.getMessage() and "123456" not in hidden.getMessage()
     assert "654321" in shown.getMessage()
+
+
+def test_a_discovery_session_completes_with_a_second_factor_where_its_method_is_allowed(
+    world: World,
+) -> None:
+    c, server = world.client, world.server
+    open_org = world.org()
+    strict = world.org(auth_methods="RESTRICTED", allowed_auth_methods=["password"])
+    address = email()
+    secrets_of = {}
+    for org in (open_org, strict):
+        member = world.member(org.organization_id, address)
+        secret = pyotp.random_base32()
+        c.totps.migrate(
+            organization_id=org.organization_id,
+            member_id=member.member_id,
+            secret=secret,
+            recovery_codes=[unique("code")],
+        )
+        secrets_of[org.organization_id] = (member.member_id, secret)
+
+    c.magic_links.email.discovery.send(email_address=address)
+    token = _LINK_TOKEN.search(world.email_body(address))
+    assert token
+    found = c.magic_links.discovery.authenticate(discovery_magic_links_token=token.group(1))
+
+    member_id, secret = secrets_of[strict.organization_id]
+    before = server.snapshot()
+    with stytch_error(403, "auth_method_not_allowed"):
+        c.totps.authenticate(
+            organization_id=strict.organization_id,
+            member_id=member_id,
+            code=_now_code(secret),
+            intermediate_session_token=found.intermediate_session_token,
+        )
+    assert server.snapshot() == before
+
+    member_id, secret = secrets_of[open_org.organization_id]
+    done = c.totps.authenticate(
+        organization_id=open_org.organization_id,
+        member_id=member_id,
+        code=_now_code(secret),
+        intermediate_session_token=found.intermediate_session_token,
+    )
+    assert _factors(done.member_session) == [("magic_link", "email"), ("totp", "authenticator_app")]
+    assert done.member.email_address == address

@@ -94,6 +94,13 @@ _RECOVERY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 MASKED_RECOVERY_CODE = "****-****-****"
 
 
+_PRIMARY_METHODS = {
+    "magic_link": org_rules.MAGIC_LINK,
+    "otp": org_rules.EMAIL_OTP,
+    "password": org_rules.PASSWORD,
+}
+
+
 def required(org: OrganizationRow, member: MemberRow) -> bool:
     """Whether a sign-in of `member` needs a second factor."""
     if member["is_breakglass"]:
@@ -432,6 +439,16 @@ class Mfa:
             member = {**member, **values}
         if kind == "intermediate":
             assert row is not None
+            if row["organization_id"] not in (None, org["id"]):
+                raise InvalidInput(
+                    "the intermediate session is for another organization",
+                    code=Code.SESSION_MEMBER_MISMATCH,
+                )
+            if row["organization_id"] is None:
+                # A discovery session: its primary factors must be ones this organization allows.
+                for primary in row["authentication_factors"]:
+                    needed = _PRIMARY_METHODS.get(primary.get("type", ""), "")
+                    org_rules.require_method(org, needed, member)
             if not self.store.use_intermediate_session(tx, row["id"], clock.now()):
                 raise _intermediate_not_found()
             for primary in row["authentication_factors"]:

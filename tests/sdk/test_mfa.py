@@ -886,3 +886,28 @@ def test_a_discovery_session_completes_with_a_second_factor_where_its_method_is_
     )
     assert _factors(done.member_session) == [("magic_link", "email"), ("totp", "authenticator_app")]
     assert done.member.email_address == address
+
+
+def test_allowed_mfa_methods_restrict_the_second_factor(world: World) -> None:
+    c, server = world.client, world.server
+    org = world.org(
+        mfa_policy="REQUIRED_FOR_ALL", mfa_methods="RESTRICTED", allowed_mfa_methods=["totp"]
+    )
+    address = email()
+    member = world.member(org.organization_id, address)
+    pending = world.password(org.organization_id, address)
+    before = server.snapshot()
+    with stytch_error(403, "auth_method_not_allowed"):
+        c.otps.sms.send(
+            organization_id=org.organization_id,
+            member_id=member.member_id,
+            mfa_phone_number="+15555550188",
+            intermediate_session_token=pending.intermediate_session_token,
+        )
+    assert server.snapshot() == before
+    assert world.gateway.texts.empty()
+    _, done = _enrol_totp(world, org.organization_id, member.member_id, pending)
+    assert _factors(done.member_session) == [
+        ("password", "knowledge"),
+        ("totp", "authenticator_app"),
+    ]

@@ -35,7 +35,15 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.hotp import HOTP
 
 from gatehouse import metrics
-from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound, Unauthorized
+from gatehouse.errors import (
+    Code,
+    Denied,
+    GatehouseError,
+    InvalidInput,
+    Kind,
+    NotFound,
+    Unauthorized,
+)
 from gatehouse.services import clock, events, ids
 from gatehouse.services.b2b import enforcement, org_rules
 from gatehouse.services.b2b.members import Members
@@ -107,6 +115,22 @@ def required(org: OrganizationRow, member: MemberRow) -> bool:
         return False
     policy = org_rules.setting(org, "mfa_policy", "OPTIONAL")
     return bool(member["mfa_enrolled"]) or policy == "REQUIRED_FOR_ALL"
+
+
+def require_mfa_method(org: OrganizationRow, method: str, member: MemberRow) -> None:
+    """`mfa_methods: RESTRICTED` allows only `allowed_mfa_methods` (`totp`, `sms_otp`; recovery
+    codes go with `totp`); a breakglass member may use any."""
+    if member["is_breakglass"]:
+        return
+    if org_rules.setting(org, "mfa_methods", "ALL_ALLOWED") != "RESTRICTED":
+        return
+    allowed = list(org_rules.setting(org, "allowed_mfa_methods", []))
+    if method not in allowed:
+        raise Denied(
+            f"organization `{org['id']}` restricts mfa to {', '.join(allowed) or 'no method'}; "
+            f"`{method}` is not allowed",
+            code=Code.AUTH_METHOD_NOT_ALLOWED,
+        )
 
 
 def member_options(member: MemberRow) -> dict[str, str] | None:
@@ -420,6 +444,7 @@ class Mfa:
         """The second factor proved: complete the intermediate session into a session, or add
         the factor to the session passed; apply `set_mfa_enrollment` / `set_default_mfa`."""
         environment = caller.environment
+        require_mfa_method(org, method, member)
         kind, row, active = self._proof(tx, environment, fields, member)
         duration = int(
             fields.get("session_duration_minutes") or self.runtime.settings.default_session_minutes
@@ -509,6 +534,7 @@ class Mfa:
         with self.store.transaction() as tx:
             org, member = self._target(tx, caller, fields)
             kind, _, _ = self._proof(tx, environment, fields, member)
+            require_mfa_method(org, "totp", member)
             existing = self.store.member_totp(tx, member["id"])
             if existing is not None and existing["verified"]:
                 raise InvalidInput(
@@ -735,6 +761,7 @@ class Mfa:
             org, member = self._target(tx, caller, fields)
             kind, _, _ = self._proof(tx, environment, fields, member)
             self._require_proof_when_enrolled(tx, member, kind)
+            require_mfa_method(org, "sms_otp", member)
         number = member["mfa_phone_number"] or given
         if member["mfa_phone_number"] and given and given != member["mfa_phone_number"]:
             raise GatehouseError(

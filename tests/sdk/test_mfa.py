@@ -493,17 +493,21 @@ def test_sms_codes_through_the_webhook_gateway(world: World) -> None:
     assert done.member_session.authentication_factors[1].phone_number_factor.phone_number == number
 
     # Reused: refused, nothing changes.
-    second = world.password(org.organization_id, address)
-    assert second.mfa_required.member_options.mfa_phone_number == number
     before = server.snapshot()
     with stytch_error(401, "unable_to_auth_otp_code"):
         c.otps.sms.authenticate(
             organization_id=org.organization_id,
             member_id=member.member_id,
             code=code,
-            intermediate_session_token=second.intermediate_session_token,
+            session_token=done.session_token,
         )
     assert server.snapshot() == before
+
+    # Enrolled with a verified number: the primary factor texts a code by itself.
+    second = world.password(org.organization_id, address)
+    assert second.mfa_required.member_options.mfa_phone_number == number
+    assert second.mfa_required.secondary_auth_initiated == "sms_otp"
+    auto = gateway.take(number)
 
     # With a verified number, texting again needs proof of the member.
     before = server.snapshot()
@@ -511,6 +515,16 @@ def test_sms_codes_through_the_webhook_gateway(world: World) -> None:
         c.otps.sms.send(organization_id=org.organization_id, member_id=member.member_id)
     assert server.snapshot() == before
     assert gateway.texts.empty()
+
+    again = c.otps.sms.authenticate(
+        organization_id=org.organization_id,
+        member_id=member.member_id,
+        code=auto,
+        intermediate_session_token=second.intermediate_session_token,
+    )
+    assert _factors(again.member_session) == [("password", "knowledge"), ("otp", "sms")]
+    second = world.password(org.organization_id, address)
+    assert gateway.take(number)
 
     # Expired: refused, nothing changes.
     c.otps.sms.send(

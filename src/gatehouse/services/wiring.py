@@ -20,7 +20,6 @@ from gatehouse.services.node.observed import CountedChecks, CountedSessions
 from gatehouse.services.node.runtime import Runtime
 from gatehouse.services.redirects import RedirectUrls
 from gatehouse.services.security.signing import SigningKeys
-from gatehouse.services.sms import sender_for
 from gatehouse.services.workspace.people import Workspace
 from gatehouse.services.workspace.projects import Projects
 from gatehouse.services.workspace.provisioning import Provisioning
@@ -62,7 +61,7 @@ class Gatehouse:
             self.mailer,
         )
         self.password_flows = PasswordFlows(self.email_flows, self.passwords, self.support)
-        self.mfa = Mfa(self.members, self.sessions, sender_for(self.runtime.settings))
+        self.mfa = Mfa(self.members, self.sessions, self.runtime.sms_sender)
 
     def initialise(
         self, admin_email: str, workspace_name: str, project_name: str

@@ -567,6 +567,7 @@ class EmailFlows:
         """`_sign_in`'s outcome as the flow's answer: a session (its JWT signed now, after the
         write), or the MFA step still owed."""
         if isinstance(signed, mfa.Pending):
+            signed.send()  # after the commit
             return Authenticated(signed, method_id)
         active, token = signed
         return Authenticated(self.sessions.with_jwt(environment, active, token), method_id)

@@ -141,19 +141,36 @@ def member_options(member: MemberRow) -> dict[str, str] | None:
     return {"mfa_phone_number": phone, "totp_registration_id": totp}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pending:
-    """A primary factor that signed in a member who still owes a second one."""
+    """A primary factor that signed in a member who still owes a second one; `text` is the SMS
+    code to send once the transaction committed (`send`), when one was started."""
 
     view: MemberView
     intermediate_session_token: str
     expires_at: dt.datetime
+    text: tuple[str, str] | None = None
+    sender: SmsSender | None = None
+    sent: bool = False
+
+    def send(self) -> None:
+        """Text the code started with the intermediate session (after the commit); a failed
+        delivery is logged and the answer says no secondary authentication was initiated."""
+        if self.text is None or self.sender is None or self.sent:
+            return
+        number, body = self.text
+        try:
+            self.sender.send(number, body)
+            self.sent = True
+        except OSError as error:
+            log.error("could not text an mfa code to %s: %s", number, error)
+            metrics.EMAIL_DELIVERY_FAILURES.inc()
 
     @property
     def mfa_required(self) -> dict[str, Any]:
         return {
             "member_options": member_options(self.view.member),
-            "secondary_auth_initiated": None,
+            "secondary_auth_initiated": "sms_otp" if self.sent else None,
         }
 
 
@@ -186,15 +203,63 @@ def pend(
             "member_id": member["id"],
         },
     )
+    text = _auto_text(members, tx, caller, member, org)
     events.record_call(
         store,
         tx,
         caller,
         "member.mfa_required",
         member["id"],
-        {"factors": [f["type"] for f in factors]},
+        {"factors": [f["type"] for f in factors], "sms_otp_sent": text is not None},
     )
-    return Pending(members.view(tx, member, org), token, expires_at)
+    sender = members.runtime.sms_sender
+    return Pending(members.view(tx, member, org), token, expires_at, text, sender)
+
+
+def _auto_text(
+    members: Members, tx: WriteTx, caller: Caller, member: MemberRow, org: OrganizationRow
+) -> tuple[str, str] | None:
+    """Stytch's rule: a member with a verified mfa phone number (whose default method is not
+    TOTP, and whose organization allows SMS) gets a code texted after the primary factor."""
+    number = member["mfa_phone_number"]
+    if not number or not member["mfa_phone_verified"] or member["default_mfa_method"] == "totp":
+        return None
+    try:
+        require_mfa_method(org, "sms_otp", member)
+        members.runtime.sms_limits.take(number, None, channel="sms")
+    except GatehouseError:
+        return None
+    return issue_sms_code(members.runtime.store, tx, caller.environment, org, member)
+
+
+def issue_sms_code(
+    store: Any, tx: WriteTx, environment: Environment, org: OrganizationRow, member: MemberRow
+) -> tuple[str, str]:
+    """Store a new SMS code for the member's number; returns (number, text body)."""
+    now = clock.now()
+    number = member["mfa_phone_number"]
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    token_id = ids.new_id("member-sms-code", environment.kind)
+    store.insert_member_email_token(
+        tx,
+        {
+            "id": token_id,
+            "environment_id": environment.id,
+            "organization_id": org["id"],
+            "member_id": member["id"],
+            "purpose": SMS_PURPOSE,
+            "token_hash": _sms_digest(token_id, code),
+            "email": number,  # the number the code went to
+            "email_lower": number,
+            "pkce_challenge": None,
+            "attempts": 0,
+            "created_at": now,
+            "expires_at": now + dt.timedelta(minutes=SMS_MINUTES),
+            "used_at": None,
+        },
+    )
+    body = f"Your {org['name']} verification code is {code}. It expires in {SMS_MINUTES} minutes."
+    return number, body
 
 
 def _factor(kind: str, delivery: str, **detail: dict[str, str]) -> dict[str, Any]:
@@ -776,7 +841,6 @@ class Mfa:
             )
         self.runtime.sms_limits.take(number, f"{environment.id}:{client}", channel="sms")
         now = clock.now()
-        code = f"{secrets.randbelow(1_000_000):06d}"
         with self.store.transaction() as tx:
             org, member = self._target(tx, caller, fields)
             if not member["mfa_phone_number"]:
@@ -792,30 +856,9 @@ class Mfa:
                     Code.MEMBER_PHONE_NUMBER_ALREADY_SET,
                     f"member `{member['id']}` has another mfa phone number",
                 )
-            token_id = ids.new_id("member-sms-code", environment.kind)
-            self.store.insert_member_email_token(
-                tx,
-                {
-                    "id": token_id,
-                    "environment_id": environment.id,
-                    "organization_id": org["id"],
-                    "member_id": member["id"],
-                    "purpose": SMS_PURPOSE,
-                    "token_hash": _sms_digest(token_id, code),
-                    "email": number,  # the number the code went to
-                    "email_lower": number,
-                    "pkce_challenge": None,
-                    "attempts": 0,
-                    "created_at": now,
-                    "expires_at": now + dt.timedelta(minutes=SMS_MINUTES),
-                    "used_at": None,
-                },
-            )
+            _, body = issue_sms_code(self.store, tx, environment, org, member)
             events.record_call(self.store, tx, caller, "member.sms_otp_send", member["id"])
             view = self._member_view(tx, member, org)
-        body = (
-            f"Your {org['name']} verification code is {code}. It expires in {SMS_MINUTES} minutes."
-        )
         try:
             self.sms.send(number, body)
         except OSError as error:

@@ -188,6 +188,7 @@ class Passwords:
             self.store.update_member(tx, current["id"], values)
             member: MemberRow = {**current, **values}
             factor = password_factor(member["id"], member["email"])
+            pending: mfa.Pending | None = None
             if fields.get("session_token") or fields.get("session_jwt"):
                 existing = self.sessions.load(
                     tx,
@@ -208,13 +209,19 @@ class Passwords:
                 events.record_call(
                     self.store, tx, caller, "member.password_authenticate", member["id"]
                 )
-                return mfa.pend(self.members, tx, caller, member, org, [factor])
+                pending = mfa.pend(self.members, tx, caller, member, org, [factor])
             else:
                 row, token = self.sessions.start(
                     tx, caller, member, org, factor, duration, fields.get("session_custom_claims")
                 )
-            events.record_call(self.store, tx, caller, "member.password_authenticate", member["id"])
-            active = self.sessions.signed_in(tx, row, token, member, org)
+            if pending is None:
+                events.record_call(
+                    self.store, tx, caller, "member.password_authenticate", member["id"]
+                )
+                active = self.sessions.signed_in(tx, row, token, member, org)
+        if pending is not None:
+            pending.send()  # after the commit
+            return pending
         return self.sessions.with_jwt(environment, active, token)
 
     def strength_check(self, password: str, email: str | None) -> dict[str, Any]:

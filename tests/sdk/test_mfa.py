@@ -521,8 +521,10 @@ def test_sms_codes_through_the_webhook_gateway(world: World) -> None:
         member_id=member.member_id,
         code=auto,
         intermediate_session_token=second.intermediate_session_token,
+        set_default_mfa=True,
     )
     assert _factors(again.member_session) == [("password", "knowledge"), ("otp", "sms")]
+    assert again.member.default_mfa_method == "sms_otp"
     second = world.password(org.organization_id, address)
     assert gateway.take(number)
 
@@ -558,6 +560,7 @@ def test_sms_codes_through_the_webhook_gateway(world: World) -> None:
         organization_id=org.organization_id, member_id=member.member_id
     )
     assert cleared.member.mfa_phone_number == ""
+    assert cleared.member.default_mfa_method == ""
     c.otps.sms.send(
         organization_id=org.organization_id,
         member_id=member.member_id,

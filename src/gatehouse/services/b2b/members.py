@@ -269,6 +269,8 @@ class Members:
                 "mfa_phone_verified": False,
                 "updated_at": clock.now(),
             }
+            if member["default_mfa_method"] == "sms_otp":
+                values["default_mfa_method"] = ""
             self.store.update_member(tx, member["id"], values)
             events.record_call(
                 self.store, tx, caller, "member.delete_mfa_phone_number", member["id"]

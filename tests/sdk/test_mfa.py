@@ -491,6 +491,19 @@ def test_sms_codes_through_the_webhook_gateway(world: World) -> None:
     assert done.member.mfa_phone_number_verified is True and done.member.mfa_enrolled is True
     assert _factors(done.member_session) == [("password", "knowledge"), ("otp", "sms")]
     assert done.member_session.authentication_factors[1].phone_number_factor.phone_number == number
+    # The event log has each step, never the code.
+    logged = [
+        e
+        for action in ("member.sms_otp_send", "member.sms_otp_authenticate", "member.mfa_required")
+        for e in _events(server, action)
+        if e["target"] == member.member_id
+    ]
+    assert {e["action"] for e in logged} == {
+        "member.sms_otp_send",
+        "member.sms_otp_authenticate",
+        "member.mfa_required",
+    }
+    assert all(code not in json.dumps(e["changes"]) for e in logged)
 
     # Reused: refused, nothing changes.
     before = server.snapshot()

@@ -31,7 +31,11 @@ from tests.databases import DatabaseSnapshots, Snapshot, ensure_migrated
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
 # Tests send many links to the same few addresses from one client; the tests of these limits
 # (tests/api/test_hardening_abuse.py) set their own.
-LIFTED_SEND_LIMITS = {"emails_per_address_per_hour": 100_000, "emails_per_client_per_hour": 100_000}
+LIFTED_SEND_LIMITS = {
+    "emails_per_address_per_hour": 100_000,
+    "emails_per_client_per_hour": 100_000,
+    "texts_per_number_per_hour": 100_000,
+}
 # PostgreSQL needs `encryption_keys` (SQLite tests use the key file generated beside the database).
 TEST_ENCRYPTION_KEY = "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="
 
@@ -250,7 +254,7 @@ def another_node(first: RunningServer, **settings: Any) -> Iterator[RunningServe
         Settings(
             public_url=base.public_url,
             database_url=base.database_url,
-            encryption_keys=base.encryption_keys,
+            encryption_keys=settings.pop("encryption_keys", base.encryption_keys),
             argon2_time_cost=base.argon2_time_cost,
             argon2_memory_kib=base.argon2_memory_kib,
             argon2_parallelism=base.argon2_parallelism,

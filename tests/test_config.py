@@ -123,6 +123,11 @@ def samples(tmp_path: Path) -> dict[str, Any]:
         "cache_ttl_seconds": 60.0,
         "database_busy_timeout_seconds": 2.5,
         "mail_to_log": True,
+        "sms_sender": "webhook",
+        "sms_webhook_url": "https://sms.example.com/send",
+        "sms_webhook_secret": "sms-shared-secret",
+        "sms_to_log": True,
+        "texts_per_number_per_hour": 3,
         "password_hash_concurrency": 3,
         "password_hash_wait_seconds": 0.5,
         "sign_in_failures_per_client": 40,
@@ -146,7 +151,7 @@ def test_every_setting_has_a_config_file_key_an_environment_variable_and_a_flag(
 ) -> None:
     values = samples(tmp_path)
     assert set(values) == set(config.SETTINGS)
-    hidden = {"smtp_password", "encryption_keys"}
+    hidden = {"smtp_password", "encryption_keys", "sms_webhook_secret"}
     expected = {name: "***" if name in hidden else v for name, v in values.items()}
 
     path = write_toml(tmp_path / "gatehouse.toml", values)

@@ -51,6 +51,7 @@ GROUPS = {
     "sessions": "Sessions and session JWTs",
     "passwords": "Member passwords",
     "email": "Outgoing email",
+    "sms": "Outgoing SMS (MFA one-time codes)",
     "dashboard": "Dashboard",
     "caches": "Node caches",
     "observability": "Logs and metrics",
@@ -307,6 +308,39 @@ class Settings:
         "With no `smtp_host`: write emails, tokens included, to the log (local use only); off: "
         "log only that one was not sent.",
         "email",
+    )
+    # -- outgoing SMS (MFA one-time codes)
+    sms_sender: str = _setting(
+        "log",
+        "How MFA codes are texted: `log` (the server log; the code itself only with "
+        "`sms_to_log`) or `webhook` (a JSON POST of `{to, body}` to `sms_webhook_url`).",
+        "sms",
+        _one_of(("log", "webhook")),
+    )
+    sms_webhook_url: str = _setting(
+        "",
+        "Where the `webhook` sender POSTs each text (an SMS gateway's endpoint).",
+        "sms",
+        HTTP_URL,
+    )
+    sms_webhook_secret: str = _setting(
+        "",
+        "Shared secret of the `webhook` sender: each POST carries `X-Gatehouse-Signature: "
+        "sha256=<hex HMAC-SHA256 of the body>`.",
+        "sms",
+        secret=True,
+    )
+    sms_to_log: bool = _setting(
+        False,
+        "With the `log` sender: write texts, codes included, to the log (local use only); "
+        "off: log only that one was not sent.",
+        "sms",
+    )
+    texts_per_number_per_hour: int = _setting(
+        5,
+        "SMS codes a node sends to one phone number an hour; more get 429.",
+        "limits",
+        _at_least(1),
     )
     # -- dashboard sign-in
     dashboard_session_minutes: int = _setting(

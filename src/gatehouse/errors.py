@@ -44,6 +44,9 @@ class Code(enum.StrEnum):
     INVALID_SAML_METADATA = "invalid_saml_metadata"
     INVALID_SAML_RESPONSE = "invalid_saml_response"
     SSO_CONNECTION_INACTIVE = "sso_connection_inactive"
+    ACTIVE_TOTP_EXISTS = "active_totp_exists"
+    INVALID_TOTP_SECRET = "invalid_totp_secret"
+    INVALID_PHONE_NUMBER = "invalid_phone_number"
     # 401
     UNAUTHORIZED_CREDENTIALS = "unauthorized_credentials"
     INVALID_JWT = "invalid_jwt"
@@ -53,6 +56,8 @@ class Code(enum.StrEnum):
     UNABLE_TO_AUTH_MAGIC_LINK = "unable_to_auth_magic_link"
     UNABLE_TO_AUTH_OTP_CODE = "unable_to_auth_otp_code"
     UNABLE_TO_AUTH_SSO_TOKEN = "unable_to_auth_sso_token"
+    INVALID_TOTP_CODE = "invalid_totp_code"
+    INVALID_RECOVERY_CODE = "invalid_recovery_code"
     # 403
     SESSION_AUTHORIZATION_ERROR = "session_authorization_error"
     SESSION_AUTHORIZATION_TENANCY_ERROR = "session_authorization_tenancy_error"
@@ -81,6 +86,7 @@ class Code(enum.StrEnum):
     REDIRECT_URL_NOT_FOUND = "redirect_url_not_found"
     INTERMEDIATE_SESSION_NOT_FOUND = "intermediate_session_not_found"
     SCIM_CONNECTION_NOT_FOUND = "scim_connection_not_found"
+    TOTP_NOT_FOUND = "totp_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -108,6 +114,7 @@ class Code(enum.StrEnum):
     # 500, 502, 503
     INTERNAL_SERVER_ERROR = "internal_server_error"
     EMAIL_DELIVERY_FAILED = "email_delivery_failed"
+    SMS_DELIVERY_FAILED = "sms_delivery_failed"
     SERVER_BUSY = "server_busy"
     DATABASE_BUSY = "database_busy"
 
@@ -129,6 +136,7 @@ class Kind(enum.Enum):
     WORKSPACE_KEY = (Code.WORKSPACE_KEY_NOT_FOUND, "workspace key")
     REDIRECT_URL = (Code.REDIRECT_URL_NOT_FOUND, "redirect url")
     SCIM_CONNECTION = (Code.SCIM_CONNECTION_NOT_FOUND, "scim connection")
+    TOTP = (Code.TOTP_NOT_FOUND, "totp registration")
 
     def __init__(self, code: Code, noun: str) -> None:
         self.code = code

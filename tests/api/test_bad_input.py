@@ -1161,7 +1161,7 @@ TYPE_CASES = [
     bad(
         "member-update-default-mfa-totp",
         lambda w: put(member(w), {"name": "renamed", "default_mfa_method": "totp"}),
-        "unsupported_feature",
+        "invalid_request",
     ),
     bad(
         "passwords-auth-intermediate-token",

@@ -138,6 +138,7 @@ def member_row(environment_id: str, organization_id: str, **overrides: Any) -> d
         "mfa_phone_number": "",
         "mfa_phone_verified": False,
         "default_mfa_method": "",
+        "totp_registration_id": "",
         "trusted_metadata": {"department": "eng"},
         "untrusted_metadata": {},
         "password_id": None,

@@ -161,6 +161,7 @@ def test_each_write_that_can_stale_a_check_records_its_change(store, env):
         "mfa_phone_number": "",
         "mfa_phone_verified": False,
         "default_mfa_method": "",
+        "totp_registration_id": "",
         "trusted_metadata": {},
         "untrusted_metadata": {},
         "created_at": NOW,

@@ -98,6 +98,8 @@ def test_intermediate_sessions_are_found_by_digest_and_used_once(
         "created_at": at(0),
         "expires_at": at(600),
         "used_at": None,
+        "organization_id": None,
+        "member_id": None,
     }
     with store.transaction() as tx:
         store.insert_intermediate_session(tx, row)

@@ -76,6 +76,7 @@ def test_the_collector_finds_every_protocol_and_the_dialect_property() -> None:
         "EmailFlowStore",
         "ScimStore",
         "SsoStore",
+        "MfaStore",
     }
     assert methods["dialect"] == "Transactions"
     assert methods["use_email_token"] == "WorkspaceStore"

@@ -32,6 +32,8 @@ ROWS = {
     "events": rows.EventRow,
     "member_email_tokens": rows.MemberEmailTokenRow,
     "intermediate_sessions": rows.IntermediateSessionRow,
+    "member_totps": rows.TotpRow,
+    "member_recovery_codes": rows.RecoveryCodeRow,
     "redirect_urls": rows.RedirectUrlRow,
     "scim_connections": rows.ScimConnectionRow,
     "scim_users": rows.ScimUserRow,

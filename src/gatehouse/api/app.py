@@ -23,6 +23,7 @@ from gatehouse.api.routes import (
     b2b_email,
     b2b_gatehouse,
     b2b_members,
+    b2b_mfa,
     b2b_organizations,
     b2b_passwords,
     b2b_rbac,
@@ -83,6 +84,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
     observability.configure_access_log(gatehouse.settings)
     # Private keys written in clear (or under an older encryption key) are sealed afresh.
     await run_in_threadpool(gatehouse.keys.reseal_stored_keys)
+    await run_in_threadpool(gatehouse.mfa.reseal_stored_secrets)
     gatehouse.runtime.start()
     try:
         # The lifespan state is how the HTTP protocol (api/protocol.py) learns its settings.
@@ -133,6 +135,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *b2b_email.routes,
         *b2b_scim.routes,
         *b2b_sso.routes,
+        *b2b_mfa.routes,
         *pwa_projects.routes,
         *pwa_workspace.routes,
         *pwa_auth.routes,

@@ -84,6 +84,15 @@ ERRORS: dict[Code, tuple[int, str]] = {
         400,
         "the SSO connection is `pending`: its IdP settings are not complete",
     ),
+    Code.ACTIVE_TOTP_EXISTS: (
+        400,
+        "the member already has a verified TOTP registration; delete it before making another",
+    ),
+    Code.INVALID_TOTP_SECRET: (400, "a migrated TOTP secret that is not base32 or too short"),
+    Code.INVALID_PHONE_NUMBER: (
+        400,
+        "no mfa phone number to text (the member has none and `mfa_phone_number` was not passed)",
+    ),
     Code.UNAUTHORIZED_CREDENTIALS: (
         401,
         "missing or wrong project id / secret, management key or dashboard session; wrong "
@@ -106,12 +115,17 @@ ERRORS: dict[Code, tuple[int, str]] = {
     ),
     Code.UNABLE_TO_AUTH_OTP_CODE: (
         401,
-        "an email one-time code that is wrong, used, expired, or tried too many times",
+        "an email or SMS one-time code that is wrong, used, expired, or tried too many times",
     ),
     Code.UNABLE_TO_AUTH_SSO_TOKEN: (
         401,
         "an SSO token that is unknown, used or expired",
     ),
+    Code.INVALID_TOTP_CODE: (
+        401,
+        "a TOTP code that is wrong, already used, or outside the time window (one 30 s step)",
+    ),
+    Code.INVALID_RECOVERY_CODE: (401, "a recovery code that is wrong or already used"),
     Code.SESSION_AUTHORIZATION_ERROR: (
         403,
         "the session's member lacks a required permission (named in the message)",
@@ -180,6 +194,7 @@ ERRORS: dict[Code, tuple[int, str]] = {
         404,
         "the intermediate session token is unknown, used or expired",
     ),
+    Code.TOTP_NOT_FOUND: (404, "the member has no (live) TOTP registration"),
     Code.METHOD_NOT_ALLOWED: (405, "the endpoint does not take this method"),
     Code.DUPLICATE_ORGANIZATION_SLUG: (409, "the organization slug is taken in this project"),
     Code.DUPLICATE_EXTERNAL_ID: (
@@ -239,6 +254,11 @@ ERRORS: dict[Code, tuple[int, str]] = {
         "a bug; the server log names the request id with the error",
     ),
     Code.EMAIL_DELIVERY_FAILED: (502, "the SMTP server refused the message; nothing was changed"),
+    Code.SMS_DELIVERY_FAILED: (
+        502,
+        "the SMS sender (`sms_sender`) could not deliver the text; the code it held is void "
+        "once a new one is sent",
+    ),
     Code.SERVER_BUSY: (
         503,
         "the server is at its connection limit (`max_connections`); retry after `Retry-After` "

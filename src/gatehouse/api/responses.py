@@ -283,13 +283,23 @@ class SignedIn(_Ok):
     organization: Organization
     session_token: str
     session_jwt: str
-    member_session: MemberSession
+    member_session: MemberSession | None  # None while a second factor is owed
+
+
+class MemberOptions(Model):
+    mfa_phone_number: str
+    totp_registration_id: str
+
+
+class MfaRequired(Model):
+    member_options: MemberOptions | None
+    secondary_auth_initiated: str | None
 
 
 class PasswordAuthenticated(SignedIn):
     intermediate_session_token: str
     member_authenticated: bool
-    mfa_required: None
+    mfa_required: MfaRequired | None
     primary_required: None
 
 
@@ -773,3 +783,39 @@ class SamlPrivateKeyDeleted(_Ok):
 
 class SsoAuthenticated(PasswordAuthenticated):
     reset_session: bool
+
+
+# -- multi-factor authentication ---------------------------------------------------------------
+
+
+class TotpCreated(MemberResponse):
+    totp_registration_id: str
+    secret: str
+    qr_code: str
+    otpauth_url: str
+    recovery_codes: list[str]
+
+
+class TotpMigrated(MemberResponse):
+    totp_registration_id: str
+    recovery_codes: list[str]
+
+
+class MfaSignedIn(_Ok):
+    """A second factor that completed a sign-in (or was added to a session)."""
+
+    member_id: str
+    organization_id: str
+    member: Member
+    organization: Organization
+    session_token: str
+    session_jwt: str
+    member_session: MemberSession
+
+
+class Recovered(MfaSignedIn):
+    recovery_codes_remaining: int
+
+
+class RecoveryCodesShown(MemberResponse):
+    recovery_codes: list[str]

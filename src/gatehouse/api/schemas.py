@@ -579,3 +579,65 @@ class SsoAuthenticate(_SessionOptions):
     sso_token: Token
     pkce_code_verifier: Annotated[str, Field(min_length=43, max_length=128)] | None = None
     intermediate_session_token: Token | None = None
+
+
+# -- multi-factor authentication (issue 12) -------------------------------------------------
+
+
+class _MfaTarget(Body):
+    organization_id: Ident
+    member_id: Ident
+    intermediate_session_token: Token | None = None
+    session_token: Token | None = None
+    session_jwt: Token | None = None
+
+
+class _MfaAuthenticate(_MfaTarget):
+    session_duration_minutes: SessionMinutes | None = None
+    session_custom_claims: Metadata = {}
+    set_mfa_enrollment: Literal["enroll", "unenroll"] | None = None
+    set_default_mfa: bool | None = None
+    telemetry_id: Telemetry = ""
+
+
+class TotpCreate(_MfaTarget):
+    expiration_minutes: Annotated[int, Field(ge=5, le=1440)] | None = None
+
+
+class TotpAuthenticate(_MfaAuthenticate):
+    code: Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+
+
+class TotpMigrate(Body):
+    organization_id: Ident
+    member_id: Ident
+    secret: Annotated[str, Field(min_length=16, max_length=256)]
+    recovery_codes: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=32)
+    ]
+
+
+class RecoveryCodesRecover(Body):
+    organization_id: Ident
+    member_id: Ident
+    recovery_code: Annotated[str, Field(min_length=1, max_length=64)]
+    intermediate_session_token: Token | None = None
+    session_token: Token | None = None
+    session_jwt: Token | None = None
+    session_duration_minutes: SessionMinutes | None = None
+    session_custom_claims: Metadata = {}
+    telemetry_id: Telemetry = ""
+
+
+class RecoveryCodesRotate(Body):
+    organization_id: Ident
+    member_id: Ident
+
+
+class SmsSend(_MfaTarget):
+    mfa_phone_number: Phone | None = None
+    locale: Annotated[str, Field(max_length=16)] = "en"
+
+
+class SmsAuthenticate(_MfaAuthenticate):
+    code: Annotated[str, Field(pattern=r"^[0-9]{6}$")]

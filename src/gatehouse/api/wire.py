@@ -18,6 +18,7 @@ from typing import Any
 from gatehouse.policy.defaults import STYTCH_ADMIN
 from gatehouse.services import clock
 from gatehouse.services.b2b import roles
+from gatehouse.services.b2b.mfa import Pending
 from gatehouse.services.b2b.scim import ScimConnectionView
 from gatehouse.services.context import ActiveSession, CachedSession, MemberView, SignIn
 from gatehouse.services.redirects import TYPES, RedirectUrl
@@ -118,7 +119,7 @@ def member_to_wire(
         "mfa_enrolled": member["mfa_enrolled"],
         "default_mfa_method": member["default_mfa_method"],
         "is_admin": any(r["role_id"] == STYTCH_ADMIN for r in member_roles),
-        "totp_registration_id": "",
+        "totp_registration_id": member["totp_registration_id"],
         "retired_email_addresses": [
             {"email_id": r["email_id"] or "", "email_address": r["email"]} for r in retired
         ],
@@ -297,27 +298,44 @@ def redirect_url(found: RedirectUrl) -> dict[str, Any]:
     }
 
 
-def signed_in_by_email(done: Any) -> dict[str, Any]:
-    """A session-minting email or discovery flow's answer (every field the SDK requires)."""
+def primary_signed_in(outcome: SignIn | Pending) -> dict[str, Any]:
+    """A primary factor's answer: a session, or (the member owes a second factor) no session,
+    an intermediate session token and `mfa_required`."""
+    if isinstance(outcome, Pending):
+        view = outcome.view
+        return {
+            "member_id": view.member["id"],
+            "organization_id": view.org["id"],
+            "member": member_of(view),
+            "organization": org_to_wire(view.org),
+            "session_token": "",
+            "session_jwt": "",
+            "member_session": None,
+            "intermediate_session_token": outcome.intermediate_session_token,
+            "member_authenticated": False,
+            "mfa_required": outcome.mfa_required,
+            "primary_required": None,
+        }
     return {
-        **sign_in_payload(done.sign_in),
-        "method_id": done.method_id,
-        "reset_sessions": False,
+        **sign_in_payload(outcome),
         "intermediate_session_token": "",
         "member_authenticated": True,
         "mfa_required": None,
         "primary_required": None,
+    }
+
+
+def signed_in_by_email(done: Any) -> dict[str, Any]:
+    """A session-minting email or discovery flow's answer (every field the SDK requires)."""
+    return {
+        **primary_signed_in(done.sign_in),
+        "method_id": done.method_id,
+        "reset_sessions": False,
     }
 
 
 def exchanged(done: Any) -> dict[str, Any]:
-    return {
-        **sign_in_payload(done.sign_in),
-        "intermediate_session_token": "",
-        "member_authenticated": True,
-        "mfa_required": None,
-        "primary_required": None,
-    }
+    return primary_signed_in(done.sign_in)
 
 
 def discovered_organizations(found: Any) -> list[dict[str, Any]]:

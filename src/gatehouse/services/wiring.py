@@ -10,6 +10,7 @@ from gatehouse.services.b2b.callers import Callers
 from gatehouse.services.b2b.email_flows import EmailFlows
 from gatehouse.services.b2b.jwks import PublicKeys
 from gatehouse.services.b2b.members import Members
+from gatehouse.services.b2b.mfa import Mfa
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.b2b.password_flows import PasswordFlows
 from gatehouse.services.b2b.passwords import Passwords
@@ -65,6 +66,7 @@ class Gatehouse:
         self.scim_connections = ScimConnections(self.runtime, self.organizations)
         self.scim = ScimServer(self.runtime, self.scim_connections)
         self.sso = SsoService(self.members, self.sessions)
+        self.mfa = Mfa(self.members, self.sessions, self.runtime.sms_sender)
 
     def initialise(
         self, admin_email: str, workspace_name: str, project_name: str

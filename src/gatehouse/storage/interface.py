@@ -10,6 +10,7 @@ Protocol here is exercised there.
     OrganizationStore, MemberStore, SessionStore, EventStore   the B2B data of an environment
     EmailFlowStore    member email tokens and codes, intermediate sessions, redirect URLs
     ScimStore         SCIM connections, their provisioned users and groups
+    MfaStore          members' TOTP registrations (sealed) and recovery codes (digests)
     WorkspaceStore    people, email-domain rules, management keys, dashboard sessions, email tokens
     Store             all of the above
 
@@ -55,6 +56,7 @@ from gatehouse.storage.rows import (
     OrganizationValues,
     ProjectRow,
     ProjectValues,
+    RecoveryCodeRow,
     RedirectUrlRow,
     SamlConnectionRow,
     SamlRequestRow,
@@ -68,6 +70,7 @@ from gatehouse.storage.rows import (
     SigningKeyRow,
     SsoRegistrationRow,
     SsoTokenRow,
+    TotpRow,
     WorkspaceKeyRow,
     WorkspaceKeyValues,
     WorkspaceMemberRow,
@@ -488,6 +491,37 @@ class SsoStore(Protocol):
     def use_sso_token(self, tx: WriteTx, token_id: str, now: dt.datetime) -> bool: ...
 
 
+class MfaStore(Protocol):
+    """Members' second factors: TOTP registrations (sealed secrets) and recovery codes
+    (digests)."""
+
+    def insert_totp(self, tx: WriteTx, row: TotpRow) -> None: ...
+    def member_totp(self, tx: ReadTx, member_id: str) -> TotpRow | None: ...
+    def delete_member_totp(self, tx: WriteTx, member_id: str) -> bool: ...
+    def verify_totp(self, tx: WriteTx, totp_id: str) -> None: ...
+    def use_totp_step(self, tx: WriteTx, totp_id: str, step: int) -> bool:
+        """Record `step` as used; False when it (or a later one) already was."""
+        ...
+
+    def sealed_totp_secrets(self, tx: ReadTx) -> list[tuple[str, str]]:
+        """(id, secret_sealed) of every TOTP registration, for re-sealing at start-up."""
+        ...
+
+    def replace_totp_secret(self, tx: WriteTx, totp_id: str, old: str, new: str) -> int:
+        """Swap the sealed secret if it is still `old`; returns rows changed (0 or 1)."""
+        ...
+
+    def replace_recovery_codes(
+        self, tx: WriteTx, member_id: str, rows: list[RecoveryCodeRow]
+    ) -> None: ...
+    def recovery_codes_left(self, tx: ReadTx, member_id: str) -> int: ...
+    def use_recovery_code(
+        self, tx: WriteTx, member_id: str, code_hash: str, now: dt.datetime
+    ) -> bool:
+        """Mark the member's unused code with this digest used; False when there is none."""
+        ...
+
+
 class Store(
     Transactions,
     ChangeFeed,
@@ -500,6 +534,7 @@ class Store(
     EmailFlowStore,
     ScimStore,
     SsoStore,
+    MfaStore,
     Protocol,
 ):
     """Everything a node's services need, over one database."""

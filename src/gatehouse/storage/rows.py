@@ -276,6 +276,7 @@ class MemberRow(TypedDict):
     updated_at: dt.datetime
     # SCIM-provisioned: {connection_id, registration_id, external_id, group_ids}; else None.
     scim: JsonObject | None
+    totp_registration_id: str  # "" until a TOTP registration is verified (issue 12)
 
 
 class MemberValues(TypedDict, total=False):
@@ -301,6 +302,7 @@ class MemberValues(TypedDict, total=False):
     created_at: dt.datetime
     updated_at: dt.datetime
     scim: JsonObject | None
+    totp_registration_id: str  # "" until a TOTP registration is verified (issue 12)
 
 
 class MemberEmailRow(TypedDict):
@@ -343,6 +345,31 @@ class IntermediateSessionRow(TypedDict):
     authentication_factors: list[JsonObject]
     created_at: dt.datetime
     expires_at: dt.datetime
+    used_at: dt.datetime | None
+    organization_id: str | None  # with member_id: a member who still owes a second factor
+    member_id: str | None
+
+
+class TotpRow(TypedDict):
+    """A row of `member_totps`: the secret is sealed."""
+
+    id: str
+    environment_id: str
+    member_id: str
+    secret_sealed: str
+    verified: bool
+    last_used_step: int | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class RecoveryCodeRow(TypedDict):
+    """A row of `member_recovery_codes`: a digest only."""
+
+    id: str
+    member_id: str
+    code_hash: str
+    created_at: dt.datetime
     used_at: dt.datetime | None
 
 

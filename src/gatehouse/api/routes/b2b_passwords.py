@@ -43,16 +43,7 @@ async def authenticate(request: Request) -> JSONResponse:
         body.given(),
         client_address(request),
     )
-    return ok(
-        request,
-        {
-            **wire.sign_in_payload(signed_in),
-            "intermediate_session_token": "",
-            "member_authenticated": True,
-            "mfa_required": None,
-            "primary_required": None,
-        },
-    )
+    return ok(request, wire.primary_signed_in(signed_in))
 
 
 @documented("Check a password's strength", responses.StrengthCheckResult, schemas.StrengthCheck)

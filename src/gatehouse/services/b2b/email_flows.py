@@ -32,7 +32,7 @@ from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound,
 from gatehouse.policy.defaults import STYTCH_ADMIN
 from gatehouse.services import clock, events, ids, redirects
 from gatehouse.services.addresses import domain_of
-from gatehouse.services.b2b import email_templates, enforcement, org_rules
+from gatehouse.services.b2b import email_templates, enforcement, mfa, org_rules
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
 from gatehouse.services.context import Caller, Environment, MemberView, SignIn
@@ -202,7 +202,7 @@ class Discovered:
 class Authenticated:
     """A flow that signed a member in: the sign-in, and the factor's method id."""
 
-    sign_in: SignIn
+    sign_in: SignIn | mfa.Pending
     method_id: str
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -517,10 +517,7 @@ class EmailFlows:
                 member["id"],
                 {"purpose": row["purpose"]},
             )
-            active = signed_in
-        return Authenticated(
-            self.sessions.with_jwt(environment, active[0], active[1]), ids.email_id(member["id"])
-        )
+        return self._done(environment, signed_in, ids.email_id(member["id"]))
 
     def _sign_in(
         self,
@@ -556,6 +553,8 @@ class EmailFlows:
             for factor in factors:
                 session_row = self.sessions.add_factor(tx, session_row, factor, duration, claims)
             token = fields.get("session_token") or ""
+        elif mfa.required(org, member):
+            return mfa.pend(self.members, tx, caller, member, org, factors)
         else:
             session_row, token = self.sessions.start(
                 tx, caller, member, org, factors[0], duration, claims
@@ -563,6 +562,15 @@ class EmailFlows:
             for factor in factors[1:]:
                 session_row = self.sessions.add_factor(tx, session_row, factor, duration)
         return self.sessions.signed_in(tx, session_row, token, member, org), token
+
+    def _done(self, environment: Environment, signed: Any, method_id: str) -> Authenticated:
+        """`_sign_in`'s outcome as the flow's answer: a session (its JWT signed now, after the
+        write), or the MFA step still owed."""
+        if isinstance(signed, mfa.Pending):
+            signed.send()  # after the commit
+            return Authenticated(signed, method_id)
+        active, token = signed
+        return Authenticated(self.sessions.with_jwt(environment, active, token), method_id)
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -651,6 +659,8 @@ class EmailFlows:
                 "created_at": now,
                 "expires_at": expires_at,
                 "used_at": None,
+                "organization_id": None,
+                "member_id": None,
             },
         )
         events.record_call(
@@ -794,7 +804,7 @@ class EmailFlows:
                 }
                 for f in row["authentication_factors"]
             ]
-            active, session_token = self._sign_in(
+            signed = self._sign_in(
                 tx,
                 caller,
                 {"session_custom_claims": fields.get("session_custom_claims")},
@@ -806,9 +816,7 @@ class EmailFlows:
             events.record_call(
                 self.store, tx, caller, "discovery.intermediate_session_exchange", member["id"]
             )
-        return Authenticated(
-            self.sessions.with_jwt(environment, active, session_token), ids.email_id(member["id"])
-        )
+        return self._done(environment, signed, ids.email_id(member["id"]))
 
     def create_organization(self, caller: Caller, fields: dict[str, Any]) -> Authenticated:
         """Spend an intermediate session on a new organization whose first member is the
@@ -862,7 +870,7 @@ class EmailFlows:
                 }
                 for f in row["authentication_factors"]
             ]
-            active, session_token = self._sign_in(
+            signed = self._sign_in(
                 tx,
                 caller,
                 {"session_custom_claims": fields.get("session_custom_claims")},
@@ -879,9 +887,7 @@ class EmailFlows:
                 org["id"],
                 {"member_id": member["id"]},
             )
-        return Authenticated(
-            self.sessions.with_jwt(environment, active, session_token), ids.email_id(member["id"])
-        )
+        return self._done(environment, signed, ids.email_id(member["id"]))
 
     def exchange_session(self, caller: Caller, fields: dict[str, Any]) -> Authenticated:
         """`sessions.exchange`: a session of the address's member in another organization
@@ -927,7 +933,7 @@ class EmailFlows:
                 }
                 for f in factors
             ]
-            active, session_token = self._sign_in(
+            signed = self._sign_in(
                 tx,
                 caller,
                 {"session_custom_claims": fields.get("session_custom_claims")},
@@ -944,9 +950,7 @@ class EmailFlows:
                 member["id"],
                 {"from_organization_id": current.organization_id},
             )
-        return Authenticated(
-            self.sessions.with_jwt(environment, active, session_token), ids.email_id(member["id"])
-        )
+        return self._done(environment, signed, ids.email_id(member["id"]))
 
     # -- email one-time codes --------------------------------------------------------------
 

@@ -71,6 +71,8 @@ MEMBER_SEARCH = ("search", None)
 MEMBER_REACTIVATE = ("create", None)
 MEMBER_DELETE_MFA_PHONE = ("update.info.delete.mfa-phone", "update.info.delete.mfa-phone")
 MEMBER_DELETE_PASSWORD = ("update.info.delete.password", "update.info.delete.password")
+# Not in the seed (undeclared: only `*` grants it), named as Stytch's own default policy does.
+MEMBER_DELETE_TOTP = ("update.info.delete.mfa-totp", "update.info.delete.mfa-totp")
 
 # Never settable with a session header, whatever the policy says.
 SESSION_FORBIDDEN_FIELDS = frozenset({"trusted_metadata"})

@@ -132,6 +132,7 @@ class Members:
             "mfa_phone_number": fields.get("mfa_phone_number") or "",
             "mfa_phone_verified": False,
             "default_mfa_method": "",
+            "totp_registration_id": "",
             "trusted_metadata": fields.get("trusted_metadata") or {},
             "untrusted_metadata": fields.get("untrusted_metadata") or {},
             "password_id": None,
@@ -165,15 +166,15 @@ class Members:
                 "`unlink_email` is not supported: Gatehouse keeps one email per member",
                 code=Code.UNSUPPORTED_FEATURE,
             )
-        if fields.get("default_mfa_method") == "totp":
-            raise InvalidInput(
-                "`default_mfa_method` `totp` needs a totp registration, which Gatehouse does not have yet",
-                code=Code.UNSUPPORTED_FEATURE,
-            )
         environment = caller.environment
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
             member = self._find(tx, org, member_id)
+            if fields.get("default_mfa_method") == "totp" and not member["totp_registration_id"]:
+                raise InvalidInput(
+                    "`default_mfa_method` `totp` needs a verified totp registration: create one "
+                    "(`totps.create`) and authenticate a code first",
+                )
             enforcement.require_member(
                 self.runtime,
                 caller,
@@ -278,6 +279,8 @@ class Members:
                 "mfa_phone_verified": False,
                 "updated_at": clock.now(),
             }
+            if member["default_mfa_method"] == "sms_otp":
+                values["default_mfa_method"] = ""
             self.store.update_member(tx, member["id"], values)
             events.record_call(
                 self.store, tx, caller, "member.delete_mfa_phone_number", member["id"]

@@ -168,8 +168,8 @@ class PasswordFlows:
             return self.support.reset_password(caller, fields)
         if fields.get("intermediate_session_token"):
             raise InvalidInput(
-                "`intermediate_session_token` is not supported here (Gatehouse has no mfa "
-                "flows yet)",
+                "`intermediate_session_token` is not supported here: reset the password, then "
+                "sign in (a second factor completes that sign-in)",
                 code=Code.UNSUPPORTED_FEATURE,
             )
         check_custom_claims(fields.get("session_custom_claims"))

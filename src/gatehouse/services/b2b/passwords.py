@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Unauthorized
 from gatehouse.services import clock, events, ids
-from gatehouse.services.b2b import enforcement, org_rules
+from gatehouse.services.b2b import enforcement, mfa, org_rules
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
 from gatehouse.services.context import Caller, MemberView, SignIn
@@ -134,7 +134,9 @@ class Passwords:
             )
             return Migrated(self.members.view(tx, member, org), created)
 
-    def authenticate(self, caller: Caller, fields: dict[str, Any], client: str = "") -> SignIn:
+    def authenticate(
+        self, caller: Caller, fields: dict[str, Any], client: str = ""
+    ) -> SignIn | mfa.Pending:
         """Sign a member in with their password (into a new session, or adding the factor to
         the session passed). The hash is checked outside any transaction: it is slow on purpose
         and must hold no lock; the write that follows checks the hash is still the one verified.
@@ -144,7 +146,10 @@ class Passwords:
         (throttle.SignInGuard)."""
         if fields.get("intermediate_session_token"):
             raise InvalidInput(
-                "`intermediate_session_token` is not supported: Gatehouse has no discovery or mfa flows yet",
+                "`intermediate_session_token` is not supported here: complete the sign-in with "
+                "the second factor's endpoint (`totps.authenticate`, `otps.sms.authenticate`, "
+                "`recovery_codes.recover`), or exchange it with "
+                "`discovery.intermediate_sessions.exchange`",
                 code=Code.UNSUPPORTED_FEATURE,
             )
         check_custom_claims(fields.get("session_custom_claims"))
@@ -183,6 +188,7 @@ class Passwords:
             self.store.update_member(tx, current["id"], values)
             member: MemberRow = {**current, **values}
             factor = password_factor(member["id"], member["email"])
+            pending: mfa.Pending | None = None
             if fields.get("session_token") or fields.get("session_jwt"):
                 existing = self.sessions.load(
                     tx,
@@ -199,12 +205,23 @@ class Passwords:
                     tx, existing.row, factor, duration, fields.get("session_custom_claims")
                 )
                 token = fields.get("session_token") or ""
+            elif mfa.required(org, member):
+                events.record_call(
+                    self.store, tx, caller, "member.password_authenticate", member["id"]
+                )
+                pending = mfa.pend(self.members, tx, caller, member, org, [factor])
             else:
                 row, token = self.sessions.start(
                     tx, caller, member, org, factor, duration, fields.get("session_custom_claims")
                 )
-            events.record_call(self.store, tx, caller, "member.password_authenticate", member["id"])
-            active = self.sessions.signed_in(tx, row, token, member, org)
+            if pending is None:
+                events.record_call(
+                    self.store, tx, caller, "member.password_authenticate", member["id"]
+                )
+                active = self.sessions.signed_in(tx, row, token, member, org)
+        if pending is not None:
+            pending.send()  # after the commit
+            return pending
         return self.sessions.with_jwt(environment, active, token)
 
     def strength_check(self, password: str, email: str | None) -> dict[str, Any]:

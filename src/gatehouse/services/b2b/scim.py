@@ -696,6 +696,7 @@ class ScimServer:
                 "mfa_phone_number": "",
                 "mfa_phone_verified": False,
                 "default_mfa_method": "",
+                "totp_registration_id": "",
                 "trusted_metadata": {},
                 "untrusted_metadata": {},
                 "password_id": None,

@@ -214,12 +214,15 @@ class Sessions:
         custom_claims: dict[str, Any] | None = None,
     ) -> SessionRow:
         """Record a new factor of `factor`'s type on a live session (replacing an older one of
-        that type), extend it to at least `duration_minutes` from now and merge in
+        that type and delivery method: an email code and an SMS code are both `otp`), extend it to at least `duration_minutes` from now and merge in
         `custom_claims`."""
         now = clock.now()
         values: SessionValues = {
             "authentication_factors": [
-                f for f in row["authentication_factors"] if f["type"] != factor["type"]
+                f
+                for f in row["authentication_factors"]
+                if (f["type"], f.get("delivery_method"))
+                != (factor["type"], factor.get("delivery_method"))
             ]
             + [factor],
             "last_accessed_at": now,

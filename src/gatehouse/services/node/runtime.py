@@ -20,6 +20,7 @@ from gatehouse.policy import (
     org_policy_from_wire,
     policy_from_wire,
 )
+from gatehouse.services import sms
 from gatehouse.services.context import Environment
 from gatehouse.services.node.cache import NodeCache
 from gatehouse.services.security import credentials
@@ -59,6 +60,11 @@ class Runtime:
         self.send_limits = SendLimits(
             self.settings.emails_per_address_per_hour, self.settings.emails_per_client_per_hour
         )
+        # Texts (MFA codes) per phone number; per client, the email limit's rate.
+        self.sms_limits = SendLimits(
+            self.settings.texts_per_number_per_hour, self.settings.emails_per_client_per_hour
+        )
+        self.sms_sender = sms.sender_for(self.settings)
         self._compiled_policies = _PolicyCache()
         self.cache = NodeCache(self.settings.cache_max_sessions, self.settings.cache_ttl_seconds)
         store.on_commit(self.cache.apply)

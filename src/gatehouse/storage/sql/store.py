@@ -40,6 +40,7 @@ from gatehouse.storage.search import SearchQuery
 from gatehouse.storage.sql import changes, constraints, search
 from gatehouse.storage.sql import tables as t
 from gatehouse.storage.sql.email_flow_store import SqlEmailFlowStore
+from gatehouse.storage.sql.mfa_store import SqlMfaStore
 from gatehouse.storage.sql.scim_store import SqlScimStore
 from gatehouse.storage.sql.sso_store import SqlSsoStore
 from gatehouse.storage.sql.tx import SqlReadTx, SqlWriteTx, every, one
@@ -64,7 +65,7 @@ def _atomic(
     return atomic
 
 
-class SqlStore(SqlWorkspaceStore, SqlEmailFlowStore, SqlScimStore, SqlSsoStore):
+class SqlStore(SqlWorkspaceStore, SqlEmailFlowStore, SqlScimStore, SqlSsoStore, SqlMfaStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._on_commit: list[Callable[[list[Change]], None]] = []

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -260,6 +261,8 @@ members = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     # A SCIM-provisioned member's registration and group ids (migration 0010), else null.
     Column("scim", JSON, nullable=True),
+    # Issue 12: the member's verified TOTP registration, "" when none.
+    Column("totp_registration_id", String(96), nullable=False, server_default=""),
     Index(None, "organization_id", "email_lower"),
     Index(None, "environment_id", "email_lower"),
     # Listing an organization's members in creation order (the cursor's order) without sorting
@@ -395,6 +398,40 @@ intermediate_sessions = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("used_at", UTCDateTime(), nullable=True),
+    # Set when a primary factor signed in a member who must still complete MFA (issue 12).
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True
+    ),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=True),
+)
+
+# A member's TOTP registration (issue 12): the secret sealed with `encryption_keys`; the last
+# time step a code was accepted for, so each code works once.
+member_totps = Table(
+    "member_totps",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False, unique=True
+    ),
+    Column("secret_sealed", String(1024), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("last_used_step", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# A member's recovery codes, digests only; each is used once.
+member_recovery_codes = Table(
+    "member_recovery_codes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String(128), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Index(None, "member_id"),
 )
 
 # Redirect URLs per environment, one row per (url, type); at most one default per type.

@@ -26,9 +26,11 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def _like(column: Any, value: Any) -> ColumnElement[bool]:
+def _like(column: Any, value: Any, *, lowered: bool = False) -> ColumnElement[bool]:
+    """`column` contains `value`, ignoring case; `lowered`: the column is stored lowercased
+    (`email_lower`), so no lower() per row and its index can be read."""
     escaped = str(value).lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return func.lower(column).like(f"%{escaped}%", escape="\\")
+    return (column if lowered else func.lower(column)).like(f"%{escaped}%", escape="\\")
 
 
 def _member_exists(condition: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -50,13 +52,15 @@ _ORGANIZATION_SQL: dict[str, Filter] = {
     "member_emails": (
         lambda v: _member_exists(t.members.c.email_lower.in_([s.lower() for s in _strings(v)]))
     ),
-    "member_email_fuzzy": (lambda v: _member_exists(_like(t.members.c.email, v))),
+    "member_email_fuzzy": (
+        lambda v: _member_exists(_like(t.members.c.email_lower, v, lowered=True))
+    ),
 }
 
 _MEMBER_SQL: dict[str, Filter] = {
     "member_ids": (lambda v: t.members.c.id.in_(_strings(v))),
     "member_emails": (lambda v: t.members.c.email_lower.in_([s.lower() for s in _strings(v)])),
-    "member_email_fuzzy": (lambda v: _like(t.members.c.email, v)),
+    "member_email_fuzzy": (lambda v: _like(t.members.c.email_lower, v, lowered=True)),
     "member_external_ids": (lambda v: t.members.c.external_id.in_(_strings(v))),
     "member_is_breakglass": (lambda v: t.members.c.is_breakglass == bool(v)),
     "statuses": (lambda v: t.members.c.status.in_(_strings(v))),

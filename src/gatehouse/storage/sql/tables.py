@@ -266,7 +266,8 @@ members = Table(
     Index(None, "organization_id", "email_lower"),
     Index(None, "environment_id", "email_lower"),
     # Listing an organization's members in creation order (the cursor's order) without sorting
-    # them all; status and email make it cover the count and the email substring search too.
+    # them all; status and email_lower make it cover the count and the email substring search
+    # too (a page then reads only the rows it shows).
     Index(
         "ix_members_listing",
         "environment_id",
@@ -274,7 +275,7 @@ members = Table(
         "created_at",
         "id",
         "status",
-        "email",
+        "email_lower",
     ),
     # One member per address among those not deleted; one per external id (any status).
     Index(

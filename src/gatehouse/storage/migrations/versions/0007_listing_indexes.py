@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.create_index(
         MEMBERS,
         "members",
-        ["environment_id", "organization_id", "created_at", "id", "status", "email"],
+        ["environment_id", "organization_id", "created_at", "id", "status", "email_lower"],
     )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gatehouse.policy.defaults import STYTCH_ADMIN
-from gatehouse.services import clock
+from gatehouse.services import clock, ids
 from gatehouse.services.b2b import roles
 from gatehouse.services.b2b.mfa import Pending
 from gatehouse.services.b2b.scim import ScimConnectionView
@@ -323,6 +323,14 @@ def primary_signed_in(outcome: SignIn | Pending) -> dict[str, Any]:
         "mfa_required": None,
         "primary_required": None,
     }
+
+
+def password_reset(outcome: SignIn | Pending) -> dict[str, Any]:
+    """A password reset's answer: `primary_signed_in`'s and the member's email id."""
+    member_id = (
+        outcome.view.member["id"] if isinstance(outcome, Pending) else outcome.active.member_id
+    )
+    return {**primary_signed_in(outcome), "member_email_id": ids.email_id(member_id)}
 
 
 def signed_in_by_email(done: Any) -> dict[str, Any]:

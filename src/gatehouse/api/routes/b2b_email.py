@@ -19,8 +19,9 @@ from gatehouse.api.auth import caller_of, gatehouse_of, ok, run
 from gatehouse.api.client_address import client_address
 from gatehouse.api.operations import B2B_ERRORS, documented
 from gatehouse.api.parsing import parse_body
-from gatehouse.services import clock, ids
+from gatehouse.services import clock
 from gatehouse.services.b2b.email_flows import Discovered, Sent
+from gatehouse.services.b2b.mfa import Pending
 from gatehouse.services.context import SignIn
 
 
@@ -271,18 +272,8 @@ async def password_reset_start(request: Request) -> JSONResponse:
     return _sent(request, sent, None, member_email_id=email_id)
 
 
-def _password_reset(request: Request, signed_in: SignIn) -> JSONResponse:
-    return ok(
-        request,
-        {
-            **wire.sign_in_payload(signed_in),
-            "member_email_id": ids.email_id(signed_in.active.member_id),
-            "intermediate_session_token": "",
-            "member_authenticated": True,
-            "mfa_required": None,
-            "primary_required": None,
-        },
-    )
+def _password_reset(request: Request, signed_in: SignIn | Pending) -> JSONResponse:
+    return ok(request, wire.password_reset(signed_in))
 
 
 @documented(

@@ -23,7 +23,6 @@ from gatehouse.api.parsing import Body, parse_body, parse_query
 from gatehouse.api.routes.pwa_projects import E
 from gatehouse.api.wire import org_to_wire
 from gatehouse.errors import InvalidInput
-from gatehouse.services import ids
 from gatehouse.services.workspace.support import check_redirect_url
 
 # Query strings carry text: numbers in them are parsed leniently.
@@ -364,17 +363,7 @@ async def reset_password(request: Request) -> JSONResponse:
     body = await parse_body(request, PasswordEmailReset)
     # A reset this API emailed, or (falling back) one a support agent started.
     signed_in = await run(gatehouse_of(request).password_flows.reset, caller, body.given())
-    return ok(
-        request,
-        {
-            **wire.sign_in_payload(signed_in),
-            "member_email_id": ids.email_id(signed_in.active.member_id),
-            "intermediate_session_token": "",
-            "member_authenticated": True,
-            "mfa_required": None,
-            "primary_required": None,
-        },
-    )
+    return ok(request, wire.password_reset(signed_in))
 
 
 ORGS = E + "/organizations"

@@ -16,7 +16,7 @@ from typing import Any
 from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound, Unauthorized
 from gatehouse.services import clock, events, ids, redirects
 from gatehouse.services.addresses import domain_of
-from gatehouse.services.b2b import email_templates, enforcement, org_rules
+from gatehouse.services.b2b import email_templates, enforcement, mfa, org_rules
 from gatehouse.services.b2b.email_flows import Discovered, EmailFlows, Sent, _check_pkce, with_query
 from gatehouse.services.b2b.passwords import Passwords, password_factor, verify
 from gatehouse.services.b2b.sessions import check_custom_claims
@@ -49,6 +49,14 @@ def _check_strength(password: str, email: str) -> None:
             + "; choose a longer or less common one (see `/v1/b2b/passwords/strength_check`)",
             code=Code.WEAK_PASSWORD,
         )
+
+
+def _after_commit(outcome: SignIn | mfa.Pending) -> SignIn | mfa.Pending:
+    """A reset's outcome once its transaction committed: an owed second factor's SMS code
+    (when one was started) is texted now."""
+    if isinstance(outcome, mfa.Pending):
+        outcome.send()
+    return outcome
 
 
 class PasswordFlows:
@@ -159,7 +167,7 @@ class PasswordFlows:
             raise _invalid_reset_token()
         return row, member, org
 
-    def reset(self, caller: Caller, fields: dict[str, Any]) -> SignIn:
+    def reset(self, caller: Caller, fields: dict[str, Any]) -> SignIn | mfa.Pending:
         """`passwords.email.reset`: a reset this API emailed, or one support started."""
         token = fields["password_reset_token"]
         with self.store.read() as tx:
@@ -168,8 +176,9 @@ class PasswordFlows:
             return self.support.reset_password(caller, fields)
         if fields.get("intermediate_session_token"):
             raise InvalidInput(
-                "`intermediate_session_token` is not supported here: reset the password, then "
-                "sign in (a second factor completes that sign-in)",
+                "`intermediate_session_token` is not supported here: reset the password without "
+                "it (a member who needs mfa gets an intermediate session token that a second "
+                "factor completes)",
                 code=Code.UNSUPPORTED_FEATURE,
             )
         check_custom_claims(fields.get("session_custom_claims"))
@@ -185,7 +194,7 @@ class PasswordFlows:
             if not self.store.use_member_email_token(tx, row["id"], clock.now()):
                 raise _invalid_reset_token()
             passed = fields.get("session_token") or fields.get("session_jwt")
-            return self._set_password(
+            outcome = self._set_password(
                 tx,
                 caller,
                 fields,
@@ -196,6 +205,7 @@ class PasswordFlows:
                 "email",
                 keep_session="yes" if passed else None,
             )
+        return _after_commit(outcome)
 
     def _set_password(
         self,
@@ -208,7 +218,11 @@ class PasswordFlows:
         extra: MemberValues,
         by: str,
         keep_session: str | None = None,
-    ) -> SignIn:
+    ) -> SignIn | mfa.Pending:
+        """Set the member's password and sign them in: the factor is added to the session
+        passed (`keep_session`; the member's other sessions are revoked), or every session is
+        revoked and a new one starts, unless the member owes a second factor (`mfa.required`):
+        then the password is still changed and an intermediate session holds the factor."""
         environment = caller.environment
         now = clock.now()
         values: MemberValues = {
@@ -252,6 +266,16 @@ class PasswordFlows:
             revoked = len(others)
         else:
             revoked = self.store.revoke_member_sessions(tx, member["id"], now)
+            if mfa.required(org, member):
+                events.record_call(
+                    self.store,
+                    tx,
+                    caller,
+                    "member.password_reset",
+                    member["id"],
+                    {"by": by, "sessions_revoked": revoked},
+                )
+                return mfa.pend(self.members, tx, caller, member, org, [factor])
             row, token = self.sessions.start(
                 tx,
                 caller,
@@ -276,7 +300,7 @@ class PasswordFlows:
 
     def existing_password_reset(
         self, caller: Caller, fields: dict[str, Any], client: str = ""
-    ) -> SignIn:
+    ) -> SignIn | mfa.Pending:
         check_custom_claims(fields.get("session_custom_claims"))
         environment = caller.environment
         email = fields["email_address"]
@@ -304,11 +328,12 @@ class PasswordFlows:
                     "the email address and password do not match a member of this organization"
                 )
             org_rules.require_method(org, org_rules.PASSWORD, member)
-            return self._set_password(tx, caller, fields, member, org, hashed, {}, "existing")
+            outcome = self._set_password(tx, caller, fields, member, org, hashed, {}, "existing")
+        return _after_commit(outcome)
 
     # -- passwords.sessions.reset ----------------------------------------------------------
 
-    def session_reset(self, caller: Caller, fields: dict[str, Any]) -> SignIn:
+    def session_reset(self, caller: Caller, fields: dict[str, Any]) -> SignIn | mfa.Pending:
         check_custom_claims(fields.get("session_custom_claims"))
         environment = caller.environment
         if bool(fields.get("session_token")) == bool(fields.get("session_jwt")):

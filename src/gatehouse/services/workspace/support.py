@@ -28,6 +28,7 @@ from gatehouse.errors import (
     Unauthorized,
 )
 from gatehouse.services import clock, events, ids
+from gatehouse.services.b2b import mfa
 from gatehouse.services.b2b.members import Members
 from gatehouse.services.b2b.organizations import Organizations
 from gatehouse.services.b2b.passwords import password_factor
@@ -400,9 +401,10 @@ class Support:
             raise _invalid_reset_token()
         return row, member
 
-    def reset_password(self, caller: Caller, fields: dict[str, Any]) -> SignIn:
+    def reset_password(self, caller: Caller, fields: dict[str, Any]) -> SignIn | mfa.Pending:
         """Set the member's password from a reset token, revoke their sessions and start a new
-        one (as Stytch does)."""
+        one (as Stytch does), or, when the member owes a second factor, an intermediate session
+        that the second factor completes."""
         for name in ("session_token", "session_jwt"):
             if fields.get(name):
                 raise _unsupported(name, "a reset revokes every session of the member")
@@ -458,16 +460,18 @@ class Support:
                 member["id"],
                 {"by": "email", "sessions_revoked": revoked},
             )
-            row, token = self.sessions.start(
-                tx,
-                caller,
-                member,
-                org,
-                password_factor(member["id"], member["email"]),
-                duration,
-                fields.get("session_custom_claims"),
-            )
-            active = self.sessions.signed_in(tx, row, token, member, org)
+            factor = password_factor(member["id"], member["email"])
+            pending: mfa.Pending | None = None
+            if mfa.required(org, member):
+                pending = mfa.pend(self.members, tx, caller, member, org, [factor])
+            else:
+                row, token = self.sessions.start(
+                    tx, caller, member, org, factor, duration, fields.get("session_custom_claims")
+                )
+                active = self.sessions.signed_in(tx, row, token, member, org)
+        if pending is not None:
+            pending.send()  # after the commit
+            return pending
         return self.sessions.with_jwt(environment, active, token)
 
     # -- impersonation.use -------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pyotp
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import update
@@ -548,6 +549,49 @@ def test_a_password_reset_by_email_end_to_end(mail_server):
     assert row["password_hash"].startswith("$argon2id$")
     actions = [e["action"] for e in events_of(server, "member.password_reset", member.member_id)]
     assert actions == ["member.password_reset"]
+
+
+def test_a_support_reset_of_a_member_who_owes_mfa_needs_the_second_factor(mail_server):
+    server, inbox = mail_server
+    client = server.b2b_client()
+    org = new_org(client)
+    signed_in = sign_in(client, org.organization_id, new_email())
+    member = signed_in.member
+    client.organizations.update(org.organization_id, mfa_policy="REQUIRED_FOR_ALL")
+    count = len(inbox.messages) + 1
+    with http(server, server_key(server)) as admin:
+        ok(
+            admin.post(
+                _reset_url(server, org.organization_id, member.member_id),
+                json={"reset_password_redirect_url": REDIRECT},
+            )
+        )
+    token, _ = _token_from(inbox.wait(count))
+    reset = client.passwords.email.reset(password_reset_token=token, password=NEW_PASSWORD)
+    # The password is set and the old session ended, but no session until the second factor.
+    assert reset.member_authenticated is False and reset.intermediate_session_token
+    assert reset.session_token == "" and reset.member_session is None
+    assert reset.mfa_required is not None
+    with stytch_error(404, "session_not_found"):
+        client.sessions.authenticate(session_token=signed_in.session_token)
+    created = client.totps.create(
+        organization_id=org.organization_id,
+        member_id=member.member_id,
+        intermediate_session_token=reset.intermediate_session_token,
+    )
+    done = client.totps.authenticate(
+        organization_id=org.organization_id,
+        member_id=member.member_id,
+        code=pyotp.TOTP(created.secret).now(),
+        intermediate_session_token=reset.intermediate_session_token,
+    )
+    assert [f.type for f in done.member_session.authentication_factors] == ["password", "totp"]
+    again = client.passwords.authenticate(
+        organization_id=org.organization_id,
+        email_address=member.email_address,
+        password=NEW_PASSWORD,
+    )
+    assert again.member_authenticated is False  # the new password works; MFA is still owed
 
 
 def server_key(server: RunningServer) -> tuple[str, str]:

@@ -208,3 +208,110 @@ def test_without_mfa_a_reset_still_signs_in(harness: Harness) -> None:
     assert done.intermediate_session_token == "" and done.mfa_required is None
     assert _factors(done.member_session) == [("password", "knowledge")]
     assert done.member_id == member.member_id
+
+
+def _discovery_token(harness: Harness, address: str) -> str:
+    """A discovery intermediate session of `address` holding an email-code factor."""
+    c = harness.client
+    c.otps.email.discovery.send(email_address=address)
+    found = c.otps.email.discovery.authenticate(email_address=address, code=harness.code(address))
+    return str(found.intermediate_session_token)
+
+
+def _member_with_password(harness: Harness, org_id: str) -> tuple[str, Any]:
+    address = email()
+    member = harness.member(org_id, address)
+    harness.client.passwords.migrate(
+        email_address=address, hash=_bcrypt(PASSWORD), hash_type="bcrypt", organization_id=org_id
+    )
+    return address, member
+
+
+def test_a_reset_adds_its_factor_to_an_intermediate_session(
+    harness: Harness, server: RunningServer
+) -> None:
+    c = harness.client
+    org = harness.org()
+    address, member = _member_with_password(harness, org.organization_id)
+    ist = _discovery_token(harness, address)
+    c.passwords.email.reset_start(organization_id=org.organization_id, email_address=address)
+    _, query, _ = harness.link(address)
+    # Someone else's intermediate session, or one with a session too: refused, nothing changed.
+    stranger = _discovery_token(harness, email())
+    before = server.snapshot()
+    with stytch_error(400, "session_member_mismatch"):
+        c.passwords.email.reset(
+            password_reset_token=query["token"],
+            password=NEW_PASSWORD,
+            intermediate_session_token=stranger,
+        )
+    with stytch_error(400, "invalid_request"):
+        c.passwords.email.reset(
+            password_reset_token=query["token"],
+            password=NEW_PASSWORD,
+            intermediate_session_token=ist,
+            session_token="x" * 44,
+        )
+    assert server.snapshot() == before
+    done = c.passwords.email.reset(
+        password_reset_token=query["token"], password=NEW_PASSWORD, intermediate_session_token=ist
+    )
+    assert done.member_authenticated is True and done.session_token
+    assert done.member_id == member.member_id
+    assert _factors(done.member_session) == [("otp", "email"), ("password", "knowledge")]
+    # The intermediate session is spent.
+    with stytch_error(404, "intermediate_session_not_found"):
+        c.discovery.organizations.list(intermediate_session_token=ist)
+
+
+def test_an_intermediate_session_reset_still_owes_mfa(harness: Harness) -> None:
+    c = harness.client
+    org, address, member, secret, _ = _enrolled(harness)
+    ist = _discovery_token(harness, address)
+    c.passwords.email.reset_start(organization_id=org.organization_id, email_address=address)
+    _, query, _ = harness.link(address)
+    reset = c.passwords.email.reset(
+        password_reset_token=query["token"], password=NEW_PASSWORD, intermediate_session_token=ist
+    )
+    _owes_mfa(reset, member)
+    done = c.totps.authenticate(
+        organization_id=org.organization_id,
+        member_id=member.member_id,
+        code=_code(secret, 1),
+        intermediate_session_token=reset.intermediate_session_token,
+    )
+    assert _factors(done.member_session) == [
+        ("otp", "email"),
+        ("password", "knowledge"),
+        ("totp", "authenticator_app"),
+    ]
+
+
+def test_discovery_lists_where_the_member_owes_mfa(harness: Harness) -> None:
+    c = harness.client
+    org, address, _, _, full = _enrolled(harness)
+    plain = harness.org()
+    c.passwords.migrate(
+        email_address=address,
+        hash=_bcrypt(PASSWORD),
+        hash_type="bcrypt",
+        organization_id=plain.organization_id,
+    )
+    ist = _discovery_token(harness, address)
+    found = {
+        d.organization.organization_id: d
+        for d in c.discovery.organizations.list(
+            intermediate_session_token=ist
+        ).discovered_organizations
+    }
+    owed = found[org.organization_id]
+    assert owed.member_authenticated is False and owed.primary_required is None
+    assert owed.mfa_required is not None
+    assert owed.mfa_required.member_options.totp_registration_id
+    assert found[plain.organization_id].member_authenticated is True
+    assert found[plain.organization_id].mfa_required is None
+    # With the member's full session of that organization, it has passed MFA there.
+    listed = c.discovery.organizations.list(session_token=full.session_token)
+    mine = {d.organization.organization_id: d for d in listed.discovered_organizations}
+    assert mine[org.organization_id].member_authenticated is True
+    assert mine[org.organization_id].mfa_required is None

@@ -331,7 +331,7 @@ class DiscoveredOrganization(Model):
     organization: Organization
     membership: Membership
     primary_required: PrimaryRequired | None
-    mfa_required: None
+    mfa_required: MfaRequired | None
 
 
 class DiscoveryAuthenticated(_Ok):

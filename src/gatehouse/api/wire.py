@@ -357,9 +357,11 @@ def discovered_organizations(found: Any) -> list[dict[str, Any]]:
                 "member": member_of(m.member) if m.member is not None else None,
             },
             "primary_required": (
-                None if m.member_authenticated else {"allowed_auth_methods": m.allowed_auth_methods}
+                None
+                if m.member_authenticated or m.mfa_required is not None
+                else {"allowed_auth_methods": m.allowed_auth_methods}
             ),
-            "mfa_required": None,
+            "mfa_required": m.mfa_required,
         }
         for m in found.organizations
     ]

@@ -184,6 +184,8 @@ class Membership:
     member_authenticated: bool
     allowed_auth_methods: list[str]
     details: dict[str, Any] | None = None
+    # The member would owe a second factor there (`member_authenticated` is then false).
+    mfa_required: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -670,10 +672,17 @@ class EmailFlows:
         return Discovered(token, email, found, expires_at)
 
     def _discover(
-        self, tx: ReadTx, environment: Environment, email: str, method: str | None = None
+        self,
+        tx: ReadTx,
+        environment: Environment,
+        email: str,
+        method: str | None = None,
+        signed_in_org: str | None = None,
     ) -> list[Membership]:
         """The organizations `email` belongs to (by its members' status) or may join by its
-        domain. Scans the environment's organizations for the domain rule."""
+        domain. Scans the environment's organizations for the domain rule. Where the member
+        would owe a second factor (`mfa.required`; not in `signed_in_org`, whose session passed
+        MFA), the entry says so in `mfa_required`."""
         found: list[Membership] = []
         seen: set[str] = set()
         members = self.store.members_by_email(tx, environment.id, email)
@@ -695,13 +704,19 @@ class EmailFlows:
             seen.add(org["id"])
             methods = [method] if method else [org_rules.MAGIC_LINK, org_rules.EMAIL_OTP]
             allowed = any(org_rules.method_allowed(org, m, member) for m in methods)
+            owed = (
+                {"member_options": mfa.member_options(member), "secondary_auth_initiated": None}
+                if allowed and org["id"] != signed_in_org and mfa.required(org, member)
+                else None
+            )
             found.append(
                 Membership(
                     org,
                     kinds[member["status"]],
                     self.members.view(tx, member, org),
-                    allowed,
+                    allowed and owed is None,
                     [] if allowed else org_rules.allowed_methods(org),
+                    mfa_required=owed,
                 )
             )
         for org in self.store.organizations_in(tx, environment.id):
@@ -758,7 +773,10 @@ class EmailFlows:
                 )
                 email, hint = active.member["email"], active.organization_id
             return Discovered(
-                "", email, self._discover(tx, environment, email), organization_id_hint=hint
+                "",
+                email,
+                self._discover(tx, environment, email, signed_in_org=hint),
+                organization_id_hint=hint,
             )
 
     def exchange_intermediate(self, caller: Caller, fields: dict[str, Any]) -> Authenticated:

@@ -17,7 +17,15 @@ from gatehouse.errors import Code, GatehouseError, InvalidInput, Kind, NotFound,
 from gatehouse.services import clock, events, ids, redirects
 from gatehouse.services.addresses import domain_of
 from gatehouse.services.b2b import email_templates, enforcement, mfa, org_rules
-from gatehouse.services.b2b.email_flows import Discovered, EmailFlows, Sent, _check_pkce, with_query
+from gatehouse.services.b2b.email_flows import (
+    _METHOD_OF_FACTOR,
+    Discovered,
+    EmailFlows,
+    Sent,
+    _check_pkce,
+    _intermediate_session_not_found,
+    with_query,
+)
 from gatehouse.services.b2b.passwords import Passwords, password_factor, verify
 from gatehouse.services.b2b.sessions import check_custom_claims
 from gatehouse.services.context import Caller, SignIn
@@ -174,12 +182,11 @@ class PasswordFlows:
             ours = self._reset_row(tx, caller, token) is not None
         if not ours:
             return self.support.reset_password(caller, fields)
-        if fields.get("intermediate_session_token"):
+        intermediate = fields.get("intermediate_session_token")
+        passed = fields.get("session_token") or fields.get("session_jwt")
+        if intermediate and passed:
             raise InvalidInput(
-                "`intermediate_session_token` is not supported here: reset the password without "
-                "it (a member who needs mfa gets an intermediate session token that a second "
-                "factor completes)",
-                code=Code.UNSUPPORTED_FEATURE,
+                "pass at most one of `intermediate_session_token`, `session_token` or `session_jwt`"
             )
         check_custom_claims(fields.get("session_custom_claims"))
         with self.store.read() as tx:
@@ -191,9 +198,13 @@ class PasswordFlows:
         with self.store.transaction() as tx:
             row, member, org = self._live_reset(tx, caller, token)
             org_rules.require_method(org, org_rules.PASSWORD, member)
+            prior = (
+                self._spend_intermediate(tx, caller, intermediate, member, org)
+                if intermediate
+                else []
+            )
             if not self.store.use_member_email_token(tx, row["id"], clock.now()):
                 raise _invalid_reset_token()
-            passed = fields.get("session_token") or fields.get("session_jwt")
             outcome = self._set_password(
                 tx,
                 caller,
@@ -204,8 +215,37 @@ class PasswordFlows:
                 {"email_verified": True},
                 "email",
                 keep_session="yes" if passed else None,
+                prior=prior,
             )
         return _after_commit(outcome)
+
+    def _spend_intermediate(
+        self, tx: WriteTx, caller: Caller, token: str, member: MemberRow, org: OrganizationRow
+    ) -> list[dict[str, Any]]:
+        """The primary factors of the intermediate session `token` (a discovery one of the
+        member's address, or one of the member's in this organization), spent now: the reset
+        adds its password factor to them."""
+        row = self.flows._intermediate(tx, caller.environment, token)
+        if row["email"].lower() != member["email_lower"] or (
+            row["organization_id"] is not None
+            and (row["organization_id"] != org["id"] or row["member_id"] != member["id"])
+        ):
+            raise InvalidInput(
+                "the intermediate session belongs to another member; reset without it",
+                code=Code.SESSION_MEMBER_MISMATCH,
+            )
+        for factor in row["authentication_factors"]:
+            method = _METHOD_OF_FACTOR.get(factor["type"])
+            if method is not None:
+                org_rules.require_method(org, method, member)
+        if not self.store.use_intermediate_session(tx, row["id"], clock.now()):
+            raise _intermediate_session_not_found()
+        email_factor = {"email_id": ids.email_id(member["id"]), "email_address": member["email"]}
+        return [
+            {**f, "email_factor": email_factor} if "email_factor" in f else dict(f)
+            for f in row["authentication_factors"]
+            if f["type"] != "password"  # the reset's own password factor replaces it
+        ]
 
     def _set_password(
         self,
@@ -218,11 +258,14 @@ class PasswordFlows:
         extra: MemberValues,
         by: str,
         keep_session: str | None = None,
+        prior: list[dict[str, Any]] | None = None,
     ) -> SignIn | mfa.Pending:
         """Set the member's password and sign them in: the factor is added to the session
         passed (`keep_session`; the member's other sessions are revoked), or every session is
         revoked and a new one starts, unless the member owes a second factor (`mfa.required`):
-        then the password is still changed and an intermediate session holds the factor."""
+        then the password is still changed and an intermediate session holds the factor.
+        `prior` are the primary factors of an intermediate session the reset spent: the new
+        session (or the intermediate session) holds them before the password factor."""
         environment = caller.environment
         now = clock.now()
         values: MemberValues = {
@@ -275,16 +318,19 @@ class PasswordFlows:
                     member["id"],
                     {"by": by, "sessions_revoked": revoked},
                 )
-                return mfa.pend(self.members, tx, caller, member, org, [factor])
+                return mfa.pend(self.members, tx, caller, member, org, [*(prior or []), factor])
+            factors = [*(prior or []), factor]
             row, token = self.sessions.start(
                 tx,
                 caller,
                 member,
                 org,
-                factor,
+                factors[0],
                 self._duration(fields),
                 fields.get("session_custom_claims"),
             )
+            for later in factors[1:]:
+                row = self.sessions.add_factor(tx, row, later, self._duration(fields))
         events.record_call(
             self.store,
             tx,

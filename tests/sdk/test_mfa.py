@@ -10,12 +10,14 @@ Every refusal is checked by status and `error_type`, and that it changed nothing
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
 import queue
 import re
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -179,6 +181,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         smtp.stop()
 
 
+def _assert_square_png(data_url: str) -> None:
+    """A QR code an authenticator app can scan from an `<img src>`: a PNG data URL of a square
+    image at least 21 modules (QR version 1) wide."""
+    prefix = "data:image/png;base64,"
+    assert data_url.startswith(prefix), data_url[:40]
+    png = base64.b64decode(data_url[len(prefix) :], validate=True)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width == height >= 21
+
+
 def _now_code(secret: str) -> str:
     return pyotp.TOTP(secret).now()
 
@@ -215,6 +228,7 @@ def test_totp_enrolment_then_every_sign_in_needs_a_code(world: World) -> None:
     )
     assert created.secret and len(created.recovery_codes) == 10
     assert created.member.totp_registration_id == ""  # not verified yet
+    _assert_square_png(created.qr_code)
     secret = created.secret
 
     enrolled = c.totps.authenticate(

@@ -37,7 +37,7 @@ async def totp_create(request: Request) -> JSONResponse:
             **wire.member_payload(created.view),
             "totp_registration_id": created.totp_registration_id,
             "secret": created.secret,
-            "qr_code": "",
+            "qr_code": wire.qr_code(created.otpauth_url),
             "otpauth_url": created.otpauth_url,
             "recovery_codes": created.recovery_codes,
         },

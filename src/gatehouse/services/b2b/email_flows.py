@@ -102,6 +102,15 @@ def _unable_otp() -> GatehouseError:
     )
 
 
+def _redeemable(row: MemberEmailTokenRow | IntermediateSessionRow, token: str) -> bool:
+    """A token's row not used yet, not expired, and holding `token`'s digest (constant time)."""
+    return (
+        row["used_at"] is None
+        and row["expires_at"] > clock.now()
+        and credentials.digest_matches(token, row["token_hash"])
+    )
+
+
 def _intermediate_session_not_found() -> GatehouseError:
     return GatehouseError(
         Code.INTERMEDIATE_SESSION_NOT_FOUND,
@@ -440,13 +449,7 @@ class EmailFlows:
         row = self.store.find_member_email_token(
             tx, environment.id, credentials.token_digest(token)
         )
-        if (
-            row is None
-            or row["purpose"] not in purposes
-            or row["used_at"] is not None
-            or row["expires_at"] <= clock.now()
-            or not credentials.digest_matches(token, row["token_hash"])
-        ):
+        if row is None or row["purpose"] not in purposes or not _redeemable(row, token):
             raise _unable_magic_link()
         return row
 
@@ -740,12 +743,7 @@ class EmailFlows:
         row = self.store.find_intermediate_session(
             tx, environment.id, credentials.token_digest(token)
         )
-        if (
-            row is None
-            or row["used_at"] is not None
-            or row["expires_at"] <= clock.now()
-            or not credentials.digest_matches(token, row["token_hash"])
-        ):
+        if row is None or not _redeemable(row, token):
             raise _intermediate_session_not_found()
         return row
 

@@ -229,6 +229,12 @@ class Settings:
         "server",
         POSITIVE,
     )
+    http_hot_path: bool = _setting(
+        True,
+        "Answer the check endpoints (session authenticate, batch authorize) ahead of the "
+        "routing and middleware, with the same answers (off: through them; for comparisons).",
+        "server",
+    )
     http_keepalive_timeout_seconds: int = _setting(
         5,
         "Seconds an idle kept-alive connection stays open (set it above a proxy's idle timeout).",

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gatehouse.api import errors, observability, openapi, responses
+from gatehouse.api.hot import HotPath
 from gatehouse.api.operations import OPERATIONAL_ERRORS, documented
 from gatehouse.api.protocol import BUSY, HEADER_TIMEOUT, RETRY_AFTER_SECONDS
 from gatehouse.api.routes import (
@@ -121,6 +122,25 @@ class _Guard:
         await self.app(scope, receive, send)
 
 
+class GatehouseApp(Starlette):
+    """The Starlette app, with the hot endpoints (api/hot.py) answered before its middleware and
+    routing; everything else, and every request the hot path cannot vouch for, goes through
+    them as before."""
+
+    hot: HotPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot
+        if hot is not None and scope["type"] == "http" and hot.handles(scope) and BUSY not in scope:
+            scope["app"] = self
+            await hot(scope, receive, send)
+            return
+        await self._stack(scope, receive, send)
+
+    async def _stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
 def create_app(gatehouse: Gatehouse) -> Starlette:
     routes = [
         # Starlette matches routes in order: the hot paths (checks) come first.
@@ -144,7 +164,7 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
         *dashboard.routes(),
         *b2b_scim.scim_fallback,
     ]
-    app = Starlette(
+    app = GatehouseApp(
         routes=routes,
         lifespan=_lifespan,
         # Refusals before routing; then the access log and request metrics (docs/OPERATIONS.md).
@@ -162,4 +182,6 @@ def create_app(gatehouse: Gatehouse) -> Starlette:
     )
     app.state.gatehouse = gatehouse
     app.state.node_metrics = observability.node_registry(gatehouse)
+    if gatehouse.settings.http_hot_path:
+        app.hot = HotPath(gatehouse, app.routes, app._stack)
     return app

@@ -157,8 +157,14 @@ def test_a_short_run_against_a_real_server_measures_only_successes() -> None:
     [table] = http_bench.measure(WRK, duration_s=1, scaling=False)
     assert table.columns == http_bench.COLUMNS
     by_name = {row[0]: row for row in table.rows}
-    assert set(by_name) == {http_bench.HEALTHZ, http_bench.AUTHENTICATE, http_bench.BATCH}
+    assert set(by_name) == {
+        http_bench.HEALTHZ,
+        http_bench.AUTHENTICATE,
+        http_bench.BATCH,
+        http_bench.PACED,
+    }
     measured = [by_name[http_bench.HEALTHZ], by_name[http_bench.AUTHENTICATE]]
+    measured.append(by_name[http_bench.PACED])
     batch = by_name[http_bench.BATCH]
     if not batch[1].startswith("skipped"):  # the batch endpoint may not exist in this build
         measured.append(batch)

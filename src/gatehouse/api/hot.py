@@ -143,7 +143,7 @@ def authorize_body(raw: bytes) -> tuple[str | None, str | None, str, list[CheckI
         raise _Unsure
     try:
         body = _BATCH.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError, RecursionError):
         raise _Unsure from None
     token = None if body.session_token is msgspec.UNSET else body.session_token
     jwt = None if body.session_jwt is msgspec.UNSET else body.session_jwt

@@ -30,6 +30,7 @@ from typing import Any
 import bcrypt
 
 LUA_POST = Path(__file__).parent / "wrk" / "post.lua"
+LUA_PACED = Path(__file__).parent / "wrk" / "paced.lua"
 STARTUP_SECONDS = 30.0
 PASSWORD = "bench-Harbor-lantern-73"
 
@@ -125,6 +126,51 @@ def running_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **(env or {})},
+        )
+    try:
+        _wait_until_up(url, process, log)
+        yield Server(url, process.pid, log)
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def running_granian(
+    database_url: str, log_dir: Path, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """The same application under granian (the server comparison of the http section): each
+    worker made by `api/worker.py` from the settings `gatehouse serve` would pass, over a
+    database already initialised. Stopped like `running_server`."""
+    from gatehouse import config
+    from gatehouse.api import worker
+
+    granian = Path(sys.executable).with_name("granian")
+    if not granian.is_file():
+        raise FileNotFoundError("granian (pip install -e .[bench])")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = log_dir / f"granian-{port}.log"
+    environ = {**os.environ, **(env or {}), "GATEHOUSE_DATABASE_URL": database_url}
+    settings = config.load(environ=environ).settings
+    environ[worker.SETTINGS] = config.to_json(settings)
+    command = [
+        str(granian),
+        "--interface",
+        "asgi",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "gatehouse.api.worker:create_from_environment",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=environ
         )
     try:
         _wait_until_up(url, process, log)
@@ -299,8 +345,11 @@ def run_wrk(
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
     wrk: str | None = None,
+    rate: float | None = None,
 ) -> tuple[WrkResult, str]:
-    """One wrk run (a POST of `body` when given, else a GET); the parsed figures and raw report."""
+    """One wrk run (a POST of `body` when given, else a GET); the parsed figures and raw report.
+    With `rate` (a POST only), requests are paced to that many per second in all
+    (`wrk/paced.lua`) instead of as fast as the server answers."""
     binary = wrk or find_wrk()
     if binary is None:
         raise FileNotFoundError("wrk")
@@ -317,7 +366,11 @@ def run_wrk(
         if body is not None:
             body_file = Path(tmp) / "body"
             body_file.write_bytes(body)
-            command += ["-s", str(LUA_POST), url, "--", str(body_file)]
+            if rate is not None:
+                per_thread = f"{rate / threads:.3f}"
+                command += ["-s", str(LUA_PACED), url, "--", str(body_file), per_thread]
+            else:
+                command += ["-s", str(LUA_POST), url, "--", str(body_file)]
         else:
             command.append(url)
         done = subprocess.run(

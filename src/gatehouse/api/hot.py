@@ -72,9 +72,10 @@ def authenticate_body(raw: bytes) -> tuple[str | None, str | None, dict[str, str
     accept with exactly these values, or `_Unsure`. Accepted: a JSON object holding exactly one
     of `session_token` / `session_jwt` (1 to 8,192 characters) and optionally an
     `authorization_check` of exactly `organization_id` (1–256), `resource_id` and `action`
-    (1–128), all strings. A `\\u` escape (the only way to a NUL or a lone surrogate), any other
-    field, or any other type is left to the ordinary reading."""
-    if b"\\u" in raw:
+    (1–128), all strings. A body with any escape (a backslash: `\\u` is the only way to a NUL or
+    a lone surrogate, and one byte is found by memchr, ~10× faster than two), any other field,
+    or any other type is left to the ordinary reading."""
+    if b"\\" in raw:
         raise _Unsure
     try:
         data = _DECODER.decode(raw.decode("utf-8"))
@@ -137,9 +138,9 @@ _ENCODE = msgspec.json.encode
 def authorize_body(raw: bytes) -> tuple[str | None, str | None, str, list[CheckItem]]:
     """(session_token, session_jwt, organization_id, checks) of a batch body `parse_batch` would
     accept with these values and no explanations, or `_Unsure` (then `parse_batch` itself,
-    behind the ordinary stack, reads it again and says what is wrong). A `\\u` escape (the only
-    way to a NUL or a lone surrogate) is left to the ordinary reading."""
-    if not raw or b"\\u" in raw or len(raw) > MAX_BATCH_BYTES:
+    behind the ordinary stack, reads it again and says what is wrong). A body with any escape is
+    left to the ordinary reading, as in `authenticate_body`."""
+    if not raw or b"\\" in raw or len(raw) > MAX_BATCH_BYTES:
         raise _Unsure
     try:
         body = _BATCH.decode(raw)

@@ -16,6 +16,7 @@ this build's no-op measured in the same table.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,9 +332,23 @@ STACKS: list[tuple[str, str, dict[str, str]]] = [
 ]
 
 
+# A source tree of another build (e.g. `git archive <commit> src | tar -x -C DIR`, then DIR/src)
+# adds its stack to the comparison: the same rows, served by that build's code.
+BASELINE_SRC = "GATEHOUSE_BENCH_BASELINE_SRC"
+
+
+def _stacks() -> list[tuple[str, str, dict[str, str]]]:
+    stacks = list(STACKS)
+    baseline = os.environ.get(BASELINE_SRC)
+    if baseline:
+        stacks.insert(1, (f"uvicorn, the build in {baseline}", "uvicorn", {"PYTHONPATH": baseline}))
+    return stacks
+
+
 def compare_servers(wrk: str, *, duration_s: float, workers: int = WORKERS) -> Table:
-    """The no-op, the check and the batch on each stack of `STACKS`, `workers` workers each, in
-    one run; ratios against the first stack's no-op."""
+    """The no-op, the check and the batch on each stack of `STACKS` (and of the build named by
+    `GATEHOUSE_BENCH_BASELINE_SRC`), `workers` workers each, in one run; ratios against the
+    first stack's no-op."""
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-servers-") as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'gatehouse.db'}"
         credentials = load.init_database(database_url)
@@ -341,7 +356,7 @@ def compare_servers(wrk: str, *, duration_s: float, workers: int = WORKERS) -> T
         session: load.MemberSession | None = None
         measured: list[Row] = []
         notes: list[str] = []
-        for label, server_name, env in STACKS:
+        for label, server_name, env in _stacks():
             launch = load.running_granian if server_name == "granian" else load.running_server
             try:
                 running = launch(database_url, Path(tmp), workers, env)

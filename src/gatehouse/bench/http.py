@@ -35,6 +35,7 @@ PACED_SHARE = 0.5  # of the check's saturation throughput
 GOAL_PACED_P99_MS = 5.0
 GOAL_BATCH_CHECKS = 2_000_000  # with 2 workers
 GOAL_BATCH_WORKERS = 2
+ROUNDS = 3  # turns each row's time is split into, taken in turn with the other rows' (full runs)
 COLUMNS = ["endpoint", "req/s", "vs no-op", "p50 ms", "p99 ms", "checks/s", "errors"]
 
 HEALTHZ = "GET /healthz (no-op)"
@@ -65,13 +66,17 @@ def run(options: BenchOptions) -> list[Table]:
     wrk = load.find_wrk()
     if wrk is None:
         raise SectionSkipped("wrk not found; apt-get install wrk")
-    duration_s = 3 if options.quick else 10
-    tables = measure(wrk, duration_s=duration_s, scaling=not options.quick)
-    return [*tables, compare_servers(wrk, duration_s=duration_s)]
+    duration_s = 3 if options.quick else 12
+    rounds = 1 if options.quick else ROUNDS
+    tables = measure(wrk, duration_s=duration_s, scaling=not options.quick, rounds=rounds)
+    return [*tables, compare_servers(wrk, duration_s=duration_s, rounds=rounds)]
 
 
-def measure(wrk: str, *, duration_s: float, scaling: bool, workers: int = WORKERS) -> list[Table]:
-    """The tables: one at `workers` worker processes, and with `scaling` one more at 1 worker."""
+def measure(
+    wrk: str, *, duration_s: float, scaling: bool, workers: int = WORKERS, rounds: int = 1
+) -> list[Table]:
+    """The tables: one at `workers` worker processes, and with `scaling` one more at 1 worker;
+    each row's `duration_s` split into `rounds` taken in turn with the other rows'."""
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-http-") as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'gatehouse.db'}"
         credentials = load.init_database(database_url)
@@ -95,12 +100,26 @@ def measure(wrk: str, *, duration_s: float, scaling: bool, workers: int = WORKER
                 rows = _rows(session)
                 for row in rows:
                     row.not_measured = _verify(server.url, auth, row, session)
-                for row in rows:
-                    if not row.not_measured:
-                        row.result = _load(wrk, server.url, auth, row, duration_s)
+                _load_rows(wrk, server.url, auth, rows, duration_s, rounds)
                 paced = _paced(wrk, server.url, auth, rows[1], duration_s)
             tables.append(_table([*rows, paced], count, duration_s, notes))
         return tables
+
+
+def _load_rows(
+    wrk: str, url: str, auth: str, rows: list[Row], duration_s: float, rounds: int
+) -> None:
+    """Every measurable row, in `rounds` turns of `duration_s / rounds` each: a machine whose
+    load drifts (other work on its 2 cores) then weighs on every row alike, and the ratios
+    between rows hold better than their absolute figures."""
+    turns: dict[str, list[load.WrkResult]] = {row.name: [] for row in rows}
+    for _ in range(rounds):
+        for row in rows:
+            if not row.not_measured:
+                turns[row.name].append(_load(wrk, url, auth, row, duration_s / rounds))
+    for row in rows:
+        if turns[row.name]:
+            row.result = load.combined(turns[row.name])
 
 
 def _paced(wrk: str, url: str, auth: str, check: Row, duration_s: float) -> Row:
@@ -262,8 +281,15 @@ def _table(
         f"http: gatehouse serve, {workers} worker{'s' if workers != 1 else ''}, SQLite; "
         f"wrk {THREADS} threads × {CONNECTIONS} connections, {duration_s:g} s per row"
     )
+    notes = [*notes, _ROUNDS_NOTE]
     goals = _goal_notes(rows, baseline, workers) if not title.startswith("http: servers") else []
     return Table(title, COLUMNS, cells, warnings + goals + notes)
+
+
+_ROUNDS_NOTE = (
+    "rows measured in turns (full runs: 3 rounds of a third of the time each, the rows taken in "
+    "turn); req/s over all rounds, p50 and p99 the median of the rounds'; the paced row last"
+)
 
 
 def _met(met: bool) -> str:
@@ -345,7 +371,9 @@ def _stacks() -> list[tuple[str, str, dict[str, str]]]:
     return stacks
 
 
-def compare_servers(wrk: str, *, duration_s: float, workers: int = WORKERS) -> Table:
+def compare_servers(
+    wrk: str, *, duration_s: float, workers: int = WORKERS, rounds: int = 1
+) -> Table:
     """The no-op, the check and the batch on each stack of `STACKS` (and of the build named by
     `GATEHOUSE_BENCH_BASELINE_SRC`), `workers` workers each, in one run; ratios against the
     first stack's no-op."""
@@ -371,8 +399,7 @@ def compare_servers(wrk: str, *, duration_s: float, workers: int = WORKERS) -> T
                 for row in rows:
                     row.name = f"{label}: {row.name}"
                     row.not_measured = _verify(server.url, auth, _unlabelled(row), session)
-                    if not row.not_measured:
-                        row.result = _load(wrk, server.url, auth, row, duration_s)
+                _load_rows(wrk, server.url, auth, rows, duration_s, rounds)
                 measured += rows
             finally:
                 running.__exit__(None, None, None)

@@ -299,6 +299,32 @@ class WrkResult:
         return self.non_2xx + self.socket_errors
 
 
+def combined(results: list[WrkResult]) -> WrkResult:
+    """Several runs of one row as one: requests and errors summed, the rate over their time
+    together, p50 and p99 the median of the runs' (wrk reports no histogram to merge)."""
+    if len(results) == 1:
+        return results[0]
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        middle = len(ordered) // 2
+        if len(ordered) % 2:
+            return ordered[middle]
+        return (ordered[middle - 1] + ordered[middle]) / 2
+
+    requests = sum(r.requests for r in results)
+    seconds = sum(r.seconds for r in results)
+    return WrkResult(
+        requests=requests,
+        seconds=seconds,
+        requests_per_second=requests / seconds if seconds else 0.0,
+        p50_ms=median([r.p50_ms for r in results]),
+        p99_ms=median([r.p99_ms for r in results]),
+        non_2xx=sum(r.non_2xx for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+    )
+
+
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _TIME = _NUMBER + r"(us|ms|s|m|h)"

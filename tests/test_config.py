@@ -101,6 +101,7 @@ def samples(tmp_path: Path) -> dict[str, Any]:
         "access_log": "all",
         "log_format": "json",
         "http_header_timeout_seconds": 2.5,
+        "http_hot_path": False,
         "http_keepalive_timeout_seconds": 75,
         "max_connections": 4000,
         "jwt_lifetime_seconds": 600,
@@ -161,7 +162,10 @@ def test_every_setting_has_a_config_file_key_an_environment_variable_and_a_flag(
     flags: list[str] = []
     for name, value in values.items():
         setting = config.SETTINGS[name]
-        flags += [setting.flag] if value is True else [setting.flag, as_text(value)]
+        if isinstance(value, bool):
+            flags.append(setting.flag if value else "--no-" + setting.flag[2:])
+        else:
+            flags += [setting.flag, as_text(value)]
     from_flags = gatehouse("config", "show", "--json", *flags, cwd=tmp_path).shown()
 
     for name, setting in config.SETTINGS.items():

@@ -7,7 +7,8 @@
 // Clients register themselves (dynamic registration, open: a test registers one per connection
 // with that connection's redirect_url). Any login is accepted through the package's development
 // interactions (a login form, then a consent form): the login is the account id and its email;
-// the account's claims are the given name and groups. Scopes: openid, email, profile, groups.
+// the account's claims are the given name and groups; a login starting with `unverified-` has
+// `email_verified: false`. Scopes: openid, email, profile, groups.
 
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import http from "node:http";
@@ -49,7 +50,7 @@ server.listen(0, "127.0.0.1", () => {
           return {
             sub: id,
             email: id,
-            email_verified: true,
+            email_verified: !id.startsWith("unverified-"),
             name: fullName,
             given_name: givenName,
             family_name: rest.join(" "),

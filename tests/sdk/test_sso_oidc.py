@@ -503,8 +503,20 @@ def test_a_code_the_provider_rejects_is_refused(harness: Harness) -> None:
     assert "invalid_grant" in message
     harness.refused(_with_query(callback, state="forged-state"), 400, "invalid_oidc_state")
     harness.refused(_with_query(callback, error="access_denied"), 401, "invalid_oidc_response")
+    assert "another issuer" in harness.refused(
+        _with_query(callback, iss="https://op.example.test"), 401, "invalid_oidc_response"
+    )
+    harness.refused(_with_query(callback, code=""), 400, "invalid_oidc_state")
     # The refusals spent nothing: the real redirect still signs in.
     harness.token_from(harness.callback(callback))
+
+
+def test_an_email_the_provider_has_not_verified_is_refused(harness: Harness) -> None:
+    connection = harness.connection(harness.org().organization_id)
+    message = harness.refused(
+        harness.to_callback(connection, "unverified-" + email()), 401, "invalid_oidc_response"
+    )
+    assert "not verified" in message
 
 
 def test_a_state_issued_for_another_connection_is_refused(harness: Harness) -> None:
@@ -566,7 +578,14 @@ def test_an_id_token_from_another_issuer_is_refused(harness: Harness) -> None:
         issuer=harness.issuer + "/elsewhere",
     )
     assert moved.warning and moved.connection.status == "active"  # endpoints kept
-    assert "another issuer" in harness.refused(callback, 401, "invalid_oidc_response")
+    # With the response's `iss` parameter (RFC 9207), then without it: the ID token's `iss`.
+    assert "authorization response is from another issuer" in harness.refused(
+        callback, 401, "invalid_oidc_response"
+    )
+    parts = urlsplit(callback)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items() if k != "iss"}
+    bare = urlunsplit(parts._replace(query=urlencode(query)))
+    assert "ID token is from another issuer" in harness.refused(bare, 401, "invalid_oidc_response")
 
 
 def test_deleting_a_connection_removes_it_and_its_registrations(harness: Harness) -> None:

@@ -320,6 +320,9 @@ class OidcService:
             environment = self.sso._environment(tx, row["environment_id"])
         if params.get("error"):
             raise _refused(f"the provider answered `{params['error']}`")
+        # RFC 9207: a provider that names itself must be this connection's (mix-up defence).
+        if params.get("iss") is not None and params["iss"] != row["config"]["issuer"]:
+            raise _refused("the authorization response is from another issuer")
         if not params.get("code"):
             raise InvalidInput("the OIDC callback carries no `code`", code=Code.INVALID_OIDC_STATE)
         verifier = self.runtime.sealer.open(request["code_verifier"])
@@ -479,6 +482,10 @@ def _attributes(mapping: dict[str, Any] | None, claims: dict[str, Any]) -> dict[
     email = text("email")
     if "@" not in email:
         raise _refused("the provider sent no email address")
+    # A member is found by email: an address the provider itself says it has not verified
+    # cannot sign them in (a claim left out is taken as verified: many IdPs omit it).
+    if claims.get("email_verified") in (False, "false"):
+        raise _refused("the provider says the email address is not verified")
     name = text("full_name") or " ".join(p for p in (text("first_name"), text("last_name")) if p)
     groups = claims.get(names.get("groups") or "")
     if isinstance(groups, str):

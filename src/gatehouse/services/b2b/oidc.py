@@ -129,12 +129,15 @@ class OidcService:
 
     # -- connections -----------------------------------------------------------------------
 
-    def describe(self, row: OidcConnectionRow, warning: str | None = None) -> Connection:
+    def redirect_url(self, row: OidcConnectionRow) -> str:
         base = self.runtime.settings.public_url.rstrip("/")
+        return f"{base}/v1/b2b/sso/callback/{row['id']}"
+
+    def describe(self, row: OidcConnectionRow, warning: str | None = None) -> Connection:
         sealed = row["client_secret"]
         return Connection(
             row,
-            f"{base}/v1/b2b/sso/callback/{row['id']}",
+            self.redirect_url(row),
             masked(sealed, self.runtime.sealer.open(sealed) if sealed else None),
             warning,
         )
@@ -287,7 +290,7 @@ class OidcService:
         query = {
             "response_type": "code",
             "client_id": config["client_id"],
-            "redirect_uri": self.describe(row).redirect_url,
+            "redirect_uri": self.redirect_url(row),
             "scope": " ".join(dict.fromkeys(scopes)),
             "state": state,
             "nonce": nonce,
@@ -360,7 +363,7 @@ class OidcService:
         data = {
             "grant_type": "authorization_code",
             "code": code,
-            "redirect_uri": self.describe(row).redirect_url,
+            "redirect_uri": self.redirect_url(row),
             "code_verifier": verifier,
         }
         headers = {"Accept": "application/json"}

@@ -14,6 +14,9 @@ connection disables that; an assertion id is accepted once. The member is found 
 registration with the connection (the IdP's NameID), else by email, else created when the
 organization's `sso_jit_provisioning` allows it. The ACS then redirects to the app with a one-time
 `sso` token (a digest stored), spent by `sso.authenticate`.
+
+OIDC connections live in services/b2b/oidc.py; this module lists, deletes and starts both kinds,
+and `sso.authenticate` names the factor after the registration's connection (`sso_oidc`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from gatehouse.services import clock, events, ids, outbound, redirects
 from gatehouse.services.b2b import enforcement, org_rules, saml
 from gatehouse.services.b2b.email_flows import pkce_challenge, with_query
 from gatehouse.services.b2b.members import Members
+from gatehouse.services.b2b.oidc import Connection as OidcConnection
 from gatehouse.services.b2b.oidc import OidcService
 from gatehouse.services.b2b.roles import role_exists
 from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
@@ -211,7 +215,9 @@ class SsoService:
                 tx, org["id"], {"settings": settings, "updated_at": clock.now()}
             )
 
-    def get_connections(self, caller: Caller, org_ident: str) -> tuple[list[Connection], list[Any]]:
+    def get_connections(
+        self, caller: Caller, org_ident: str
+    ) -> tuple[list[Connection], list[OidcConnection]]:
         """The organization's (SAML, OIDC) connections."""
         with self.store.read() as tx:
             org = self.organizations.find(tx, caller.environment, org_ident)

@@ -108,6 +108,25 @@ def test_the_encryption_key_is_sealed_listed_without_its_key_and_published_as_a_
     assert certificate.public_key().public_numbers() == _public_numbers(key_pem)  # type: ignore[union-attr]
 
 
+def test_a_key_saved_without_its_certificate_is_still_published(
+    harness: Harness, encrypted: tuple[Any, Idp, str]
+) -> None:
+    # Keys saved before certificates were kept beside them: the certificate is made from the key.
+    connection, _, key_pem = encrypted
+    store = harness.server.store
+    with store.transaction() as tx:
+        row = store.get_saml_connection(tx, None, connection.connection_id)
+        assert row is not None
+        config = dict(row["config"])
+        config["encryption_private_keys"] = [
+            {k: v for k, v in entry.items() if k != "certificate"}
+            for entry in config["encryption_private_keys"]
+        ]
+        store.update_saml_connection(tx, row["id"], {"config": config})
+    [certificate] = encryption_certificates(httpx.get(connection.audience_uri).text)
+    assert certificate.public_key().public_numbers() == _public_numbers(key_pem)  # type: ignore[union-attr]
+
+
 def test_an_encrypted_assertion_signs_the_member_in(
     harness: Harness, encrypted: tuple[Any, Idp, str]
 ) -> None:

@@ -318,7 +318,8 @@ def authn_request(sp: Sp) -> tuple[str, str]:
     signed (`Signature` and `SigAlg` query parameters, RSA-SHA256) when `sp` has a signing key."""
     metadata = idp_metadata(sp.idp_entity_id, sp.idp_sso_url, sp.certificates)
     pems = [sp.signing_key, sp.signing_certificate] if sp.signing_key else []
-    with _key_files(pems) as files, _SIGNING:
+    with _key_files(pems) as files:
+        # pysaml2 reads the key here; the redirect signature is made from it in memory.
         client = _client(
             sp.audience_uris[0],
             sp.acs_urls,
@@ -326,14 +327,15 @@ def authn_request(sp: Sp) -> tuple[str, str]:
             False,
             signing=(files[0], files[1]) if files else None,
         )
+    with _SIGNING:
         request_id, info = client.prepare_for_authenticate(
             entityid=sp.idp_entity_id,
             relay_state="",
             binding=_REDIRECT,
             nameid_format=sp.nameid_format,
             assertion_consumer_service_url=sp.acs_urls[0],
-            sign=bool(files),
-            sigalg=SIG_RSA_SHA256 if files else None,
+            sign=bool(pems),
+            sigalg=SIG_RSA_SHA256 if pems else None,
         )
     location = dict(info["headers"])["Location"]
     return str(request_id), str(location)

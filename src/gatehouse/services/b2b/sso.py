@@ -298,7 +298,7 @@ class SsoService:
                 ]
                 values["signing_key"] = self.runtime.sealer.seal(fields["signing_private_key"])
             if "saml_encryption_private_key" in fields:
-                saml.load_private_key(
+                key = saml.load_private_key(
                     fields["saml_encryption_private_key"], "saml_encryption_private_key"
                 )
                 config["encryption_private_keys"] = [
@@ -308,6 +308,8 @@ class SsoService:
                         "private_key": self.runtime.sealer.seal(
                             fields["saml_encryption_private_key"]
                         ),
+                        # What the SP metadata publishes for IdPs to encrypt to (public).
+                        "certificate": saml.certificate_for(key, row["id"], now),
                         "created_at": clock.iso(now),
                     },
                 ]
@@ -502,7 +504,9 @@ class SsoService:
         return environment
 
     def _sp(self, connection: Connection) -> saml.Sp:
-        config = connection.row["config"]
+        row, config = connection.row, connection.row["config"]
+        sealer = self.runtime.sealer
+        signing = config.get("signing_certificates") or []
         return saml.Sp(
             [u for u in (connection.audience_uri, config.get("alternative_audience_uri")) if u],
             [u for u in (connection.acs_url, config.get("alternative_acs_url")) if u],
@@ -510,7 +514,26 @@ class SsoService:
             config["idp_sso_url"],
             [c["certificate"] for c in config["verification_certificates"]],
             config.get("nameid_format") or saml.NAMEID_EMAIL,
+            signing_key=sealer.open(row["signing_key"]) if signing else "",
+            signing_certificate=signing[0]["certificate"] if signing else "",
+            encryption_keys=[
+                sealer.open(k["private_key"]) for k in config.get("encryption_private_keys") or []
+            ],
         )
+
+    def _encryption_certificates(self, row: SamlConnectionRow) -> list[str]:
+        """The certificates of the connection's encryption keys (one made from the key for an
+        entry saved before certificates were kept)."""
+        found = []
+        for entry in row["config"].get("encryption_private_keys") or []:
+            if entry.get("certificate"):
+                found.append(entry["certificate"])
+            else:
+                key = saml.load_private_key(
+                    self.runtime.sealer.open(entry["private_key"]), "saml_encryption_private_key"
+                )
+                found.append(saml.certificate_for(key, row["id"], clock.now()))
+        return found
 
     def sp_metadata(self, connection_id: str) -> str:
         """The connection's SP metadata document, served at its `audience_uri` (public)."""
@@ -522,6 +545,7 @@ class SsoService:
         return saml.sp_metadata(
             self._sp(connection),
             [c["certificate"] for c in row["config"]["signing_certificates"]],
+            self._encryption_certificates(row),
         )
 
     def start(self, fields: dict[str, Any]) -> str:

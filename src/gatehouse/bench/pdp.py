@@ -1,0 +1,695 @@
+"""Peers section: Gatehouse and the Cerbos policy decision point, both real servers on loopback,
+given one generated policy (the engine section's generator), in one run.
+
+Cerbos gets the policy as one resource policy per resource (a rule per role listing the actions
+the role has there, `*` as written: Cerbos reads it as any action, as Gatehouse does; a resource
+nobody is granted gets no policy, which Cerbos denies, as Gatehouse denies an unknown resource).
+Each principal is a Gatehouse member, with the roles Gatehouse reports for it (the implicit
+`stytch_member` included), so both servers decide for the same subject.
+
+First the decisions are compared: every check the load rows send, asked of both (Gatehouse's
+batch endpoint for the batches, `sessions/authenticate` for the single checks), must agree, or the
+section raises. Then wrk drives each server with the same threads, connections and duration:
+single checks (`sessions/authenticate` with `authorization_check`; CheckResources with one
+resource and one action) and 100 checks per request (the batch endpoint; CheckResources with 100
+resources of one action each), cycling through many different bodies (wrk/rotate.lua).
+
+Cerbos is an optional bench extra, the server binary the npm package `cerbos` ships: without it
+the section is skipped with the command that installs it (scripts/install-bench-peers does the
+same, idempotently).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gatehouse.bench import engine, load
+from gatehouse.bench.peers import Check, grants
+from gatehouse.bench.report import SectionSkipped, Table, rate
+from gatehouse.bench.suite import BenchOptions
+from gatehouse.policy import WILDCARD, Policy, compile_policy, policy_to_file
+from gatehouse.policy.defaults import STYTCH_MEMBER
+
+CERBOS_VERSION = "0.51.0"
+PEERS_DIR_ENV = "GATEHOUSE_BENCH_PEERS"  # where the npm packages are installed
+LUA_ROTATE = Path(__file__).parent / "wrk" / "rotate.lua"
+STARTUP_SECONDS = 30.0
+
+THREADS = 2
+CONNECTIONS = 50
+WORKERS = 2
+BATCH_SIZE = 100
+SINGLE_CHECKS = 500  # asked one by one through sessions/authenticate
+GOAL_SINGLE = 10.0  # Gatehouse/Cerbos, single checks
+GOAL_BATCH = 100.0  # Gatehouse/Cerbos, 100 checks per request
+COLUMNS = ["server", "req/s", "checks/s", "p50 ms", "p99 ms", "Gatehouse/Cerbos", "errors"]
+
+SINGLE = "1 check per request"
+BATCH = f"{BATCH_SIZE} checks per request"
+GATEHOUSE_SINGLE = "Gatehouse POST sessions/authenticate (authorization_check)"
+CERBOS_SINGLE = "Cerbos POST /api/check/resources (1 resource, 1 action)"
+GATEHOUSE_BATCH = f"Gatehouse POST gatehouse/authorize ({BATCH_SIZE} checks)"
+CERBOS_BATCH = f"Cerbos POST /api/check/resources ({BATCH_SIZE} resources, 1 action each)"
+
+
+# --- the Cerbos binary --------------------------------------------------------------------------
+
+
+def peers_dir() -> Path:
+    """Where `npm install --prefix` puts the bench's npm peers (a cache: safe to delete)."""
+    if os.environ.get(PEERS_DIR_ENV):
+        return Path(os.environ[PEERS_DIR_ENV])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "gatehouse" / "bench-peers"
+
+
+def install_command() -> str:
+    return f"npm install --prefix {shlex.quote(str(peers_dir()))} --no-save cerbos@{CERBOS_VERSION}"
+
+
+def find_cerbos() -> Path | None:
+    """The server binary of the pinned `cerbos` npm package, if installed in `peers_dir()`."""
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
+    package = (
+        peers_dir()
+        / "node_modules"
+        / "@cerbos"
+        / (f"cerbos-{sys.platform}-{arch.get(platform.machine().lower(), platform.machine())}")
+    )
+    try:
+        manifest = json.loads((package / "package.json").read_text())
+    except (OSError, ValueError):
+        return None
+    binary = package / str(manifest.get("main", ""))
+    if manifest.get("version") != CERBOS_VERSION or not os.access(binary, os.X_OK):
+        return None
+    return binary
+
+
+# --- the policy, in Cerbos terms ----------------------------------------------------------------
+
+
+def cerbos_policies(policy: Policy) -> dict[str, dict[str, Any]]:
+    """One resource policy per granted resource (file name → document): a rule per role."""
+    actions: dict[str, dict[str, list[str]]] = {}
+    for role, resource, action in grants(policy):
+        if ":" in action or (WILDCARD in action and action != WILDCARD):
+            # Cerbos reads `:` and `*` inside an action as a pattern; Gatehouse as a plain name.
+            raise ValueError(f"action `{action}` has no equivalent in Cerbos")
+        listed = actions.setdefault(resource, {}).setdefault(role, [])
+        if action not in listed:
+            listed.append(action)
+    return {
+        f"resource{i}.yaml": {
+            "apiVersion": "api.cerbos.dev/v1",
+            "resourcePolicy": {
+                "version": "default",
+                "resource": resource,
+                "rules": [
+                    {"actions": listed, "effect": "EFFECT_ALLOW", "roles": [role]}
+                    for role, listed in by_role.items()
+                ],
+            },
+        }
+        for i, (resource, by_role) in enumerate(sorted(actions.items()))
+    }
+
+
+def write_policies(policy: Policy, directory: Path) -> None:
+    """The policies as files of Cerbos's disk store (JSON is YAML, so no YAML writer is needed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, document in cerbos_policies(policy).items():
+        (directory / name).write_text(json.dumps(document, indent=1), encoding="utf-8")
+
+
+def cerbos_request(principal: str, roles: Sequence[str], checks: Sequence[tuple[str, str]]) -> Any:
+    """A CheckResources body: one resource entry (id = its index) of one action per check."""
+    return {
+        "principal": {"id": principal, "roles": list(roles)},
+        "resources": [
+            {"resource": {"kind": resource, "id": str(i)}, "actions": [action]}
+            for i, (resource, action) in enumerate(checks)
+        ],
+    }
+
+
+def cerbos_verdicts(answer: Any, checks: Sequence[tuple[str, str]]) -> list[bool]:
+    """The verdicts of a CheckResources answer, in the order of `checks` (matched by id)."""
+    by_id = {r["resource"]["id"]: r["actions"] for r in answer["results"]}
+    return [by_id[str(i)][action] == "EFFECT_ALLOW" for i, (_, action) in enumerate(checks)]
+
+
+# --- the Cerbos server --------------------------------------------------------------------------
+
+
+@contextmanager
+def running_cerbos(binary: Path, policy: Policy, directory: Path) -> Iterator[str]:
+    """`cerbos server` on a free loopback port (gRPC on loopback too), the policy on disk, no
+    telemetry; stopped (SIGTERM, then SIGKILL) on exit. Yields the HTTP base URL."""
+    policies = directory / "cerbos-policies"
+    write_policies(policy, policies)
+    http_port, grpc_port = load.free_port(), load.free_port()
+    config = {
+        "server": {
+            "httpListenAddr": f"127.0.0.1:{http_port}",
+            "grpcListenAddr": f"127.0.0.1:{grpc_port}",
+            "requestLimits": {
+                "maxActionsPerResource": BATCH_SIZE,
+                "maxResourcesPerRequest": BATCH_SIZE,
+            },
+        },
+        "storage": {
+            "driver": "disk",
+            "disk": {"directory": str(policies), "watchForChanges": False},
+        },
+    }
+    config_file = directory / "cerbos.yaml"
+    config_file.write_text(json.dumps(config), encoding="utf-8")
+    log = directory / f"cerbos-{http_port}.log"
+    url = f"http://127.0.0.1:{http_port}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(binary), "server", f"--config={config_file}", "--log-level=warn"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "CERBOS_NO_TELEMETRY": "1"},
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"cerbos exited: {log.read_text(errors='replace')[-2000:]}")
+            try:
+                if load.http_json("GET", url + "/_cerbos/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cerbos did not answer within {STARTUP_SECONDS:.0f} s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+
+
+# --- Gatehouse, set up through its CLI and public API -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member holding one role set of the stream, signed in; `roles` as Gatehouse reports them."""
+
+    member_id: str
+    session_token: str
+    roles: tuple[str, ...]
+
+
+def apply_policy(database_url: str, project_id: str, policy: Policy, directory: Path) -> None:
+    """`gatehouse policy apply`, as an operator would give a project its policy."""
+    policy_file = directory / "policy.json"
+    policy_file.write_text(json.dumps(policy_to_file(policy)), encoding="utf-8")
+    done = subprocess.run(
+        [
+            *load.gatehouse_command(),
+            "policy",
+            "apply",
+            str(policy_file),
+            "--project-id",
+            project_id,
+            "--database-url",
+            database_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"gatehouse policy apply failed: {done.stderr or done.stdout}")
+
+
+def _ok(url: str, path: str, body: Any, auth: str | None = None) -> Any:
+    headers = {"Authorization": auth} if auth else {}
+    status, answer = load.http_json("POST", url + path, body, headers)
+    if status != 200:
+        raise RuntimeError(f"POST {path} answered {status}: {str(answer)[:500]}")
+    return answer
+
+
+def sign_in_members(
+    url: str, auth: str, organization_id: str, rolesets: Sequence[frozenset[str]]
+) -> list[Member]:
+    """A member per role set (an imported bcrypt hash, then `passwords/authenticate`)."""
+    import bcrypt
+
+    password_hash = bcrypt.hashpw(load.PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    members = []
+    for i, roles in enumerate(rolesets):
+        email = f"peer-member{i}@example.com"
+        _ok(
+            url,
+            "/v1/b2b/passwords/migrate",
+            {
+                "email_address": email,
+                "hash": password_hash,
+                "hash_type": "bcrypt",
+                "organization_id": organization_id,
+                # Every member holds stytch_member implicitly; it is not assigned.
+                "roles": sorted(roles - {STYTCH_MEMBER}),
+            },
+            auth,
+        )
+        session = _ok(
+            url,
+            "/v1/b2b/passwords/authenticate",
+            {
+                "organization_id": organization_id,
+                "email_address": email,
+                "password": load.PASSWORD,
+                "session_duration_minutes": 24 * 60,
+            },
+            auth,
+        )
+        member = session["member"]
+        held = tuple(sorted(role["role_id"] for role in member["roles"]))
+        members.append(Member(member["member_id"], session["session_token"], held))
+    return members
+
+
+# --- the work: who asks what --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The bodies the load rows send, each a member and its checks (a batch or a single check)."""
+
+    organization_id: str
+    members: list[Member]
+    batches: list[tuple[int, list[tuple[str, str]]]]  # (member index, BATCH_SIZE checks)
+    singles: list[tuple[int, tuple[str, str]]]  # (member index, one check)
+
+    def gatehouse_batch(self, member: int, checks: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        return {
+            "session_token": self.members[member].session_token,
+            "organization_id": self.organization_id,
+            "checks": [{"resource_id": r, "action": a} for r, a in checks],
+        }
+
+    def gatehouse_single(self, member: int, check: tuple[str, str]) -> dict[str, Any]:
+        return {
+            "session_token": self.members[member].session_token,
+            "authorization_check": {
+                "organization_id": self.organization_id,
+                "resource_id": check[0],
+                "action": check[1],
+            },
+        }
+
+    def cerbos(self, member: int, checks: Sequence[tuple[str, str]]) -> Any:
+        held = self.members[member]
+        return cerbos_request(held.member_id, held.roles, checks)
+
+
+def choose_rolesets(requests: Sequence[Check], members: int) -> list[frozenset[str]]:
+    """The `members` role sets asked most often in the stream (first asked first, on ties)."""
+    counts: dict[frozenset[str], int] = {}
+    for roles, _, _ in requests:
+        counts[roles] = counts.get(roles, 0) + 1
+    ranked = sorted(counts, key=lambda roles: -counts[roles])  # stable: ties keep stream order
+    return ranked[:members]
+
+
+def plan_checks(
+    requests: Sequence[Check], rolesets: Sequence[frozenset[str]], batches: int, singles: int
+) -> tuple[list[tuple[int, list[tuple[str, str]]]], list[tuple[int, tuple[str, str]]]]:
+    """Per role set, its checks in stream order: the batches are consecutive runs of BATCH_SIZE
+    of one role set's checks (taken round-robin over the role sets), the singles the stream's
+    first checks of those role sets."""
+    index = {roles: i for i, roles in enumerate(rolesets)}
+    own: list[list[tuple[str, str]]] = [[] for _ in rolesets]
+    single: list[tuple[int, tuple[str, str]]] = []
+    for roles, resource, action in requests:
+        if roles in index:
+            own[index[roles]].append((resource, action))
+            if len(single) < singles:
+                single.append((index[roles], (resource, action)))
+    per_member = [
+        [
+            (member, checks[start : start + BATCH_SIZE])
+            for start in range(0, len(checks) - BATCH_SIZE + 1, BATCH_SIZE)
+        ]
+        for member, checks in enumerate(own)
+    ]
+    runs = [run for round_ in itertools.zip_longest(*per_member) for run in round_ if run]
+    return runs[:batches], single
+
+
+# --- decisions compared -------------------------------------------------------------------------
+
+
+@dataclass
+class Agreement:
+    """One way of asking: how many checks, how many allowed, and every disagreement found."""
+
+    via: str
+    checks: int = 0
+    allowed: int = 0
+    with_cerbos: int = 0  # Gatehouse's answers over HTTP that Cerbos contradicts
+    with_engine: int = 0  # ... that Gatehouse's own CompiledPolicy contradicts
+    examples: list[str] | None = None
+
+    def add(
+        self, member: Member, check: tuple[str, str], ours: bool, cerbos: bool, engine: bool
+    ) -> None:
+        self.checks += 1
+        self.allowed += ours
+        if ours != cerbos or ours != engine:
+            self.with_cerbos += ours != cerbos
+            self.with_engine += ours != engine
+            if self.examples is None:
+                self.examples = []
+            if len(self.examples) < 5:
+                self.examples.append(
+                    f"roles {list(member.roles)} on `{check[0]}` `{check[1]}`: gatehouse {ours}, "
+                    f"cerbos {cerbos}, CompiledPolicy {engine}"
+                )
+
+
+def _batch_verdicts(answer: Any) -> list[bool]:
+    verdicts = []
+    for result in answer.get("results") or []:
+        if isinstance(result, dict):
+            result = result.get("authorized", result.get("allowed"))
+        if not isinstance(result, bool):
+            raise RuntimeError(f"gatehouse/authorize answered {str(answer)[:300]}")
+        verdicts.append(result)
+    return verdicts
+
+
+def _single_verdict(url: str, auth: str, body: dict[str, Any]) -> bool:
+    status, answer = load.http_json(
+        "POST", url + "/v1/b2b/sessions/authenticate", body, {"Authorization": auth}
+    )
+    if (
+        status == 200
+        and isinstance(answer, dict)
+        and (answer.get("verdict") or {}).get("authorized")
+    ):
+        return True
+    if status == 403 and isinstance(answer, dict):
+        if answer.get("error_type") == "session_authorization_error":
+            return False
+    raise RuntimeError(f"sessions/authenticate answered {status}: {str(answer)[:300]}")
+
+
+def compare(
+    plan: Plan, policy: Policy, gatehouse: str, auth: str, cerbos: str
+) -> tuple[Agreement, Agreement, list[bool]]:
+    """Every check of the plan asked of both servers (and of CompiledPolicy): the agreements,
+    batched and single, and the single checks' verdicts."""
+    compiled = compile_policy(policy)
+    batched = Agreement(f"gatehouse/authorize vs CheckResources, {BATCH_SIZE} per request")
+    for member, checks in plan.batches:
+        ours = _batch_verdicts(
+            _ok(
+                gatehouse, "/v1/b2b/gatehouse/authorize", plan.gatehouse_batch(member, checks), auth
+            )
+        )
+        theirs = cerbos_verdicts(
+            _ok(cerbos, "/api/check/resources", plan.cerbos(member, checks)), checks
+        )
+        if len(ours) != len(checks):
+            raise RuntimeError(f"gatehouse/authorize answered {len(ours)} of {len(checks)} checks")
+        roles = frozenset(plan.members[member].roles)
+        for check, our, their in zip(checks, ours, theirs, strict=True):
+            batched.add(plan.members[member], check, our, their, compiled.check(roles, *check))
+    single = Agreement("sessions/authenticate vs CheckResources, 1 per request")
+    verdicts = []
+    for member, check in plan.singles:
+        our = _single_verdict(gatehouse, auth, plan.gatehouse_single(member, check))
+        [their] = cerbos_verdicts(
+            _ok(cerbos, "/api/check/resources", plan.cerbos(member, [check])), [check]
+        )
+        roles = frozenset(plan.members[member].roles)
+        single.add(plan.members[member], check, our, their, compiled.check(roles, *check))
+        verdicts.append(our)
+    return batched, single, verdicts
+
+
+def decisions_table(agreements: Sequence[Agreement], describe: str) -> Table:
+    rows = [
+        [a.via, rate(a.checks), rate(a.allowed), rate(a.with_cerbos), rate(a.with_engine)]
+        for a in agreements
+    ]
+    notes = [f"policy: {describe}", "every check below is also sent by the load rows"]
+    for a in agreements:
+        notes.extend(f"DISAGREEMENT: {example}" for example in a.examples or [])
+    return Table(
+        "peers: decisions, Gatehouse vs the Cerbos PDP on one generated policy",
+        ["asked through", "checks", "allowed", "disagreements with Cerbos", "with CompiledPolicy"],
+        rows,
+        notes,
+    )
+
+
+# --- throughput ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    name: str
+    url: str
+    bodies: list[Any]
+    checks_per_request: int
+    headers: dict[str, str]
+    result: load.WrkResult | None = None
+
+
+def run_rotating(
+    wrk: str, url: str, bodies: Sequence[Any], headers: dict[str, str], duration_s: float
+) -> load.WrkResult:
+    """One wrk run POSTing `bodies` in turn (wrk/rotate.lua)."""
+    command = [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{max(1, round(duration_s))}s"]
+    command.append("--latency")
+    for name, value in {**headers, "Content-Type": "application/json"}.items():
+        command += ["-H", f"{name}: {value}"]
+    with tempfile.TemporaryDirectory(prefix="gatehouse-wrk-") as tmp:
+        body_file = Path(tmp) / "bodies"
+        body_file.write_text("".join(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies))
+        command += ["-s", str(LUA_ROTATE), url, "--", str(body_file)]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=duration_s + 60, check=False
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
+    return load.parse_wrk(done.stdout)
+
+
+def load_rows(plan: Plan, gatehouse: str, auth: str, cerbos: str, allowed: list[bool]) -> list[Row]:
+    """The four rows. Single checks are the allowed ones only: a denied check is a 403 from
+    sessions/authenticate, which wrk counts as an error."""
+    singles = [s for s, ok in zip(plan.singles, allowed, strict=True) if ok]
+    basic = {"Authorization": auth}
+    return [
+        Row(
+            GATEHOUSE_SINGLE,
+            gatehouse + "/v1/b2b/sessions/authenticate",
+            [plan.gatehouse_single(m, c) for m, c in singles],
+            1,
+            basic,
+        ),
+        Row(
+            CERBOS_SINGLE,
+            cerbos + "/api/check/resources",
+            [plan.cerbos(m, [c]) for m, c in singles],
+            1,
+            {},
+        ),
+        Row(
+            GATEHOUSE_BATCH,
+            gatehouse + "/v1/b2b/gatehouse/authorize",
+            [plan.gatehouse_batch(m, c) for m, c in plan.batches],
+            BATCH_SIZE,
+            basic,
+        ),
+        Row(
+            CERBOS_BATCH,
+            cerbos + "/api/check/resources",
+            [plan.cerbos(m, c) for m, c in plan.batches],
+            BATCH_SIZE,
+            {},
+        ),
+    ]
+
+
+def throughput_table(rows: list[Row], workers: int, duration_s: float, notes: list[str]) -> Table:
+    cells, warnings, goals = [], [], []
+    for ours, theirs, label, goal in (
+        (rows[0], rows[1], SINGLE, GOAL_SINGLE),
+        (rows[2], rows[3], BATCH, GOAL_BATCH),
+    ):
+        for row in (ours, theirs):
+            result = row.result
+            if result is None:
+                cells.append([row.name, "not measured: no bodies", "", "", "", "", ""])
+                continue
+            errors = "0"
+            if result.errors:
+                errors = f"⚠ {result.non_2xx:,} non-2xx, {result.socket_errors:,} socket"
+                warnings.append(
+                    f"WARNING: {result.errors:,} of {result.requests:,} {row.name} requests "
+                    "failed; its figures measure errors, not the server"
+                )
+            share = ""
+            if row is ours and theirs.result is not None and theirs.result.requests_per_second:
+                share = f"{result.requests_per_second / theirs.result.requests_per_second:,.2f}×"
+            cells.append(
+                [
+                    row.name,
+                    rate(result.requests_per_second),
+                    rate(result.requests_per_second * row.checks_per_request),
+                    f"{result.p50_ms:.2f}",
+                    f"{result.p99_ms:.2f}",
+                    share,
+                    errors,
+                ]
+            )
+        goals.append(_goal(label, ours.result, theirs.result, goal))
+    title = (
+        f"peers: HTTP throughput, Gatehouse ({workers} worker{'s' if workers != 1 else ''}, "
+        f"SQLite) vs Cerbos {CERBOS_VERSION}; wrk {THREADS} threads × {CONNECTIONS} connections, "
+        f"{duration_s:g} s per row"
+    )
+    notes = (
+        warnings
+        + goals
+        + notes
+        + [
+            "both servers and wrk share this machine's CPUs on loopback; one row runs at a time",
+            "each row cycles through many bodies (different members, resources and actions); the "
+            "single checks are allowed ones (a denial is a 403 from sessions/authenticate)",
+        ]
+    )
+    return Table(title, COLUMNS, cells, notes)
+
+
+def _goal(
+    label: str, ours: load.WrkResult | None, theirs: load.WrkResult | None, goal: float
+) -> str:
+    if (
+        ours is None
+        or theirs is None
+        or ours.errors
+        or theirs.errors
+        or not theirs.requests_per_second
+    ):
+        return f"{label}: goal ≥ {goal:g}× Cerbos not judged (a row failed or was not measured)"
+    share = ours.requests_per_second / theirs.requests_per_second
+    verdict = "goal met" if share >= goal else f"goal NOT met (missed by {goal / share:.1f}×)"
+    return f"{label}: Gatehouse/Cerbos {share:,.2f}× (goal ≥ {goal:g}×): {verdict}"
+
+
+# --- the section --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Size:
+    members: int  # role sets of the stream, one member each
+    batches: int  # BATCH_SIZE-check bodies
+    singles: int  # single-check bodies
+
+
+FULL = Size(members=20, batches=40, singles=SINGLE_CHECKS)
+QUICK = Size(members=10, batches=20, singles=200)
+
+
+def run(options: BenchOptions) -> list[Table]:
+    wrk = load.find_wrk()
+    if wrk is None:
+        raise SectionSkipped("wrk not found; apt-get install wrk")
+    cerbos = find_cerbos()
+    if cerbos is None:
+        raise SectionSkipped(
+            f"the Cerbos PDP {CERBOS_VERSION} (an optional bench extra) is not installed; "
+            f"install it with `{install_command()}` (or scripts/install-bench-peers)"
+        )
+    size = QUICK if options.quick else FULL
+    # A stream long enough that the most-asked role sets have BATCH_SIZE checks each, often over.
+    workload = engine.sized(engine.RESOURCES, engine.ROLES, 150 * engine.ROLESETS)
+    return measure(wrk, cerbos, workload, size, duration_s=2 if options.quick else 5)
+
+
+def measure(
+    wrk: str,
+    cerbos: Path,
+    workload: engine.Workload,
+    size: Size,
+    *,
+    duration_s: float,
+    workers: int = WORKERS,
+) -> list[Table]:
+    """The decisions table, then the throughput table; raises if any decision disagrees."""
+    notes = []
+    if workers != 1 and not load.serve_supports_workers():
+        notes.append(
+            f"`gatehouse serve` has no --workers option in this build: 1 worker, not {workers}"
+        )
+        workers = 1
+    policy = workload.policy
+    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-peers-") as tmp:
+        directory = Path(tmp)
+        database_url = f"sqlite:///{directory / 'gatehouse.db'}"
+        credentials = load.init_database(database_url)
+        apply_policy(database_url, credentials["project_id"], policy, directory)
+        auth = load.basic_auth(credentials["project_id"], credentials["secret"])
+        with (
+            load.running_server(database_url, directory, workers) as server,
+            running_cerbos(cerbos, policy, directory) as cerbos_url,
+        ):
+            organization = _ok(
+                server.url, "/v1/b2b/organizations", {"organization_name": "Peers bench"}, auth
+            )["organization"]["organization_id"]
+            rolesets = choose_rolesets(workload.requests, size.members)
+            members = sign_in_members(server.url, auth, organization, rolesets)
+            batches, singles = plan_checks(workload.requests, rolesets, size.batches, size.singles)
+            plan = Plan(organization, members, batches, singles)
+            batched, single, allowed = compare(plan, policy, server.url, auth, cerbos_url)
+            decisions = decisions_table([batched, single], workload.describe())
+            if batched.examples or single.examples:
+                raise RuntimeError(
+                    "peers: Gatehouse and Cerbos disagree; nothing was measured:\n"
+                    + "\n".join(n for n in decisions.notes if n.startswith("DISAGREEMENT"))
+                )
+            rows = load_rows(plan, server.url, auth, cerbos_url, allowed)
+            for row in rows:
+                if row.bodies:
+                    row.result = run_rotating(wrk, row.url, row.bodies, row.headers, duration_s)
+    return [decisions, throughput_table(rows, workers, duration_s, notes)]

@@ -48,6 +48,8 @@ CERBOS_VERSION = "0.51.0"
 PEERS_DIR_ENV = "GATEHOUSE_BENCH_PEERS"  # where the npm packages are installed
 LUA_ROTATE = Path(__file__).parent / "wrk" / "rotate.lua"
 STARTUP_SECONDS = 30.0
+WRK_TIMEOUT_S = 10
+WARMUP_S = 1  # an unmeasured wrk run before each row: both servers' caches and code paths warm
 
 THREADS = 2
 CONNECTIONS = 50
@@ -498,7 +500,8 @@ def run_rotating(
 ) -> load.WrkResult:
     """One wrk run POSTing `bodies` in turn (wrk/rotate.lua)."""
     command = [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{max(1, round(duration_s))}s"]
-    command.append("--latency")
+    # Past wrk's default 2 s timeout, a slow answer would count as a socket error, not a latency.
+    command += ["--latency", f"--timeout={WRK_TIMEOUT_S}s"]
     for name, value in {**headers, "Content-Type": "application/json"}.items():
         command += ["-H", f"{name}: {value}"]
     with tempfile.TemporaryDirectory(prefix="gatehouse-wrk-") as tmp:
@@ -593,7 +596,8 @@ def throughput_table(rows: list[Row], workers: int, duration_s: float, notes: li
         + goals
         + notes
         + [
-            "both servers and wrk share this machine's CPUs on loopback; one row runs at a time",
+            "both servers and wrk share this machine's CPUs on loopback; one row runs at a time, "
+            f"after an unmeasured {WARMUP_S} s warm-up run of the same requests",
             "each row cycles through many bodies (different members, resources and actions); the "
             "single checks are allowed ones (a denial is a 403 from sessions/authenticate)",
         ]
@@ -691,5 +695,6 @@ def measure(
             rows = load_rows(plan, server.url, auth, cerbos_url, allowed)
             for row in rows:
                 if row.bodies:
+                    run_rotating(wrk, row.url, row.bodies, row.headers, WARMUP_S)
                     row.result = run_rotating(wrk, row.url, row.bodies, row.headers, duration_s)
     return [decisions, throughput_table(rows, workers, duration_s, notes)]

@@ -12,10 +12,12 @@ import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from gatehouse.bench import engine, load, pdp
 from gatehouse.bench.report import SectionSkipped
 from gatehouse.bench.suite import BenchOptions, run_section
+from gatehouse.cli.main import app
 from gatehouse.policy import WILDCARD, Permission, Policy, Resource, Role, compile_policy
 
 # A benchmark: out of the default run (scripts/test), in .ci/run.
@@ -117,6 +119,8 @@ def test_a_short_run_finds_no_disagreement_and_prints_every_row() -> None:
         assert (with_cerbos, with_engine) == ("0", "0")
     assert throughput.columns == pdp.COLUMNS
     assert [row[0] for row in throughput.rows] == [
+        pdp.GATEHOUSE_NOOP,
+        pdp.CERBOS_NOOP,
         pdp.GATEHOUSE_SINGLE,
         pdp.CERBOS_SINGLE,
         pdp.GATEHOUSE_BATCH,
@@ -125,7 +129,7 @@ def test_a_short_run_finds_no_disagreement_and_prints_every_row() -> None:
     for row in throughput.rows:
         assert float(row[1].replace(",", "")) > 0, row
         assert row[6] == "0", row
-    assert throughput.rows[0][5].endswith("×") and throughput.rows[2][5].endswith("×")
+    assert all(throughput.rows[i][5].endswith("×") for i in (0, 2, 4)), throughput.rows
     judged = [n for n in throughput.notes if "Gatehouse/Cerbos" in n and "goal" in n]
     assert len(judged) == 2, throughput.notes
     assert not any(note.startswith("WARNING") for note in throughput.notes), throughput.notes
@@ -143,6 +147,11 @@ def test_without_cerbos_the_section_says_how_to_install_it(
     )
     [table] = run_section("peers", BenchOptions(quick=True))
     assert table.rows[0][1].startswith("skipped: the Cerbos PDP 0.51.0")
+    shown = CliRunner().invoke(app, ["bench", "--only", "peers"], env={"COLUMNS": "400"})
+    assert shown.exit_code == 0, shown.output
+    assert "skipped: the Cerbos PDP 0.51.0 (an optional bench extra) is not installed" in (
+        shown.output
+    )
 
 
 def test_without_wrk_the_section_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,8 +60,11 @@ GOAL_SINGLE = 10.0  # Gatehouse/Cerbos, single checks
 GOAL_BATCH = 100.0  # Gatehouse/Cerbos, 100 checks per request
 COLUMNS = ["server", "req/s", "checks/s", "p50 ms", "p99 ms", "Gatehouse/Cerbos", "errors"]
 
+NOOP = "no-op"
 SINGLE = "1 check per request"
 BATCH = f"{BATCH_SIZE} checks per request"
+GATEHOUSE_NOOP = "Gatehouse GET /healthz (no-op)"
+CERBOS_NOOP = "Cerbos GET /_cerbos/health (no-op)"
 GATEHOUSE_SINGLE = "Gatehouse POST sessions/authenticate (authorization_check)"
 CERBOS_SINGLE = "Cerbos POST /api/check/resources (1 resource, 1 action)"
 GATEHOUSE_BATCH = f"Gatehouse POST gatehouse/authorize ({BATCH_SIZE} checks)"
@@ -489,7 +492,7 @@ def decisions_table(agreements: Sequence[Agreement], describe: str) -> Table:
 class Row:
     name: str
     url: str
-    bodies: list[Any]
+    bodies: list[Any] | None  # None: a GET
     checks_per_request: int
     headers: dict[str, str]
     result: load.WrkResult | None = None
@@ -517,11 +520,14 @@ def run_rotating(
 
 
 def load_rows(plan: Plan, gatehouse: str, auth: str, cerbos: str, allowed: list[bool]) -> list[Row]:
-    """The four rows. Single checks are the allowed ones only: a denied check is a 403 from
-    sessions/authenticate, which wrk counts as an error."""
+    """The rows, in pairs: each server's no-op (its HTTP stack doing nothing), then the checks.
+    Single checks are the allowed ones only: a denied check is a 403 from sessions/authenticate,
+    which wrk counts as an error."""
     singles = [s for s, ok in zip(plan.singles, allowed, strict=True) if ok]
     basic = {"Authorization": auth}
     return [
+        Row(GATEHOUSE_NOOP, gatehouse + "/healthz", None, 0, {}),
+        Row(CERBOS_NOOP, cerbos + "/_cerbos/health", None, 0, {}),
         Row(
             GATEHOUSE_SINGLE,
             gatehouse + "/v1/b2b/sessions/authenticate",
@@ -555,10 +561,12 @@ def load_rows(plan: Plan, gatehouse: str, auth: str, cerbos: str, allowed: list[
 
 def throughput_table(rows: list[Row], workers: int, duration_s: float, notes: list[str]) -> Table:
     cells, warnings, goals = [], [], []
-    for ours, theirs, label, goal in (
-        (rows[0], rows[1], SINGLE, GOAL_SINGLE),
-        (rows[2], rows[3], BATCH, GOAL_BATCH),
-    ):
+    pairs = (
+        (rows[0], rows[1], NOOP, 0.0),
+        (rows[2], rows[3], SINGLE, GOAL_SINGLE),
+        (rows[4], rows[5], BATCH, GOAL_BATCH),
+    )
+    for ours, theirs, label, goal in pairs:
         for row in (ours, theirs):
             result = row.result
             if result is None:
@@ -578,14 +586,17 @@ def throughput_table(rows: list[Row], workers: int, duration_s: float, notes: li
                 [
                     row.name,
                     rate(result.requests_per_second),
-                    rate(result.requests_per_second * row.checks_per_request),
+                    rate(result.requests_per_second * row.checks_per_request)
+                    if row.checks_per_request
+                    else "—",
                     f"{result.p50_ms:.2f}",
                     f"{result.p99_ms:.2f}",
                     share,
                     errors,
                 ]
             )
-        goals.append(_goal(label, ours.result, theirs.result, goal))
+        if goal:
+            goals.append(_goal(label, ours.result, theirs.result, goal))
     title = (
         f"peers: HTTP throughput, Gatehouse ({workers} worker{'s' if workers != 1 else ''}, "
         f"SQLite) vs Cerbos {CERBOS_VERSION}; wrk {THREADS} threads × {CONNECTIONS} connections, "
@@ -694,7 +705,16 @@ def measure(
                 )
             rows = load_rows(plan, server.url, auth, cerbos_url, allowed)
             for row in rows:
-                if row.bodies:
+                if row.bodies is None:
+                    load.run_wrk(row.url, duration_s=WARMUP_S, wrk=wrk)
+                    row.result, _ = load.run_wrk(
+                        row.url,
+                        duration_s=duration_s,
+                        threads=THREADS,
+                        connections=CONNECTIONS,
+                        wrk=wrk,
+                    )
+                elif row.bodies:
                     run_rotating(wrk, row.url, row.bodies, row.headers, WARMUP_S)
                     row.result = run_rotating(wrk, row.url, row.bodies, row.headers, duration_s)
     return [decisions, throughput_table(rows, workers, duration_s, notes)]

@@ -49,7 +49,10 @@ PEERS_DIR_ENV = "GATEHOUSE_BENCH_PEERS"  # where the npm packages are installed
 LUA_ROTATE = Path(__file__).parent / "wrk" / "rotate.lua"
 STARTUP_SECONDS = 30.0
 WRK_TIMEOUT_S = 10
-WARMUP_S = 1  # an unmeasured wrk run before each row: both servers' caches and code paths warm
+# Before each row, an unmeasured run of its requests on WARMUP_CONNECTIONS connections: caches and
+# code paths warm, and no backlog of slow requests left for the measured run to inherit.
+WARMUP_S = 1
+WARMUP_CONNECTIONS = 2
 
 THREADS = 2
 CONNECTIONS = 50
@@ -499,10 +502,16 @@ class Row:
 
 
 def run_rotating(
-    wrk: str, url: str, bodies: Sequence[Any], headers: dict[str, str], duration_s: float
+    wrk: str,
+    url: str,
+    bodies: Sequence[Any],
+    headers: dict[str, str],
+    duration_s: float,
+    connections: int = CONNECTIONS,
 ) -> load.WrkResult:
     """One wrk run POSTing `bodies` in turn (wrk/rotate.lua)."""
-    command = [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{max(1, round(duration_s))}s"]
+    threads = min(THREADS, connections)
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s"]
     # Past wrk's default 2 s timeout, a slow answer would count as a socket error, not a latency.
     command += ["--latency", f"--timeout={WRK_TIMEOUT_S}s"]
     for name, value in {**headers, "Content-Type": "application/json"}.items():
@@ -573,11 +582,20 @@ def throughput_table(rows: list[Row], workers: int, duration_s: float, notes: li
                 cells.append([row.name, "not measured: no bodies", "", "", "", "", ""])
                 continue
             errors = "0"
-            if result.errors:
+            if not result.requests:
+                errors = "⚠ no request completed"
+                warnings.append(f"WARNING: no {row.name} request completed within the run")
+            elif result.errors:
                 errors = f"⚠ {result.non_2xx:,} non-2xx, {result.socket_errors:,} socket"
                 warnings.append(
                     f"WARNING: {result.errors:,} of {result.requests:,} {row.name} requests "
                     "failed; its figures measure errors, not the server"
+                )
+            if result.p50_ms > duration_s * 100:
+                warnings.append(
+                    f"note: {row.name}: p50 {result.p50_ms:,.0f} ms is over a tenth of the run; "
+                    f"the requests in flight when it ended are not counted (at most {CONNECTIONS}, "
+                    f"{CONNECTIONS / duration_s:,.0f} req/s)"
                 )
             share = ""
             if row is ours and theirs.result is not None and theirs.result.requests_per_second:
@@ -608,7 +626,8 @@ def throughput_table(rows: list[Row], workers: int, duration_s: float, notes: li
         + notes
         + [
             "both servers and wrk share this machine's CPUs on loopback; one row runs at a time, "
-            f"after an unmeasured {WARMUP_S} s warm-up run of the same requests",
+            f"after an unmeasured {WARMUP_S} s warm-up of the same requests on "
+            f"{WARMUP_CONNECTIONS} connections",
             "each row cycles through many bodies (different members, resources and actions); the "
             "single checks are allowed ones (a denial is a 403 from sessions/authenticate)",
         ]
@@ -624,7 +643,8 @@ def _goal(
         or theirs is None
         or ours.errors
         or theirs.errors
-        or not theirs.requests_per_second
+        or not ours.requests
+        or not theirs.requests
     ):
         return f"{label}: goal ≥ {goal:g}× Cerbos not judged (a row failed or was not measured)"
     share = ours.requests_per_second / theirs.requests_per_second
@@ -659,7 +679,7 @@ def run(options: BenchOptions) -> list[Table]:
     size = QUICK if options.quick else FULL
     # A stream long enough that the most-asked role sets have BATCH_SIZE checks each, often over.
     workload = engine.sized(engine.RESOURCES, engine.ROLES, 150 * engine.ROLESETS)
-    return measure(wrk, cerbos, workload, size, duration_s=2 if options.quick else 5)
+    return measure(wrk, cerbos, workload, size, duration_s=3 if options.quick else 10)
 
 
 def measure(
@@ -706,7 +726,13 @@ def measure(
             rows = load_rows(plan, server.url, auth, cerbos_url, allowed)
             for row in rows:
                 if row.bodies is None:
-                    load.run_wrk(row.url, duration_s=WARMUP_S, wrk=wrk)
+                    load.run_wrk(
+                        row.url,
+                        duration_s=WARMUP_S,
+                        threads=1,
+                        connections=WARMUP_CONNECTIONS,
+                        wrk=wrk,
+                    )
                     row.result, _ = load.run_wrk(
                         row.url,
                         duration_s=duration_s,
@@ -715,6 +741,8 @@ def measure(
                         wrk=wrk,
                     )
                 elif row.bodies:
-                    run_rotating(wrk, row.url, row.bodies, row.headers, WARMUP_S)
+                    run_rotating(
+                        wrk, row.url, row.bodies, row.headers, WARMUP_S, WARMUP_CONNECTIONS
+                    )
                     row.result = run_rotating(wrk, row.url, row.bodies, row.headers, duration_s)
     return [decisions, throughput_table(rows, workers, duration_s, notes)]

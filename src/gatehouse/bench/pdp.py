@@ -477,7 +477,7 @@ def decisions_table(agreements: Sequence[Agreement], describe: str) -> Table:
         [a.via, rate(a.checks), rate(a.allowed), rate(a.with_cerbos), rate(a.with_engine)]
         for a in agreements
     ]
-    notes = [f"policy: {describe}", "every check below is also sent by the load rows"]
+    notes = [f"policy: {describe}", "every check counted here is one the load rows send"]
     for a in agreements:
         notes.extend(f"DISAGREEMENT: {example}" for example in a.examples or [])
     return Table(
@@ -614,7 +614,7 @@ def throughput_table(rows: list[Row], workers: int, duration_s: float, notes: li
                 ]
             )
         if goal:
-            goals.append(_goal(label, ours.result, theirs.result, goal))
+            goals.append(_goal(label, ours.result, theirs.result, goal, duration_s))
     title = (
         f"peers: HTTP throughput, Gatehouse ({workers} worker{'s' if workers != 1 else ''}, "
         f"SQLite) vs Cerbos {CERBOS_VERSION}; wrk {THREADS} threads × {CONNECTIONS} connections, "
@@ -636,7 +636,11 @@ def throughput_table(rows: list[Row], workers: int, duration_s: float, notes: li
 
 
 def _goal(
-    label: str, ours: load.WrkResult | None, theirs: load.WrkResult | None, goal: float
+    label: str,
+    ours: load.WrkResult | None,
+    theirs: load.WrkResult | None,
+    goal: float,
+    duration_s: float,
 ) -> str:
     if (
         ours is None
@@ -648,8 +652,15 @@ def _goal(
     ):
         return f"{label}: goal ≥ {goal:g}× Cerbos not judged (a row failed or was not measured)"
     share = ours.requests_per_second / theirs.requests_per_second
-    verdict = "goal met" if share >= goal else f"goal NOT met (missed by {goal / share:.1f}×)"
-    return f"{label}: Gatehouse/Cerbos {share:,.2f}× (goal ≥ {goal:g}×): {verdict}"
+    # Judged against the most Cerbos could have done: its requests still in flight when the run
+    # ended counted as done (a visible share only when its latency is a visible share of the run).
+    at_most = theirs.requests_per_second + CONNECTIONS / duration_s
+    least = ours.requests_per_second / at_most
+    shown = f"{share:,.2f}×"
+    if least < share * 0.95:
+        shown += f" (≥ {least:,.2f}× counting Cerbos's requests in flight at the end as done)"
+    verdict = "goal met" if least >= goal else f"goal NOT met (missed by {goal / least:.1f}×)"
+    return f"{label}: Gatehouse/Cerbos {shown} (goal ≥ {goal:g}×): {verdict}"
 
 
 # --- the section --------------------------------------------------------------------------------

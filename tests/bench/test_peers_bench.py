@@ -108,7 +108,12 @@ def test_a_batch_of_cerbos_answers_is_read_in_the_order_asked(tmp_path: Path) ->
 def test_a_short_run_finds_no_disagreement_and_prints_every_row() -> None:
     assert WRK is not None
     decisions, throughput = pdp.measure(
-        WRK, cerbos_binary(), tiny(), pdp.Size(members=4, batches=8, singles=100), duration_s=1
+        WRK,
+        cerbos_binary(),
+        tiny(),
+        pdp.Size(members=4, batches=8, singles=100),
+        duration_s=1,
+        max_row_s=3,
     )
     assert [row[0] for row in decisions.rows] == [
         f"gatehouse/authorize vs CheckResources, {pdp.BATCH_SIZE} per request",

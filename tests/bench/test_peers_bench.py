@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gatehouse.bench import engine, load, pdp
+from gatehouse.bench import cerbos, engine, load, pdp
 from gatehouse.bench.report import SectionSkipped
 from gatehouse.bench.suite import BenchOptions, run_section
 from gatehouse.cli.main import app
@@ -28,9 +28,9 @@ needs_wrk = pytest.mark.skipif(WRK is None, reason="wrk is not installed")
 
 
 def cerbos_binary() -> Path:
-    binary = pdp.find_cerbos()
+    binary = cerbos.find_binary()
     if binary is None:
-        reason = f"the Cerbos PDP is not installed: {pdp.install_command()}"
+        reason = f"the Cerbos PDP is not installed: {cerbos.install_command()}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI must run the peers bench: {reason}")
         pytest.skip(reason)
@@ -52,7 +52,7 @@ def test_the_translation_is_a_rule_per_role_on_each_granted_resource() -> None:
             Role("owner", "", (Permission("doc", (WILDCARD,)),)),
         ),
     )
-    [document] = pdp.cerbos_policies(policy).values()
+    [document] = cerbos.policies_of(policy).values()
     assert document["resourcePolicy"]["resource"] == "doc"
     assert document["resourcePolicy"]["rules"] == [
         {"actions": ["read"], "effect": "EFFECT_ALLOW", "roles": ["reader"]},
@@ -66,7 +66,7 @@ def test_an_action_cerbos_would_read_as_a_pattern_is_refused() -> None:
         roles=(Role("reader", "", (Permission("doc", ("read:all",)),)),),
     )
     with pytest.raises(ValueError, match="`read:all` has no equivalent in Cerbos"):
-        pdp.cerbos_policies(policy)
+        cerbos.policies_of(policy)
 
 
 def test_cerbos_decides_every_generated_check_as_compiled_policy(tmp_path: Path) -> None:
@@ -75,18 +75,16 @@ def test_cerbos_decides_every_generated_check_as_compiled_policy(tmp_path: Path)
     expected = [compiled.check(*check) for check in work.requests]
     assert 0 < sum(expected) < len(expected)  # both verdicts, or agreement would mean little
     got: list[bool] = []
-    with pdp.running_cerbos(cerbos_binary(), work.policy, tmp_path) as url:
-        for start in range(0, len(work.requests), pdp.BATCH_SIZE):
-            chunk = work.requests[start : start + pdp.BATCH_SIZE]
-            for roles, resource, action in chunk:  # one principal per check: its own role set
-                checks = [(resource, action)]
-                status, answer = load.http_json(
-                    "POST",
-                    url + "/api/check/resources",
-                    pdp.cerbos_request("p", sorted(roles), checks),
-                )
-                assert status == 200, answer
-                got.extend(pdp.cerbos_verdicts(answer, checks))
+    with cerbos.running(cerbos_binary(), work.policy, tmp_path) as url:
+        for roles, resource, action in work.requests:  # a principal per check, its own role set
+            checks = [(resource, action)]
+            status, answer = load.http_json(
+                "POST",
+                url + "/api/check/resources",
+                cerbos.check_request("p", sorted(roles), checks),
+            )
+            assert status == 200, answer
+            got.extend(cerbos.verdicts(answer, checks))
     wrong = [(c, e) for c, e, g in zip(work.requests, expected, got, strict=True) if e != g]
     assert wrong == []
 
@@ -96,12 +94,12 @@ def test_a_batch_of_cerbos_answers_is_read_in_the_order_asked(tmp_path: Path) ->
     compiled = compile_policy(work.policy)
     roles = work.requests[0][0]
     checks = [(r, a) for _, r, a in work.requests[: pdp.BATCH_SIZE]]
-    with pdp.running_cerbos(cerbos_binary(), work.policy, tmp_path) as url:
+    with cerbos.running(cerbos_binary(), work.policy, tmp_path) as url:
         status, answer = load.http_json(
-            "POST", url + "/api/check/resources", pdp.cerbos_request("p", sorted(roles), checks)
+            "POST", url + "/api/check/resources", cerbos.check_request("p", sorted(roles), checks)
         )
     assert status == 200, answer
-    assert pdp.cerbos_verdicts(answer, checks) == [compiled.check(roles, *c) for c in checks]
+    assert cerbos.verdicts(answer, checks) == [compiled.check(roles, *c) for c in checks]
 
 
 @needs_wrk
@@ -143,7 +141,7 @@ def test_a_short_run_finds_no_disagreement_and_prints_every_row() -> None:
 def test_without_cerbos_the_section_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(pdp.PEERS_DIR_ENV, str(tmp_path / "empty"))
+    monkeypatch.setenv(cerbos.PEERS_DIR_ENV, str(tmp_path / "empty"))
     monkeypatch.setattr(load, "find_wrk", lambda: "/usr/bin/wrk")
     with pytest.raises(SectionSkipped) as skipped:
         pdp.run(BenchOptions(quick=True))

@@ -1,10 +1,7 @@
 """Peers section: Gatehouse and the Cerbos policy decision point, both real servers on loopback,
 given one generated policy (the engine section's generator), in one run.
 
-Cerbos gets the policy as one resource policy per resource (a rule per role listing the actions
-the role has there, `*` as written: Cerbos reads it as any action, as Gatehouse does; a resource
-nobody is granted gets no policy, which Cerbos denies, as Gatehouse denies an unknown resource).
-Each principal is a Gatehouse member, with the roles Gatehouse reports for it (the implicit
+Cerbos gets the policy in its own terms (bench/cerbos.py). Each principal is a Gatehouse member, with the roles Gatehouse reports for it (the implicit
 `stytch_member` included), so both servers decide for the same subject.
 
 First the decisions are compared: every check the load rows send, asked of both (Gatehouse's
@@ -23,43 +20,33 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import platform
-import shlex
-import signal
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gatehouse.bench import engine, load
-from gatehouse.bench.peers import Check, grants
+from gatehouse.bench import cerbos, engine, load
+from gatehouse.bench.peers import Check
 from gatehouse.bench.report import SectionSkipped, Table, rate
 from gatehouse.bench.suite import BenchOptions
-from gatehouse.policy import WILDCARD, Policy, compile_policy, policy_to_file
+from gatehouse.policy import Policy, compile_policy, policy_to_file
 from gatehouse.policy.defaults import STYTCH_MEMBER
 
-CERBOS_VERSION = "0.51.0"
-PEERS_DIR_ENV = "GATEHOUSE_BENCH_PEERS"  # where the npm packages are installed
 LUA_ROTATE = Path(__file__).parent / "wrk" / "rotate.lua"
-STARTUP_SECONDS = 30.0
 WRK_TIMEOUT_S = 10
 # Before each row, an unmeasured run of its requests on WARMUP_CONNECTIONS connections: caches and
 # code paths warm, and no backlog of slow requests left for the measured run to inherit.
 WARMUP_S = 1
+WARMUP_CONNECTIONS = 2
 # A row whose p50 is over a tenth of its run is run again for 20× its p50, at most this long.
 MAX_ROW_S = 60
-WARMUP_CONNECTIONS = 2
 
 THREADS = 2
 CONNECTIONS = 50
 WORKERS = 2
-BATCH_SIZE = 100
+BATCH_SIZE = cerbos.MAX_CHECKS
 SINGLE_CHECKS = 500  # asked one by one through sessions/authenticate
 GOAL_SINGLE = 10.0  # Gatehouse/Cerbos, single checks
 GOAL_BATCH = 100.0  # Gatehouse/Cerbos, 100 checks per request
@@ -74,160 +61,6 @@ GATEHOUSE_SINGLE = "Gatehouse POST sessions/authenticate (authorization_check)"
 CERBOS_SINGLE = "Cerbos POST /api/check/resources (1 resource, 1 action)"
 GATEHOUSE_BATCH = f"Gatehouse POST gatehouse/authorize ({BATCH_SIZE} checks)"
 CERBOS_BATCH = f"Cerbos POST /api/check/resources ({BATCH_SIZE} resources, 1 action each)"
-
-
-# --- the Cerbos binary --------------------------------------------------------------------------
-
-
-def peers_dir() -> Path:
-    """Where `npm install --prefix` puts the bench's npm peers (a cache: safe to delete)."""
-    if os.environ.get(PEERS_DIR_ENV):
-        return Path(os.environ[PEERS_DIR_ENV])
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "gatehouse" / "bench-peers"
-
-
-def install_command() -> str:
-    return f"npm install --prefix {shlex.quote(str(peers_dir()))} --no-save cerbos@{CERBOS_VERSION}"
-
-
-def find_cerbos() -> Path | None:
-    """The server binary of the pinned `cerbos` npm package, if installed in `peers_dir()`."""
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
-    package = (
-        peers_dir()
-        / "node_modules"
-        / "@cerbos"
-        / (f"cerbos-{sys.platform}-{arch.get(platform.machine().lower(), platform.machine())}")
-    )
-    try:
-        manifest = json.loads((package / "package.json").read_text())
-    except (OSError, ValueError):
-        return None
-    binary = package / str(manifest.get("main", ""))
-    if manifest.get("version") != CERBOS_VERSION or not os.access(binary, os.X_OK):
-        return None
-    return binary
-
-
-# --- the policy, in Cerbos terms ----------------------------------------------------------------
-
-
-def cerbos_policies(policy: Policy) -> dict[str, dict[str, Any]]:
-    """One resource policy per granted resource (file name → document): a rule per role."""
-    actions: dict[str, dict[str, list[str]]] = {}
-    for role, resource, action in grants(policy):
-        if ":" in action or (WILDCARD in action and action != WILDCARD):
-            # Cerbos reads `:` and `*` inside an action as a pattern; Gatehouse as a plain name.
-            raise ValueError(f"action `{action}` has no equivalent in Cerbos")
-        listed = actions.setdefault(resource, {}).setdefault(role, [])
-        if action not in listed:
-            listed.append(action)
-    return {
-        f"resource{i}.yaml": {
-            "apiVersion": "api.cerbos.dev/v1",
-            "resourcePolicy": {
-                "version": "default",
-                "resource": resource,
-                "rules": [
-                    {"actions": listed, "effect": "EFFECT_ALLOW", "roles": [role]}
-                    for role, listed in by_role.items()
-                ],
-            },
-        }
-        for i, (resource, by_role) in enumerate(sorted(actions.items()))
-    }
-
-
-def write_policies(policy: Policy, directory: Path) -> None:
-    """The policies as files of Cerbos's disk store (JSON is YAML, so no YAML writer is needed)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, document in cerbos_policies(policy).items():
-        (directory / name).write_text(json.dumps(document, indent=1), encoding="utf-8")
-
-
-def cerbos_request(principal: str, roles: Sequence[str], checks: Sequence[tuple[str, str]]) -> Any:
-    """A CheckResources body: one resource entry (id = its index) of one action per check."""
-    return {
-        "principal": {"id": principal, "roles": list(roles)},
-        "resources": [
-            {"resource": {"kind": resource, "id": str(i)}, "actions": [action]}
-            for i, (resource, action) in enumerate(checks)
-        ],
-    }
-
-
-def cerbos_verdicts(answer: Any, checks: Sequence[tuple[str, str]]) -> list[bool]:
-    """The verdicts of a CheckResources answer, in the order of `checks` (matched by id)."""
-    by_id = {r["resource"]["id"]: r["actions"] for r in answer["results"]}
-    return [by_id[str(i)][action] == "EFFECT_ALLOW" for i, (_, action) in enumerate(checks)]
-
-
-# --- the Cerbos server --------------------------------------------------------------------------
-
-
-@contextmanager
-def running_cerbos(binary: Path, policy: Policy, directory: Path) -> Iterator[str]:
-    """`cerbos server` on a free loopback port (gRPC on loopback too), the policy on disk, no
-    telemetry; stopped (SIGTERM, then SIGKILL) on exit. Yields the HTTP base URL."""
-    policies = directory / "cerbos-policies"
-    write_policies(policy, policies)
-    http_port, grpc_port = load.free_port(), load.free_port()
-    config = {
-        "server": {
-            "httpListenAddr": f"127.0.0.1:{http_port}",
-            "grpcListenAddr": f"127.0.0.1:{grpc_port}",
-            "requestLimits": {
-                "maxActionsPerResource": BATCH_SIZE,
-                "maxResourcesPerRequest": BATCH_SIZE,
-            },
-        },
-        "storage": {
-            "driver": "disk",
-            "disk": {"directory": str(policies), "watchForChanges": False},
-        },
-    }
-    config_file = directory / "cerbos.yaml"
-    config_file.write_text(json.dumps(config), encoding="utf-8")
-    log = directory / f"cerbos-{http_port}.log"
-    url = f"http://127.0.0.1:{http_port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(binary), "server", f"--config={config_file}", "--log-level=warn"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "CERBOS_NO_TELEMETRY": "1"},
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"cerbos exited: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                if load.http_json("GET", url + "/_cerbos/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"cerbos did not answer within {STARTUP_SECONDS:.0f} s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
-    except ProcessLookupError:
-        pass
 
 
 # --- Gatehouse, set up through its CLI and public API -------------------------------------------
@@ -345,7 +178,7 @@ class Plan:
 
     def cerbos(self, member: int, checks: Sequence[tuple[str, str]]) -> Any:
         held = self.members[member]
-        return cerbos_request(held.member_id, held.roles, checks)
+        return cerbos.check_request(held.member_id, held.roles, checks)
 
 
 def choose_rolesets(requests: Sequence[Check], members: int) -> list[frozenset[str]]:
@@ -441,7 +274,7 @@ def _single_verdict(url: str, auth: str, body: dict[str, Any]) -> bool:
 
 
 def compare(
-    plan: Plan, policy: Policy, gatehouse: str, auth: str, cerbos: str
+    plan: Plan, policy: Policy, gatehouse: str, auth: str, cerbos_url: str
 ) -> tuple[Agreement, Agreement, list[bool]]:
     """Every check of the plan asked of both servers (and of CompiledPolicy): the agreements,
     batched and single, and the single checks' verdicts."""
@@ -453,8 +286,8 @@ def compare(
                 gatehouse, "/v1/b2b/gatehouse/authorize", plan.gatehouse_batch(member, checks), auth
             )
         )
-        theirs = cerbos_verdicts(
-            _ok(cerbos, "/api/check/resources", plan.cerbos(member, checks)), checks
+        theirs = cerbos.verdicts(
+            _ok(cerbos_url, "/api/check/resources", plan.cerbos(member, checks)), checks
         )
         if len(ours) != len(checks):
             raise RuntimeError(f"gatehouse/authorize answered {len(ours)} of {len(checks)} checks")
@@ -465,8 +298,8 @@ def compare(
     verdicts = []
     for member, check in plan.singles:
         our = _single_verdict(gatehouse, auth, plan.gatehouse_single(member, check))
-        [their] = cerbos_verdicts(
-            _ok(cerbos, "/api/check/resources", plan.cerbos(member, [check])), [check]
+        [their] = cerbos.verdicts(
+            _ok(cerbos_url, "/api/check/resources", plan.cerbos(member, [check])), [check]
         )
         roles = frozenset(plan.members[member].roles)
         single.add(plan.members[member], check, our, their, compiled.check(roles, *check))
@@ -530,7 +363,9 @@ def run_rotating(
     return load.parse_wrk(done.stdout)
 
 
-def load_rows(plan: Plan, gatehouse: str, auth: str, cerbos: str, allowed: list[bool]) -> list[Row]:
+def load_rows(
+    plan: Plan, gatehouse: str, auth: str, cerbos_url: str, allowed: list[bool]
+) -> list[Row]:
     """The rows, in pairs: each server's no-op (its HTTP stack doing nothing), then the checks.
     Single checks are the allowed ones only: a denied check is a 403 from sessions/authenticate,
     which wrk counts as an error."""
@@ -538,7 +373,7 @@ def load_rows(plan: Plan, gatehouse: str, auth: str, cerbos: str, allowed: list[
     basic = {"Authorization": auth}
     return [
         Row(GATEHOUSE_NOOP, gatehouse + "/healthz", None, 0, {}),
-        Row(CERBOS_NOOP, cerbos + "/_cerbos/health", None, 0, {}),
+        Row(CERBOS_NOOP, cerbos_url + "/_cerbos/health", None, 0, {}),
         Row(
             GATEHOUSE_SINGLE,
             gatehouse + "/v1/b2b/sessions/authenticate",
@@ -548,7 +383,7 @@ def load_rows(plan: Plan, gatehouse: str, auth: str, cerbos: str, allowed: list[
         ),
         Row(
             CERBOS_SINGLE,
-            cerbos + "/api/check/resources",
+            cerbos_url + "/api/check/resources",
             [plan.cerbos(m, [c]) for m, c in singles],
             1,
             {},
@@ -562,7 +397,7 @@ def load_rows(plan: Plan, gatehouse: str, auth: str, cerbos: str, allowed: list[
         ),
         Row(
             CERBOS_BATCH,
-            cerbos + "/api/check/resources",
+            cerbos_url + "/api/check/resources",
             [plan.cerbos(m, c) for m, c in plan.batches],
             BATCH_SIZE,
             {},
@@ -624,7 +459,7 @@ def throughput_table(rows: list[Row], workers: int, duration_s: float, notes: li
             goals.append(_goal(label, ours.result, theirs.result, goal))
     title = (
         f"peers: HTTP throughput, Gatehouse ({workers} worker{'s' if workers != 1 else ''}, "
-        f"SQLite) vs Cerbos {CERBOS_VERSION}; wrk {THREADS} threads × {CONNECTIONS} connections, "
+        f"SQLite) vs Cerbos {cerbos.CERBOS_VERSION}; wrk {THREADS} threads × {CONNECTIONS} connections, "
         f"{duration_s:g} s per row (longer where noted)"
     )
     notes = (
@@ -692,21 +527,21 @@ def run(options: BenchOptions) -> list[Table]:
     wrk = load.find_wrk()
     if wrk is None:
         raise SectionSkipped("wrk not found; apt-get install wrk")
-    cerbos = find_cerbos()
-    if cerbos is None:
+    binary = cerbos.find_binary()
+    if binary is None:
         raise SectionSkipped(
-            f"the Cerbos PDP {CERBOS_VERSION} (an optional bench extra) is not installed; "
-            f"install it with `{install_command()}` (or scripts/install-bench-peers)"
+            f"the Cerbos PDP {cerbos.CERBOS_VERSION} (an optional bench extra) is not installed; "
+            f"install it with `{cerbos.install_command()}` (or scripts/install-bench-peers)"
         )
     size = QUICK if options.quick else FULL
     # A stream long enough that the most-asked role sets have BATCH_SIZE checks each, often over.
     workload = engine.sized(engine.RESOURCES, engine.ROLES, 150 * engine.ROLESETS)
-    return measure(wrk, cerbos, workload, size, duration_s=3 if options.quick else 10)
+    return measure(wrk, binary, workload, size, duration_s=3 if options.quick else 10)
 
 
 def measure(
     wrk: str,
-    cerbos: Path,
+    binary: Path,
     workload: engine.Workload,
     size: Size,
     *,
@@ -730,7 +565,7 @@ def measure(
         auth = load.basic_auth(credentials["project_id"], credentials["secret"])
         with (
             load.running_server(database_url, directory, workers) as server,
-            running_cerbos(cerbos, policy, directory) as cerbos_url,
+            cerbos.running(binary, policy, directory) as cerbos_url,
         ):
             organization = _ok(
                 server.url, "/v1/b2b/organizations", {"organization_name": "Peers bench"}, auth

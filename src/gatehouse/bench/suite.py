@@ -22,10 +22,10 @@ from gatehouse.bench.report import SectionSkipped, Table
 SECTIONS: dict[str, str] = {
     "engine": "gatehouse.bench.engine",
     "http": "gatehouse.bench.http",
-    "peers": "gatehouse.bench.pdp",
     "scale": "gatehouse.bench.scale",
     "propagation": "gatehouse.bench.propagation",
     "dashboard": "gatehouse.bench.dashboard",
+    "peers": "gatehouse.bench.pdp",
 }
 
 # Distributions named in the header line, when installed.

@@ -136,6 +136,7 @@ def samples(tmp_path: Path) -> dict[str, Any]:
         "sign_in_failures_per_account": 7,
         "emails_per_address_per_hour": 2,
         "emails_per_client_per_hour": 9,
+        "outbound_allow_private_networks": True,
         "encryption_keys": f"{SAMPLE_KEY},{SAMPLE_KEY}",
     }
 

@@ -432,6 +432,12 @@ class Settings:
         "limits",
         _at_least(1),
     )
+    outbound_allow_private_networks: bool = _setting(
+        False,
+        "Let fetches of operator-supplied URLs (SAML metadata, OIDC discovery, JWKS, token "
+        "endpoints) reach loopback, private and link-local addresses (off: refused, against SSRF).",
+        "limits",
+    )
     # -- secrets at rest
     encryption_keys: str = _setting(
         "",

@@ -44,6 +44,8 @@ class Code(enum.StrEnum):
     INVALID_SAML_METADATA = "invalid_saml_metadata"
     INVALID_SAML_RESPONSE = "invalid_saml_response"
     SSO_CONNECTION_INACTIVE = "sso_connection_inactive"
+    OUTBOUND_URL_NOT_ALLOWED = "outbound_url_not_allowed"
+    INVALID_OIDC_STATE = "invalid_oidc_state"
     ACTIVE_TOTP_EXISTS = "active_totp_exists"
     INVALID_TOTP_SECRET = "invalid_totp_secret"
     INVALID_PHONE_NUMBER = "invalid_phone_number"
@@ -56,6 +58,7 @@ class Code(enum.StrEnum):
     UNABLE_TO_AUTH_MAGIC_LINK = "unable_to_auth_magic_link"
     UNABLE_TO_AUTH_OTP_CODE = "unable_to_auth_otp_code"
     UNABLE_TO_AUTH_SSO_TOKEN = "unable_to_auth_sso_token"
+    INVALID_OIDC_RESPONSE = "invalid_oidc_response"
     INVALID_TOTP_CODE = "invalid_totp_code"
     INVALID_RECOVERY_CODE = "invalid_recovery_code"
     # 403

@@ -188,6 +188,7 @@ COVERED = {
     ("delete", "/v1/b2b/sso/{organization_id}/connections/{connection_id}"),
     ("post", "/v1/b2b/sso/authenticate"),
     ("get", "/v1/b2b/sso/saml/metadata/{connection_id}"),
+    ("post", "/v1/b2b/sso/oidc/{organization_id}"),
 }
 # Documented, but not fuzzed: schemathesis waits for a body to end, and this stream never does.
 STREAM = ("get", "/v1/b2b/gatehouse/changes")
@@ -198,7 +199,13 @@ SAML_BROWSER = {
     ("post", "/v1/b2b/sso/callback/{connection_id}"),
     ("put", "/v1/b2b/sso/saml/{organization_id}/connections/{connection_id}/url"),
 }
-NOT_FUZZED = {STREAM, *SAML_BROWSER}
+# Likewise the OIDC callback (the provider's redirect) and the connection update (a new issuer is
+# discovered: an outbound request), tested end to end by tests/sdk/test_sso_oidc.py.
+OIDC_BROWSER = {
+    ("get", "/v1/b2b/sso/callback/{connection_id}"),
+    ("put", "/v1/b2b/sso/oidc/{organization_id}/connections/{connection_id}"),
+}
+NOT_FUZZED = {STREAM, *SAML_BROWSER, *OIDC_BROWSER}
 EXAMPLES = 12  # per operation and generation mode
 CHECKS = [
     not_a_server_error,

@@ -27,6 +27,7 @@ class FakeClock(_lifecycle_sync.Clock):
         self._now = 0.0
         self._epoch = float(int(time.time()))
         self._deadlines: list[float] = []  # of the waits in progress
+        self._begun = 0  # how many waits have begun, ever
 
     def now(self) -> float:
         with self._changed:
@@ -44,6 +45,7 @@ class FakeClock(_lifecycle_sync.Clock):
         with self._changed:
             deadline = self._now + seconds
             self._deadlines.append(deadline)
+            self._begun += 1
             self._changed.notify_all()
         try:
             while not waitable.wait(POLL_SECONDS):
@@ -56,12 +58,25 @@ class FakeClock(_lifecycle_sync.Clock):
                 self._deadlines.remove(deadline)
                 self._changed.notify_all()
 
-    def settle(self) -> None:
+    @property
+    def waits_begun(self) -> int:
+        with self._changed:
+            return self._begun
+
+    def settle(self, since: int | None = None) -> None:
         """Wait until a thread waits on this clock for a moment still to come. With one thread
-        using the clock, it has then done all it had to do until that moment."""
+        using the clock, it has then done all it had to do until that moment.
+
+        After waking a waiting thread by other means (setting its event, notifying its
+        condition), its old wait may still look in progress: pass `since` (`waits_begun` read
+        before waking it) to wait for a wait begun after that."""
         with self._changed:
             waiting = self._changed.wait_for(
-                lambda: any(d > self._now for d in self._deadlines), SETTLE_SECONDS
+                lambda: (
+                    any(d > self._now for d in self._deadlines)
+                    and (since is None or self._begun > since)
+                ),
+                SETTLE_SECONDS,
             )
         assert waiting, f"nothing waited on the fake clock within {SETTLE_SECONDS} s"
 

@@ -139,8 +139,9 @@ def test_waiting_for_a_version_ends_when_it_is_stored_or_when_the_time_is_up() -
     clock.advance(9.5)
     clock.settle()  # still waiting: half a second is left
     cache.store_project(1, default_policy())  # an older version wakes nobody for good
+    begun = clock.waits_begun
     worker.replaced()
-    clock.settle()
+    clock.settle(since=begun)  # woken, it waits again for the half second left
     clock.advance(0.5)
     waiter.join(15)
     assert results == [True, False]

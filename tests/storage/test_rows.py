@@ -44,6 +44,8 @@ ROWS = {
     "saml_requests": rows.SamlRequestRow,
     "saml_seen_assertions": rows.SamlSeenAssertionRow,
     "sso_tokens": rows.SsoTokenRow,
+    "oidc_connections": rows.OidcConnectionRow,
+    "oidc_requests": rows.OidcRequestRow,
 }
 VALUES = {
     "workspaces": rows.WorkspaceValues,

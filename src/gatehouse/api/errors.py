@@ -84,6 +84,16 @@ ERRORS: dict[Code, tuple[int, str]] = {
         400,
         "the SSO connection is `pending`: its IdP settings are not complete",
     ),
+    Code.OUTBOUND_URL_NOT_ALLOWED: (
+        400,
+        "a URL Gatehouse would fetch that is not http(s) or whose host resolves to a loopback, "
+        "private, link-local or otherwise non-public address (`outbound_allow_private_networks`)",
+    ),
+    Code.INVALID_OIDC_STATE: (
+        400,
+        "an OIDC callback whose `state` this server did not issue, or that was already used or "
+        "has expired; or that carries no `code`",
+    ),
     Code.ACTIVE_TOTP_EXISTS: (
         400,
         "the member already has a verified TOTP registration; delete it before making another",
@@ -120,6 +130,11 @@ ERRORS: dict[Code, tuple[int, str]] = {
     Code.UNABLE_TO_AUTH_SSO_TOKEN: (
         401,
         "an SSO token that is unknown, used or expired",
+    ),
+    Code.INVALID_OIDC_RESPONSE: (
+        401,
+        "the OIDC provider refused the code or answered an error, or its ID token does not "
+        "verify: signature, issuer, audience, nonce, expiry",
     ),
     Code.INVALID_TOTP_CODE: (
         401,

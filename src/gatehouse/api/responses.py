@@ -763,9 +763,36 @@ class SamlConnectionResponse(_Ok):
     connection: SamlConnection
 
 
+class OidcConnection(Model):
+    organization_id: str
+    connection_id: str
+    status: Literal["pending", "active"]
+    display_name: str
+    redirect_url: str
+    client_id: str
+    client_secret: str
+    issuer: str
+    authorization_url: str
+    token_url: str
+    userinfo_url: str
+    jwks_url: str
+    identity_provider: str
+    custom_scopes: str
+    attribute_mapping: dict[str, Any] | None
+
+
+class OidcConnectionResponse(_Ok):
+    connection: OidcConnection
+
+
+class OidcConnectionUpdated(_Ok):
+    connection: OidcConnection
+    warning: str | None
+
+
 class SsoConnections(_Ok):
     saml_connections: list[SamlConnection]
-    oidc_connections: list[dict[str, Any]]
+    oidc_connections: list[OidcConnection]
     external_connections: list[dict[str, Any]]
 
 

@@ -563,6 +563,38 @@ class SamlConnectionUpdateByUrl(Body):
     metadata_url: Url
 
 
+class OidcConnectionCreate(Body):
+    display_name: Annotated[str, Field(max_length=256)] | None = None
+    identity_provider: SsoIdentityProvider | None = None
+
+
+class OidcConnectionUpdate(Body):
+    display_name: Annotated[str, Field(max_length=256)] | None = None
+    client_id: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    client_secret: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    issuer: Url | None = None
+    authorization_url: Url | None = None
+    token_url: Url | None = None
+    userinfo_url: Url | None = None
+    jwks_url: Url | None = None
+    identity_provider: SsoIdentityProvider | None = None
+    custom_scopes: Annotated[str, Field(max_length=1024)] | None = None
+    attribute_mapping: dict[str, Annotated[str, Field(min_length=1, max_length=256)]] | None = None
+
+
+class OidcCallback(Body):
+    """The provider's redirect to the OIDC callback (RFC 6749 §4.1.2; parameters a provider adds
+    besides these, e.g. `session_state`, are ignored)."""
+
+    model_config = pydantic.ConfigDict(extra="ignore", strict=True)
+
+    code: Annotated[str, Field(max_length=4096)] | None = None
+    state: Annotated[str, Field(max_length=512)] | None = None
+    iss: Annotated[str, Field(max_length=2048)] | None = None
+    error: Annotated[str, Field(max_length=256)] | None = None
+    error_description: Annotated[str, Field(max_length=2048)] | None = None
+
+
 class SsoStart(Body):
     """`GET /v1/public/sso/start`'s query string."""
 
@@ -573,6 +605,7 @@ class SsoStart(Body):
     login_redirect_url: Url | None = None
     signup_redirect_url: Url | None = None
     pkce_code_challenge: Pkce | None = None
+    custom_scopes: Annotated[str, Field(max_length=1024)] | None = None
 
 
 class SsoAuthenticate(_SessionOptions):

@@ -460,6 +460,28 @@ def saml_connection_to_wire(connection: Any) -> dict[str, Any]:
     }
 
 
+def oidc_connection_to_wire(connection: Any) -> dict[str, Any]:
+    """A services.b2b.oidc.Connection as the SDK's OIDCConnection (the secret masked)."""
+    row, config = connection.row, connection.row["config"]
+    return {
+        "organization_id": row["organization_id"],
+        "connection_id": row["id"],
+        "status": row["status"],
+        "display_name": config["display_name"],
+        "redirect_url": connection.redirect_url,
+        "client_id": config["client_id"],
+        "client_secret": connection.client_secret,
+        "issuer": config["issuer"],
+        "authorization_url": config["authorization_url"],
+        "token_url": config["token_url"],
+        "userinfo_url": config["userinfo_url"],
+        "jwks_url": config["jwks_url"],
+        "identity_provider": config["identity_provider"],
+        "custom_scopes": config["custom_scopes"],
+        "attribute_mapping": config["attribute_mapping"],
+    }
+
+
 def sso_authenticated(done: Any) -> dict[str, Any]:
     """`sso.authenticate`'s answer (services.b2b.sso.Authenticated)."""
     return {

@@ -25,6 +25,7 @@ SECTIONS: dict[str, str] = {
     "scale": "gatehouse.bench.scale",
     "propagation": "gatehouse.bench.propagation",
     "dashboard": "gatehouse.bench.dashboard",
+    "peers": "gatehouse.bench.pdp",
 }
 
 # Distributions named in the header line, when installed.

@@ -26,7 +26,7 @@ def bench(
             metavar="SECTIONS",
             help=(
                 "Comma-separated sections to run (default all): "
-                "engine,http,scale,propagation,dashboard."
+                "engine,http,scale,propagation,dashboard,peers."
             ),
         ),
     ] = None,

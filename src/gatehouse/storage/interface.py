@@ -52,6 +52,8 @@ from gatehouse.storage.rows import (
     MemberRow,
     MemberValues,
     NewEvent,
+    OidcConnectionRow,
+    OidcRequestRow,
     OrganizationRow,
     OrganizationValues,
     ProjectRow,
@@ -442,8 +444,9 @@ class WorkspaceStore(Protocol):
 
 
 class SsoStore(Protocol):
-    """What SAML SSO keeps: connections, member registrations, the AuthnRequests issued, the
-    assertion ids accepted (until they expire) and the one-time SSO tokens (digests only)."""
+    """What SSO keeps: SAML and OIDC connections, member registrations, the AuthnRequests and
+    OIDC authorization requests issued, the assertion ids accepted (until they expire) and the
+    one-time SSO tokens (digests only)."""
 
     def insert_saml_connection(self, tx: WriteTx, row: SamlConnectionRow) -> None: ...
     def get_saml_connection(
@@ -489,6 +492,24 @@ class SsoStore(Protocol):
         self, tx: ReadTx, environment_id: str, token_hash: str
     ) -> SsoTokenRow | None: ...
     def use_sso_token(self, tx: WriteTx, token_id: str, now: dt.datetime) -> bool: ...
+    def insert_oidc_connection(self, tx: WriteTx, row: OidcConnectionRow) -> None: ...
+    def get_oidc_connection(
+        self, tx: ReadTx, environment_id: str | None, connection_id: str
+    ) -> OidcConnectionRow | None:
+        """By id, in that environment (None: in any: the public SSO endpoints)."""
+        ...
+
+    def oidc_connections(self, tx: ReadTx, organization_id: str) -> list[OidcConnectionRow]: ...
+    def update_oidc_connection(
+        self, tx: WriteTx, connection_id: str, values: Mapping[str, Any]
+    ) -> None: ...
+    def delete_oidc_connection(self, tx: WriteTx, connection_id: str) -> None:
+        """The connection, its registrations and their SSO tokens."""
+        ...
+
+    def insert_oidc_request(self, tx: WriteTx, row: OidcRequestRow) -> None: ...
+    def find_oidc_request(self, tx: ReadTx, request_id: str) -> OidcRequestRow | None: ...
+    def use_oidc_request(self, tx: WriteTx, request_id: str, now: dt.datetime) -> bool: ...
 
 
 class MfaStore(Protocol):

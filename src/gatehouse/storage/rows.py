@@ -541,6 +541,37 @@ class SamlConnectionRow(TypedDict):
     updated_at: dt.datetime
 
 
+class OidcConnectionRow(TypedDict):
+    """A row of `oidc_connections` (`config`: the wire settings; `client_secret`: sealed, "" when
+    none)."""
+
+    id: str
+    environment_id: str
+    organization_id: str
+    status: str
+    config: JsonObject
+    client_secret: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class OidcRequestRow(TypedDict):
+    """A row of `oidc_requests`: an authorization request sent by `sso/start` (`id`: the digest
+    of its `state`; `code_verifier`: sealed)."""
+
+    id: str
+    environment_id: str
+    connection_id: str
+    nonce: str
+    code_verifier: str
+    pkce_challenge: str | None
+    login_redirect_url: str | None
+    signup_redirect_url: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
 class SsoRegistrationRow(TypedDict):
     """A row of `sso_registrations`."""
 

@@ -125,12 +125,12 @@ async def get_connections(request: Request) -> JSONResponse:
     caller = await caller_of(request)
     org = request.path_params["organization_id"]
     parse_query(request, schemas.Empty, {"organization_id": org})
-    found = await run(gatehouse_of(request).sso.get_connections, caller, org)
+    saml, oidc = await run(gatehouse_of(request).sso.get_connections, caller, org)
     return ok(
         request,
         {
-            "saml_connections": [wire.saml_connection_to_wire(c) for c in found],
-            "oidc_connections": [],
+            "saml_connections": [wire.saml_connection_to_wire(c) for c in saml],
+            "oidc_connections": [wire.oidc_connection_to_wire(c) for c in oidc],
             "external_connections": [],
         },
     )
@@ -162,14 +162,19 @@ async def authenticate(request: Request) -> JSONResponse:
 
 
 @documented(
-    "Start SSO sign-in: redirects the browser to the IdP with a SAML AuthnRequest",
+    "Start SSO sign-in: redirects the browser to the IdP (a SAML AuthnRequest, or an OIDC "
+    "authorization request)",
     None,
     schemas.SsoStart,
     errors=(400, 404, 503),
     security=(),
     media_type="text/plain",
     success_status=302,
-    description="A redirect to the IdP's SSO URL (HTTP-Redirect binding, `SAMLRequest`).",
+    description=(
+        "A redirect to the IdP's SSO URL (HTTP-Redirect binding, `SAMLRequest`), or for an OIDC "
+        "connection to the provider's authorization endpoint (`response_type=code`, `state`, "
+        "`nonce`, PKCE S256)."
+    ),
 )
 async def start(request: Request) -> RedirectResponse:
     query = parse_query(request, schemas.SsoStart)

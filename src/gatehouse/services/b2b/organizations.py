@@ -152,7 +152,9 @@ class Organizations:
             if fields.get("sso_default_connection_id"):
                 connections.insert(0, fields["sso_default_connection_id"])
             for connection_id in connections:
-                found = self.store.get_saml_connection(tx, environment.id, connection_id)
+                found = self.store.get_saml_connection(
+                    tx, environment.id, connection_id
+                ) or self.store.get_oidc_connection(tx, environment.id, connection_id)
                 if found is None or found["organization_id"] != org["id"]:
                     raise NotFound(Kind.SSO_CONNECTION, connection_id)
             columns, settings = self._write_values(fields)

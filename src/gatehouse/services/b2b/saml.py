@@ -1,10 +1,13 @@
 """The SAML service provider side, through pysaml2 (signatures checked by Debian's `xmlsec1`):
 each connection's SP signing key and certificate, IdP metadata (parsed from a document, or
-built from the connection's settings), the AuthnRequest (HTTP-Redirect binding) and the
-verification of the IdP's `SAMLResponse`.
+built from the connection's settings), the AuthnRequest (HTTP-Redirect binding, signed with the
+connection's SP key) and the verification of the IdP's `SAMLResponse` (its `EncryptedAssertion`
+decrypted with the connection's encryption keys).
 
-No signature code is written here: pysaml2 checks the signatures, the audience, recipient,
-destination and validity window. What it leaves to its caller is done by `services/b2b/sso.py`:
+No signature or encryption code is written here: pysaml2 signs the request, decrypts and checks
+the signatures (through xmlsec1), the audience, recipient, destination and validity window.
+pysaml2 reads private keys from files: they are written for the one call, mode 0600 in a
+private temporary directory, and removed right after. What it leaves to its caller is done by `services/b2b/sso.py`:
 an `InResponseTo` must name an AuthnRequest this server issued (once), and an assertion id is
 accepted once (until the assertion expires).
 """
@@ -15,8 +18,13 @@ import base64
 import calendar
 import datetime as dt
 import logging
+import os
 import shutil
-from dataclasses import dataclass
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -37,6 +45,10 @@ _POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 # Clock skew tolerated on NotBefore / NotOnOrAfter, in seconds.
 TIME_SLACK_SECONDS = 60
 MAX_RESPONSE_BYTES = 256 * 1024
+SIG_RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+# pysaml2's redirect-binding signers are module globals that are handed the key just before
+# signing (`saml2.sigver.SIGNER_ALGS`): one signature at a time, or two connections' keys mix.
+_SIGNING = threading.Lock()
 
 
 def xmlsec_binary() -> str:
@@ -149,13 +161,21 @@ def idp_metadata(entity_id: str, sso_url: str, certificates: list[str]) -> str:
     )
 
 
-def sp_metadata(sp: Sp, signing_certificates: list[str]) -> str:
-    """The SP metadata document of a connection (what an IdP admin uploads)."""
-    keys = "".join(
-        f'<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>'
+def _key_descriptors(use: str, certificates: list[str]) -> str:
+    return "".join(
+        f'<md:KeyDescriptor use="{use}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>'
         f"{escape(_cert_body(pem))}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
         f"</md:KeyDescriptor>"
-        for pem in signing_certificates
+        for pem in certificates
+    )
+
+
+def sp_metadata(sp: Sp, signing_certificates: list[str], encryption_certificates: list[str]) -> str:
+    """The SP metadata document of a connection (what an IdP admin uploads): its signing
+    certificates (AuthnRequests are signed) and, when it has encryption keys, the certificates an
+    IdP encrypts assertions to."""
+    keys = _key_descriptors("signing", signing_certificates) + _key_descriptors(
+        "encryption", encryption_certificates
     )
     services = "".join(
         f"<md:AssertionConsumerService Binding={quoteattr(_POST)} Location={quoteattr(url)} "
@@ -165,7 +185,7 @@ def sp_metadata(sp: Sp, signing_certificates: list[str]) -> str:
     return (
         f'<md:EntityDescriptor xmlns:md="{_MD}" xmlns:ds="{_DS}" '
         f"entityID={quoteattr(sp.audience_uris[0])}>"
-        f'<md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" '
+        f'<md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" '
         f'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
         f"{keys}<md:NameIDFormat>{escape(sp.nameid_format)}</md:NameIDFormat>{services}"
         f"</md:SPSSODescriptor></md:EntityDescriptor>"
@@ -214,10 +234,40 @@ def parse_idp_metadata(document: bytes) -> IdpSettings:
     return IdpSettings(entity.entity_id, sso_url, certificates)
 
 
-def _client(audience_uri: str, acs_urls: list[str], metadata: str, allow_unsolicited: bool) -> Any:
+@contextmanager
+def _key_files(pems: list[str]) -> Iterator[list[str]]:
+    """`pems` as files for pysaml2 / xmlsec1 (mode 0600, in a directory only this process can
+    read), removed when the block ends."""
+    with tempfile.TemporaryDirectory(prefix="gatehouse-saml-") as directory:
+        paths = []
+        for i, pem in enumerate(pems):
+            path = os.path.join(directory, f"{i}.pem")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(pem)
+            paths.append(path)
+        yield paths
+
+
+def _client(
+    audience_uri: str,
+    acs_urls: list[str],
+    metadata: str,
+    allow_unsolicited: bool,
+    *,
+    signing: tuple[str, str] | None = None,
+    encryption_key_files: list[str] | None = None,
+) -> Any:
+    """A pysaml2 SP; `signing` = (key file, certificate file) signs AuthnRequests,
+    `encryption_key_files` decrypt `EncryptedAssertion`s."""
     from saml2.client import Saml2Client
     from saml2.config import SPConfig
 
+    keys: dict[str, Any] = {}
+    if signing is not None:
+        keys["key_file"], keys["cert_file"] = signing
+    if encryption_key_files:
+        keys["encryption_keypairs"] = [{"key_file": path} for path in encryption_key_files]
     config = SPConfig()
     config.load(
         {
@@ -226,15 +276,17 @@ def _client(audience_uri: str, acs_urls: list[str], metadata: str, allow_unsolic
             "metadata": {"inline": [metadata]},
             "accepted_time_diff": TIME_SLACK_SECONDS,
             "allow_unknown_attributes": True,
+            "signing_algorithm": SIG_RSA_SHA256,
+            **keys,
             "service": {
                 "sp": {
                     "endpoints": {"assertion_consumer_service": [(u, _POST) for u in acs_urls]},
                     "allow_unsolicited": allow_unsolicited,
-                    # Every assertion must carry its own signature; a response signature, when
-                    # present, must verify too.
+                    # Every assertion must carry its own signature (a decrypted one too); a
+                    # response signature, when present, must verify too.
                     "want_assertions_signed": True,
                     "want_response_signed": False,
-                    "authn_requests_signed": False,
+                    "authn_requests_signed": signing is not None,
                     "only_use_keys_in_metadata": True,
                     "name_id_format_allow_create": True,
                 }
@@ -254,22 +306,37 @@ class Sp:
     idp_sso_url: str
     certificates: list[str]
     nameid_format: str
+    # The SP signing key (PKCS#1 PEM) and its certificate: AuthnRequests are signed with them.
+    signing_key: str = ""
+    signing_certificate: str = ""
+    # The private keys `EncryptedAssertion`s are decrypted with (PEM), newest last.
+    encryption_keys: list[str] = field(default_factory=list)
 
 
 def authn_request(sp: Sp) -> tuple[str, str]:
-    """A new AuthnRequest for the HTTP-Redirect binding: (its ID, the IdP URL to redirect to)."""
-    client = _client(
-        sp.audience_uris[0],
-        sp.acs_urls,
-        idp_metadata(sp.idp_entity_id, sp.idp_sso_url, sp.certificates),
-        False,
-    )
-    request_id, info = client.prepare_for_authenticate(
-        entityid=sp.idp_entity_id,
-        relay_state="",
-        nameid_format=sp.nameid_format,
-        assertion_consumer_service_url=sp.acs_urls[0],
-    )
+    """A new AuthnRequest for the HTTP-Redirect binding: (its ID, the IdP URL to redirect to),
+    signed (`Signature` and `SigAlg` query parameters, RSA-SHA256) when `sp` has a signing key."""
+    metadata = idp_metadata(sp.idp_entity_id, sp.idp_sso_url, sp.certificates)
+    pems = [sp.signing_key, sp.signing_certificate] if sp.signing_key else []
+    with _key_files(pems) as files:
+        # pysaml2 reads the key here; the redirect signature is made from it in memory.
+        client = _client(
+            sp.audience_uris[0],
+            sp.acs_urls,
+            metadata,
+            False,
+            signing=(files[0], files[1]) if files else None,
+        )
+    with _SIGNING:
+        request_id, info = client.prepare_for_authenticate(
+            entityid=sp.idp_entity_id,
+            relay_state="",
+            binding=_REDIRECT,
+            nameid_format=sp.nameid_format,
+            assertion_consumer_service_url=sp.acs_urls[0],
+            sign=bool(pems),
+            sigalg=SIG_RSA_SHA256 if pems else None,
+        )
     location = dict(info["headers"])["Location"]
     return str(request_id), str(location)
 
@@ -297,29 +364,32 @@ def verify_response(sp: Sp, saml_response: str, allow_unsolicited: bool) -> Veri
     from saml2 import BINDING_HTTP_POST
 
     last: Exception | None = None
-    for audience in sp.audience_uris:
-        client = _client(
-            audience,
-            sp.acs_urls,
-            idp_metadata(sp.idp_entity_id, sp.idp_sso_url, sp.certificates),
-            allow_unsolicited,
-        )
-        try:
-            # Without `conv_info`, pysaml2 does not check the SubjectConfirmationData's
-            # Recipient; with it, the recipient must be one of our ACS URLs.
-            response = client.parse_authn_request_response(
-                saml_response,
-                BINDING_HTTP_POST,
-                outstanding={},
-                conv_info={"entity_id": sp.acs_urls[0]},
+    metadata = idp_metadata(sp.idp_entity_id, sp.idp_sso_url, sp.certificates)
+    with _key_files(sp.encryption_keys) as key_files:
+        for audience in sp.audience_uris:
+            client = _client(
+                audience,
+                sp.acs_urls,
+                metadata,
+                allow_unsolicited,
+                encryption_key_files=key_files,
             )
-        except Exception as error:  # pysaml2's refusals are many exception types
-            last = error
-            continue
-        if response is None or response.assertion is None:
-            last = ValueError("no assertion")
-            continue
-        return _verified(response)
+            try:
+                # Without `conv_info`, pysaml2 does not check the SubjectConfirmationData's
+                # Recipient; with it, the recipient must be one of our ACS URLs.
+                response = client.parse_authn_request_response(
+                    saml_response,
+                    BINDING_HTTP_POST,
+                    outstanding={},
+                    conv_info={"entity_id": sp.acs_urls[0]},
+                )
+            except Exception as error:  # pysaml2's refusals are many exception types
+                last = error
+                continue
+            if response is None or response.assertion is None:
+                last = ValueError("no assertion (or one no key decrypts)")
+                continue
+            return _verified(response)
     log.info("SAML response refused: %s: %s", type(last).__name__, last)
     raise invalid("did not verify")
 
@@ -328,9 +398,11 @@ def _verified(response: Any) -> Verified:
     from saml2.time_util import str_to_time
 
     assertion = response.assertion
-    # One assertion per response: a second one (signed or not) is a wrapping attempt.
+    # One assertion per response: a second one (signed or not, plain or encrypted) is a
+    # wrapping attempt. pysaml2 lists the plain and the decrypted ones in `assertions`; an
+    # encrypted one it could not decrypt stays in the response's `encrypted_assertion`.
     inner = response.response
-    if len(inner.assertion or []) + len(inner.encrypted_assertion or []) != 1:
+    if len(response.assertions or []) + len(inner.encrypted_assertion or []) != 1:
         raise invalid("carries more than one assertion")
     if response.issuer() is None:
         raise invalid("names no issuer")

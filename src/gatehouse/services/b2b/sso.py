@@ -14,18 +14,18 @@ connection disables that; an assertion id is accepted once. The member is found 
 registration with the connection (the IdP's NameID), else by email, else created when the
 organization's `sso_jit_provisioning` allows it. The ACS then redirects to the app with a one-time
 `sso` token (a digest stored), spent by `sso.authenticate`.
+
+OIDC connections live in services/b2b/oidc.py; this module lists, deletes and starts both kinds,
+and `sso.authenticate` names the factor after the registration's connection (`sso_oidc`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
-
-import httpx
 
 from gatehouse.errors import (
     Code,
@@ -38,10 +38,12 @@ from gatehouse.errors import (
 )
 from gatehouse.policy import Problem
 from gatehouse.policy.defaults import SSO
-from gatehouse.services import clock, events, ids, redirects
+from gatehouse.services import clock, events, ids, outbound, redirects
 from gatehouse.services.b2b import enforcement, org_rules, saml
 from gatehouse.services.b2b.email_flows import pkce_challenge, with_query
 from gatehouse.services.b2b.members import Members
+from gatehouse.services.b2b.oidc import Connection as OidcConnection
+from gatehouse.services.b2b.oidc import OidcService
 from gatehouse.services.b2b.roles import role_exists
 from gatehouse.services.b2b.sessions import Sessions, check_custom_claims
 from gatehouse.services.context import Caller, Environment, MemberView, SignIn
@@ -59,6 +61,7 @@ from gatehouse.storage.interface import (
 )
 from gatehouse.storage.rows import (
     MemberRow,
+    OidcConnectionRow,
     OrganizationRow,
     SamlConnectionRow,
     SsoRegistrationRow,
@@ -81,8 +84,6 @@ class _Store(
 SSO_TOKEN_TYPE = "sso"
 SSO_TOKEN_MINUTES = 10
 AUTHN_REQUEST_MINUTES = 10
-METADATA_MAX_BYTES = 1024 * 1024
-METADATA_TIMEOUT_SECONDS = 10.0
 _CONFIG_FIELDS = (
     "display_name",
     "identity_provider",
@@ -131,15 +132,18 @@ def is_active(config: dict[str, Any]) -> bool:
     )
 
 
-def sso_factor(connection_id: str, registration: SsoRegistrationRow) -> dict[str, Any]:
+def sso_factor(
+    connection_id: str, registration: SsoRegistrationRow, kind: str = "saml"
+) -> dict[str, Any]:
+    """The session factor of a sign-in through a connection of `kind` (`saml` or `oidc`)."""
     now = clock.iso(clock.now())
     return {
         "type": "sso",
-        "delivery_method": "sso_saml",
+        "delivery_method": f"sso_{kind}",
         "last_authenticated_at": now,
         "created_at": now,
         "updated_at": now,
-        "saml_sso_factor": {
+        f"{kind}_sso_factor": {
             "id": registration["id"],
             "provider_id": connection_id,
             "external_id": registration["external_id"],
@@ -154,6 +158,7 @@ class SsoService:
         self.runtime = members.runtime
         self.organizations = members.organizations
         self.store: _Store = self.runtime.store
+        self.oidc = OidcService(self)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -191,7 +196,10 @@ class SsoService:
                 "display_name": c["config"].get("display_name", ""),
                 "identity_provider": c["config"].get("identity_provider", "generic"),
             }
-            for c in self.store.saml_connections(tx, org["id"])
+            for c in [
+                *self.store.saml_connections(tx, org["id"]),
+                *self.store.oidc_connections(tx, org["id"]),
+            ]
             if c["status"] == "active"
         ]
         settings = {**org["settings"], "sso_active_connections": active}
@@ -207,11 +215,17 @@ class SsoService:
                 tx, org["id"], {"settings": settings, "updated_at": clock.now()}
             )
 
-    def get_connections(self, caller: Caller, org_ident: str) -> list[Connection]:
+    def get_connections(
+        self, caller: Caller, org_ident: str
+    ) -> tuple[list[Connection], list[OidcConnection]]:
+        """The organization's (SAML, OIDC) connections."""
         with self.store.read() as tx:
             org = self.organizations.find(tx, caller.environment, org_ident)
             enforcement.require_tenancy(caller, org)
-            return [self.describe(r) for r in self.store.saml_connections(tx, org["id"])]
+            return (
+                [self.describe(r) for r in self.store.saml_connections(tx, org["id"])],
+                [self.oidc.describe(r) for r in self.store.oidc_connections(tx, org["id"])],
+            )
 
     def create(self, caller: Caller, org_ident: str, fields: dict[str, Any]) -> Connection:
         environment = caller.environment
@@ -284,7 +298,7 @@ class SsoService:
                 ]
                 values["signing_key"] = self.runtime.sealer.seal(fields["signing_private_key"])
             if "saml_encryption_private_key" in fields:
-                saml.load_private_key(
+                key = saml.load_private_key(
                     fields["saml_encryption_private_key"], "saml_encryption_private_key"
                 )
                 config["encryption_private_keys"] = [
@@ -294,6 +308,8 @@ class SsoService:
                         "private_key": self.runtime.sealer.seal(
                             fields["saml_encryption_private_key"]
                         ),
+                        # What the SP metadata publishes for IdPs to encrypt to (public).
+                        "certificate": saml.certificate_for(key, row["id"], now),
                         "created_at": clock.iso(now),
                     },
                 ]
@@ -382,7 +398,9 @@ class SsoService:
             org = self.organizations.find(tx, environment, org_ident)
             self._require(caller, org, "update")
             self._connection(tx, environment, org, connection_id)
-        settings = saml.parse_idp_metadata(fetch_metadata(metadata_url))
+        settings = saml.parse_idp_metadata(
+            fetch_metadata(metadata_url, self.runtime.settings.outbound_allow_private_networks)
+        )
         now = clock.now()
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
@@ -466,8 +484,13 @@ class SsoService:
         with self.store.transaction() as tx:
             org = self.organizations.find(tx, environment, org_ident)
             self._require(caller, org, "delete")
-            row = self._connection(tx, environment, org, connection_id)
-            self.store.delete_saml_connection(tx, row["id"])
+            oidc = self.store.get_oidc_connection(tx, environment.id, connection_id)
+            if oidc is not None and oidc["organization_id"] == org["id"]:
+                row: SamlConnectionRow | OidcConnectionRow = oidc
+                self.store.delete_oidc_connection(tx, oidc["id"])
+            else:
+                row = self._connection(tx, environment, org, connection_id)
+                self.store.delete_saml_connection(tx, row["id"])
             self._sync_org(tx, org, deleted=row["id"])
             events.record_call(self.store, tx, caller, "sso.delete", row["id"], {})
             return row["id"]
@@ -481,7 +504,9 @@ class SsoService:
         return environment
 
     def _sp(self, connection: Connection) -> saml.Sp:
-        config = connection.row["config"]
+        row, config = connection.row, connection.row["config"]
+        sealer = self.runtime.sealer
+        signing = config.get("signing_certificates") or []
         return saml.Sp(
             [u for u in (connection.audience_uri, config.get("alternative_audience_uri")) if u],
             [u for u in (connection.acs_url, config.get("alternative_acs_url")) if u],
@@ -489,7 +514,26 @@ class SsoService:
             config["idp_sso_url"],
             [c["certificate"] for c in config["verification_certificates"]],
             config.get("nameid_format") or saml.NAMEID_EMAIL,
+            signing_key=sealer.open(row["signing_key"]) if signing else "",
+            signing_certificate=signing[0]["certificate"] if signing else "",
+            encryption_keys=[
+                sealer.open(k["private_key"]) for k in config.get("encryption_private_keys") or []
+            ],
         )
+
+    def _encryption_certificates(self, row: SamlConnectionRow) -> list[str]:
+        """The certificates of the connection's encryption keys (one made from the key for an
+        entry saved before certificates were kept)."""
+        found = []
+        for entry in row["config"].get("encryption_private_keys") or []:
+            if entry.get("certificate"):
+                found.append(entry["certificate"])
+            else:
+                key = saml.load_private_key(
+                    self.runtime.sealer.open(entry["private_key"]), "saml_encryption_private_key"
+                )
+                found.append(saml.certificate_for(key, row["id"], clock.now()))
+        return found
 
     def sp_metadata(self, connection_id: str) -> str:
         """The connection's SP metadata document, served at its `audience_uri` (public)."""
@@ -501,10 +545,12 @@ class SsoService:
         return saml.sp_metadata(
             self._sp(connection),
             [c["certificate"] for c in row["config"]["signing_certificates"]],
+            self._encryption_certificates(row),
         )
 
     def start(self, fields: dict[str, Any]) -> str:
-        """`GET /v1/public/sso/start`: the IdP URL (with the AuthnRequest) to redirect to."""
+        """`GET /v1/public/sso/start`: the IdP URL (with the AuthnRequest, or for an OIDC
+        connection the authorization request) to redirect to."""
         with self.store.read() as tx:
             row = self._start_connection(tx, fields)
             if row["status"] != "active":
@@ -519,6 +565,8 @@ class SsoService:
             signup = redirects.resolve(
                 self.store, tx, row["environment_id"], "SIGNUP", fields.get("signup_redirect_url")
             )
+        if "client_secret" in row:  # an OIDC connection
+            return self.oidc.start(cast(OidcConnectionRow, row), fields, login, signup)
         connection = self.describe(row)
         request_id, location = saml.authn_request(self._sp(connection))
         now = clock.now()
@@ -539,9 +587,13 @@ class SsoService:
             )
         return location
 
-    def _start_connection(self, tx: ReadTx, fields: dict[str, Any]) -> SamlConnectionRow:
+    def _start_connection(
+        self, tx: ReadTx, fields: dict[str, Any]
+    ) -> SamlConnectionRow | OidcConnectionRow:
         if fields.get("connection_id"):
-            row = self.store.get_saml_connection(tx, None, fields["connection_id"])
+            row: SamlConnectionRow | OidcConnectionRow | None = self.store.get_saml_connection(
+                tx, None, fields["connection_id"]
+            ) or self.store.get_oidc_connection(tx, None, fields["connection_id"])
             if row is None:
                 raise NotFound(Kind.SSO_CONNECTION, fields["connection_id"])
             return row
@@ -554,7 +606,10 @@ class SsoService:
             )
         environment = self._environment(tx, fields["public_token"])
         org = self.organizations.find(tx, environment, org_ident)
-        connections = self.store.saml_connections(tx, org["id"])
+        connections: list[SamlConnectionRow | OidcConnectionRow] = [
+            *self.store.saml_connections(tx, org["id"]),
+            *self.store.oidc_connections(tx, org["id"]),
+        ]
         default = org["settings"].get("sso_default_connection_id")
         chosen = next((c for c in connections if c["id"] == default), None)
         if chosen is None:
@@ -612,21 +667,7 @@ class SsoService:
             org = self.store.find_organization(tx, environment.id, row["organization_id"])
             assert org is not None
             member, registration, created = self._member_for(tx, caller, org, row, verified)
-            token = credentials.new_token()
-            self.store.insert_sso_token(
-                tx,
-                {
-                    "id": ids.new_id("sso-token", environment.kind),
-                    "environment_id": environment.id,
-                    "token_hash": credentials.token_digest(token),
-                    "member_id": member["id"],
-                    "registration_id": registration["id"],
-                    "pkce_challenge": pkce,
-                    "created_at": now,
-                    "expires_at": now + dt.timedelta(minutes=SSO_TOKEN_MINUTES),
-                    "used_at": None,
-                },
-            )
+            token = self.issue_token(tx, environment, member, registration, pkce)
             events.record_call(
                 self.store,
                 tx,
@@ -641,6 +682,33 @@ class SsoService:
             )
         url = signup_url if created and signup_url else login_url
         return with_query(url or "", stytch_token_type=SSO_TOKEN_TYPE, token=token)
+
+    def issue_token(
+        self,
+        tx: WriteTx,
+        environment: Environment,
+        member: MemberRow,
+        registration: SsoRegistrationRow,
+        pkce: str | None,
+    ) -> str:
+        """A one-time `sso` token for the app, spent by `sso.authenticate` (its digest kept)."""
+        now = clock.now()
+        token = credentials.new_token()
+        self.store.insert_sso_token(
+            tx,
+            {
+                "id": ids.new_id("sso-token", environment.kind),
+                "environment_id": environment.id,
+                "token_hash": credentials.token_digest(token),
+                "member_id": member["id"],
+                "registration_id": registration["id"],
+                "pkce_challenge": pkce,
+                "created_at": now,
+                "expires_at": now + dt.timedelta(minutes=SSO_TOKEN_MINUTES),
+                "used_at": None,
+            },
+        )
+        return token
 
     def _member_for(
         self,
@@ -670,8 +738,24 @@ class SsoService:
             "name": name,
             "groups": list(attributes.get(groups_name, [])) if groups_name else [],
         }
+        return self.member_for(tx, caller, org, connection["id"], verified.name_id, sso_attributes)
+
+    def member_for(
+        self,
+        tx: WriteTx,
+        caller: Caller,
+        org: OrganizationRow,
+        connection_id: str,
+        external_id: str,
+        sso_attributes: dict[str, Any],
+    ) -> tuple[MemberRow, SsoRegistrationRow, bool]:
+        """The member an IdP vouched for (`sso_attributes`: `email`, `name`, `groups`): by their
+        registration with the connection (`external_id`, the IdP's subject), else by email, else
+        created when the organization's `sso_jit_provisioning` allows it; their registration
+        made or refreshed. Returns (member, registration, created)."""
+        email, name = sso_attributes["email"], sso_attributes["name"]
         now = clock.now()
-        registration = self.store.find_sso_registration(tx, connection["id"], verified.name_id)
+        registration = self.store.find_sso_registration(tx, connection_id, external_id)
         created = False
         member: MemberRow | None = None
         if registration is not None:
@@ -681,7 +765,7 @@ class SsoService:
         if member is None:
             member = self.store.find_member_by_email(tx, org["id"], email)
         if member is None or member["status"] == "deleted":
-            if not _jit_allowed(org, connection["id"]):
+            if not _jit_allowed(org, connection_id):
                 raise Denied(
                     f"`{email}` is not a member of organization `{org['id']}` and its "
                     "`sso_jit_provisioning` does not let them join through this connection",
@@ -705,7 +789,7 @@ class SsoService:
                 (
                     r
                     for r in self.store.sso_registrations(tx, [member["id"]])[member["id"]]
-                    if r["connection_id"] == connection["id"]
+                    if r["connection_id"] == connection_id
                 ),
                 None,
             )
@@ -716,8 +800,8 @@ class SsoService:
                 "id": ids.new_id("registration", caller.environment.kind),
                 "environment_id": caller.environment.id,
                 "member_id": member["id"],
-                "connection_id": connection["id"],
-                "external_id": verified.name_id,
+                "connection_id": connection_id,
+                "external_id": external_id,
                 "sso_attributes": sso_attributes,
                 "created_at": now,
                 "updated_at": now,
@@ -725,7 +809,7 @@ class SsoService:
             self.store.insert_sso_registration(tx, registration)
         else:
             values = {
-                "external_id": verified.name_id,
+                "external_id": external_id,
                 "sso_attributes": sso_attributes,
                 "updated_at": now,
             }
@@ -774,7 +858,12 @@ class SsoService:
             org_rules.require_method(org, org_rules.SSO, member)
             if not self.store.use_sso_token(tx, row["id"], now):
                 raise _unable()
-            factor = sso_factor(registration["connection_id"], registration)
+            kind = (
+                "oidc"
+                if self.store.get_oidc_connection(tx, environment.id, registration["connection_id"])
+                else "saml"
+            )
+            factor = sso_factor(registration["connection_id"], registration, kind)
             values: dict[str, Any] = {"updated_at": now, "email_verified": True}
             if member["status"] in ("pending", "invited"):
                 values["status"] = "active"
@@ -842,28 +931,20 @@ def _logged(changes: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fetch_metadata(url: str) -> bytes:
+def fetch_metadata(url: str, allow_private_networks: bool) -> bytes:
     """The IdP metadata document at `url` (http or https; at most 1 MiB, 10 seconds), or 400."""
 
     def bad(why: str) -> InvalidInput:
         return InvalidInput(f"`metadata_url` {why}", code=Code.INVALID_SAML_METADATA)
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise bad("must be an http(s) URL")
     try:
-        with httpx.Client(timeout=METADATA_TIMEOUT_SECONDS, follow_redirects=False) as client:
-            with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise bad(f"answered HTTP {response.status_code}")
-                body = b""
-                deadline = time.monotonic() + METADATA_TIMEOUT_SECONDS
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > METADATA_MAX_BYTES:
-                        raise bad("is larger than 1 MiB")
-                    if time.monotonic() > deadline:
-                        raise bad("took longer than 10 seconds")
-                return body
-    except httpx.HTTPError as error:
-        raise bad(f"could not be fetched ({type(error).__name__})") from None
+        answer = outbound.fetch(url, allow_private_networks=allow_private_networks)
+    except outbound.Refused as refused:
+        raise InvalidInput(
+            f"`metadata_url` {refused}", code=Code.OUTBOUND_URL_NOT_ALLOWED
+        ) from None
+    except outbound.Failed as failed:
+        raise bad(str(failed)) from None
+    if answer.status != 200:
+        raise bad(f"answered HTTP {answer.status}")
+    return answer.body

@@ -1,5 +1,6 @@
-"""SSO storage (SsoStore): SAML connections, member SSO registrations, issued AuthnRequests,
-seen assertion ids and SSO tokens. Mixed into SqlStore."""
+"""SSO storage (SsoStore): SAML and OIDC connections, member SSO registrations, issued
+AuthnRequests and OIDC authorization requests, seen assertion ids and SSO tokens. Mixed into
+SqlStore."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from gatehouse.storage.interface import ReadTx, WriteTx
 from gatehouse.storage.rows import (
+    OidcConnectionRow,
+    OidcRequestRow,
     SamlConnectionRow,
     SamlRequestRow,
     SsoRegistrationRow,
@@ -75,8 +78,63 @@ class SqlSsoStore:
 
     def delete_saml_connection(self, tx: WriteTx, connection_id: str) -> None:
         self._connection_changed(tx, connection_id)
+        self._delete_registrations(tx, connection_id)
         s = t.saml_connections
         _c(tx).execute(delete(s).where(s.c.id == connection_id))
+
+    def _delete_registrations(self, tx: WriteTx, connection_id: str) -> None:
+        """A connection's registrations go with it (and their SSO tokens, by cascade): no
+        foreign key does it since a registration may name either kind of connection."""
+        r = t.sso_registrations
+        _c(tx).execute(delete(r).where(r.c.connection_id == connection_id))
+
+    # -- OIDC connections ------------------------------------------------------------------
+
+    def insert_oidc_connection(self, tx: WriteTx, row: OidcConnectionRow) -> None:
+        self._insert(tx, t.oidc_connections, row)
+
+    def get_oidc_connection(
+        self, tx: ReadTx, environment_id: str | None, connection_id: str
+    ) -> OidcConnectionRow | None:
+        o = t.oidc_connections
+        query = select(o).where(o.c.id == connection_id)
+        if environment_id is not None:
+            query = query.where(o.c.environment_id == environment_id)
+        return one(_c(tx).execute(query).first(), OidcConnectionRow)
+
+    def oidc_connections(self, tx: ReadTx, organization_id: str) -> list[OidcConnectionRow]:
+        o = t.oidc_connections
+        query = (
+            select(o).where(o.c.organization_id == organization_id).order_by(o.c.created_at, o.c.id)
+        )
+        return every(_c(tx).execute(query).all(), OidcConnectionRow)
+
+    def update_oidc_connection(
+        self, tx: WriteTx, connection_id: str, values: Mapping[str, Any]
+    ) -> None:
+        self._update(tx, t.oidc_connections, connection_id, values)
+
+    def delete_oidc_connection(self, tx: WriteTx, connection_id: str) -> None:
+        o = t.oidc_connections
+        org_id = _c(tx).execute(select(o.c.organization_id).where(o.c.id == connection_id)).scalar()
+        self._delete_registrations(tx, connection_id)
+        _c(tx).execute(delete(o).where(o.c.id == connection_id))
+        if org_id is not None:
+            self._org_changed(tx, str(org_id))
+
+    def insert_oidc_request(self, tx: WriteTx, row: OidcRequestRow) -> None:
+        self._insert(tx, t.oidc_requests, row)
+
+    def find_oidc_request(self, tx: ReadTx, request_id: str) -> OidcRequestRow | None:
+        q = t.oidc_requests
+        return one(_c(tx).execute(select(q).where(q.c.id == request_id)).first(), OidcRequestRow)
+
+    def use_oidc_request(self, tx: WriteTx, request_id: str, now: dt.datetime) -> bool:
+        q = t.oidc_requests
+        result = _c(tx).execute(
+            update(q).where(q.c.id == request_id, q.c.used_at.is_(None)).values(used_at=now)
+        )
+        return result.rowcount == 1
 
     # -- registrations ---------------------------------------------------------------------
 

@@ -564,9 +564,9 @@ sso_registrations = Table(
     Column("id", ID, primary_key=True),
     Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
     Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
-    Column(
-        "connection_id", ID, ForeignKey("saml_connections.id", ondelete="CASCADE"), nullable=False
-    ),
+    # A SAML or an OIDC connection (0013 dropped the foreign key to saml_connections): deleting
+    # either kind deletes its registrations (storage/sql/sso_store.py).
+    Column("connection_id", ID, nullable=False),
     Column("external_id", String(512), nullable=False),
     Column("sso_attributes", JSON, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -622,6 +622,45 @@ sso_tokens = Table(
         nullable=False,
     ),
     Column("pkce_challenge", String(128), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+)
+
+# OIDC SSO connections (issue 13). The provider settings are one JSON document (`config`); the
+# client secret is sealed (services/security/sealing.py), "" until one is set.
+oidc_connections = Table(
+    "oidc_connections",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("status", String(16), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("client_secret", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_oidc_connections_organization_id", "organization_id"),
+)
+
+# Authorization requests sent to an OIDC provider (`sso/start`): keyed by the digest of their
+# `state`, spent once by the callback; the PKCE verifier between Gatehouse and the provider is
+# sealed.
+oidc_requests = Table(
+    "oidc_requests",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("environment_id", ID, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "connection_id", ID, ForeignKey("oidc_connections.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("nonce", String(128), nullable=False),
+    Column("code_verifier", Text, nullable=False),
+    Column("pkce_challenge", String(128), nullable=True),
+    Column("login_redirect_url", String(2048), nullable=True),
+    Column("signup_redirect_url", String(2048), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("used_at", UTCDateTime(), nullable=True),

@@ -6,6 +6,7 @@ accept, reading them to the same values."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -63,8 +64,21 @@ def _comparable(response: httpx.Response) -> tuple[int, list[str], str, Any]:
             answer["session_jwt"] = bool(answer["session_jwt"])
         if isinstance(answer.get("member_session"), dict):
             answer["member_session"].pop("last_accessed_at", None)
+            # Compared apart (`_expiry`): a session extended by the request expires a duration
+            # after the moment each node answered, and the two answers are moments apart.
+            answer["member_session"].pop("expires_at", None)
     names = sorted(n for n in response.headers if n not in ("date", "content-length"))
     return response.status_code, names, response.headers.get("content-type", ""), answer
+
+
+def _expiry(response: httpx.Response) -> dt.datetime | None:
+    try:
+        session = response.json().get("member_session")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(session, dict) or "expires_at" not in session:
+        return None
+    return dt.datetime.fromisoformat(session["expires_at"].replace("Z", "+00:00"))
 
 
 def _cases(member: Member, auth: str) -> list[tuple[str, str, bytes, dict[str, str]]]:
@@ -197,6 +211,11 @@ def test_every_request_gets_the_same_answer_with_and_without_the_hot_path(nodes,
             hot_answer = _post(with_hot_path, path, body, headers)
             ordinary = _post(without, path, body, headers)
         assert _comparable(hot_answer) == _comparable(ordinary), name
+        hot_expiry, ordinary_expiry = _expiry(hot_answer), _expiry(ordinary)
+        assert (hot_expiry is None) == (ordinary_expiry is None), name
+        if hot_expiry is not None and ordinary_expiry is not None:
+            # The same expiry, up to the moments between the two answers.
+            assert abs(hot_expiry - ordinary_expiry) < dt.timedelta(minutes=1), name
         assert hot_answer.headers["content-length"] == str(len(hot_answer.content)), name
 
 

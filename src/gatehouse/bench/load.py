@@ -131,7 +131,7 @@ def running_server(
         _wait_until_up(url, process, log)
         yield Server(url, process.pid, log)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @contextmanager
@@ -176,7 +176,7 @@ def running_granian(
         _wait_until_up(url, process, log)
         yield Server(url, process.pid, log)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -194,7 +194,8 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
     raise RuntimeError(f"gatehouse serve did not answer within {STARTUP_SECONDS:.0f} s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started in its own session: TERM to its group, KILL after 15 s."""
     if process.poll() is not None:
         return
     try:

@@ -15,8 +15,8 @@ The start sends `response_type=code` with `state` (its digest kept, single use, 
 `nonce`, and PKCE S256 between Gatehouse and the provider. The callback spends the state,
 redeems the code at the token endpoint (client_secret_basic, or client_secret_post when the
 provider's discovery document offers only that), verifies the ID token with PyJWT against the
-provider's JWKS (signature, `iss`, `aud`, `exp`, `iat`, `nonce`), reads the userinfo endpoint
-(same `sub`), and maps the claims through the connection's `attribute_mapping`.
+provider's JWKS (signature, `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`), reads the userinfo
+endpoint (same `sub`), and maps the claims through the connection's `attribute_mapping`.
 """
 
 from __future__ import annotations
@@ -433,6 +433,11 @@ class OidcService:
                 claims["nonce"], nonce
             ):
                 raise _refused("the ID token's nonce is not this sign-in's")
+            # OIDC Core §3.1.3.7: a token for several audiences must name us as its `azp`.
+            azp = claims.get("azp")
+            several = isinstance(claims["aud"], list) and len(claims["aud"]) > 1
+            if (azp is not None or several) and azp != config["client_id"]:
+                raise _refused("the ID token was issued to another client (`azp`)")
             return claims
         raise _refused("the ID token's signature does not verify")
 

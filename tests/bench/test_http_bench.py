@@ -22,7 +22,7 @@ from gatehouse.bench.suite import BenchOptions
 pytestmark = pytest.mark.slow
 
 WRK = load.find_wrk()
-needs_wrk = pytest.mark.skipif(WRK is None, reason="wrk is not installed")
+needs_wrk = pytest.mark.needs_wrk
 
 # A report as wrk 4.1 prints it (microsecond, millisecond and second units; error lines).
 SAMPLE = """\

@@ -24,7 +24,7 @@ from gatehouse.policy import WILDCARD, Permission, Policy, Resource, Role, compi
 pytestmark = pytest.mark.slow
 
 WRK = load.find_wrk()
-needs_wrk = pytest.mark.skipif(WRK is None, reason="wrk is not installed")
+needs_wrk = pytest.mark.needs_wrk
 
 
 def cerbos_binary() -> Path:

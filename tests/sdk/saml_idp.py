@@ -32,7 +32,7 @@ from saml2.server import Server
 from saml2.sigver import pre_signature_part
 
 from tests.databases import throwaway_database
-from tests.sdk.support import unique
+from tests.sdk.support import register_redirect_url, unique
 from tests.server import RunningServer, running_server
 
 LOGIN_URL = "https://app.example.test/sso/login"
@@ -335,16 +335,6 @@ class Harness:
         return self.token_from(self.post_acs(connection, response))
 
 
-def _register(server: RunningServer, url: str, types: list[str]) -> None:
-    key = server.management_key
-    response = httpx.post(
-        f"{server.url}/pwa/v3/projects/{server.project_slug}/environments/test/redirect_urls",
-        auth=(key["key_id"], key["secret"]),
-        json={"url": url, "valid_types": [{"type": t, "is_default": True} for t in types]},
-    )
-    assert response.status_code == 200, response.text
-
-
 @contextmanager
 def serve_harness(tmp_path_factory: Any) -> Iterator[Harness]:
     """A real server on a throwaway database with the app's LOGIN and SIGNUP URLs registered."""
@@ -352,6 +342,6 @@ def serve_harness(tmp_path_factory: Any) -> Iterator[Harness]:
         throwaway_database(tmp_path_factory.mktemp("db")) as url,
         running_server(url) as server,
     ):
-        _register(server, LOGIN_URL, ["LOGIN"])
-        _register(server, SIGNUP_URL, ["SIGNUP"])
+        register_redirect_url(server, LOGIN_URL, ["LOGIN"])
+        register_redirect_url(server, SIGNUP_URL, ["SIGNUP"])
         yield Harness(server, tmp_path_factory.mktemp("idp"))

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import bcrypt
+import httpx
 import pytest
 import requests
 import stytch
@@ -75,6 +76,18 @@ def new_org(client: Any, **fields: Any) -> Any:
     return client.organizations.create(
         organization_name=name, organization_slug=name.lower(), **fields
     ).organization
+
+
+def register_redirect_url(server: RunningServer, url: str, types: list[str]) -> None:
+    """Register `url` as the test environment's default redirect URL of each type in `types`
+    (Management API `redirect_urls.create`)."""
+    key = server.management_key
+    response = httpx.post(
+        f"{server.url}/pwa/v3/projects/{server.project_slug}/environments/test/redirect_urls",
+        auth=(key["key_id"], key["secret"]),
+        json={"url": url, "valid_types": [{"type": t, "is_default": True} for t in types]},
+    )
+    assert response.status_code == 200, response.text
 
 
 def role_ids(member: Any) -> set[str]:

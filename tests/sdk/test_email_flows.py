@@ -33,7 +33,7 @@ from gatehouse.services import clock
 from gatehouse.storage.sql import tables
 from tests.dashboard.test_sign_in import Mailbox, _free_port
 from tests.databases import throwaway_database
-from tests.sdk.support import PASSWORD, email, stytch_error, unique
+from tests.sdk.support import PASSWORD, email, register_redirect_url, stytch_error, unique
 from tests.server import RunningServer, running_server
 
 LOGIN_URL = "https://app.example.test/authenticate"
@@ -94,16 +94,6 @@ class Harness:
             conn.execute(update(tables.intermediate_sessions).values(expires_at=past))
 
 
-def _register(server: RunningServer, url: str, types: list[str]) -> None:
-    key = server.management_key
-    response = httpx.post(
-        f"{server.url}/pwa/v3/projects/{server.project_slug}/environments/test/redirect_urls",
-        auth=(key["key_id"], key["secret"]),
-        json={"url": url, "valid_types": [{"type": t, "is_default": True} for t in types]},
-    )
-    assert response.status_code == 200, response.text
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     mailbox = Mailbox()
@@ -114,11 +104,11 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             throwaway_database(tmp_path_factory.mktemp("db")) as url,
             running_server(url, smtp_host="127.0.0.1", smtp_port=smtp.port) as server,
         ):
-            _register(server, LOGIN_URL, ["LOGIN"])
-            _register(server, SIGNUP_URL, ["SIGNUP"])
-            _register(server, INVITE_URL, ["INVITE"])
-            _register(server, DISCOVERY_URL, ["DISCOVERY"])
-            _register(server, RESET_URL, ["RESET_PASSWORD"])
+            register_redirect_url(server, LOGIN_URL, ["LOGIN"])
+            register_redirect_url(server, SIGNUP_URL, ["SIGNUP"])
+            register_redirect_url(server, INVITE_URL, ["INVITE"])
+            register_redirect_url(server, DISCOVERY_URL, ["DISCOVERY"])
+            register_redirect_url(server, RESET_URL, ["RESET_PASSWORD"])
             key = server.management_key
             response = httpx.post(
                 f"{server.url}/pwa/v3/projects/{server.project_slug}/environments/test/redirect_urls",
@@ -647,7 +637,7 @@ def test_sends_are_rate_limited_per_address_and_never_log_a_token(
         running_server(url, emails_per_address_per_hour=2) as server,
     ):
         c = stytch.B2BClient(server.project_id, server.secret, environment=server.url + "/")
-        _register(server, DISCOVERY_URL, ["DISCOVERY"])
+        register_redirect_url(server, DISCOVERY_URL, ["DISCOVERY"])
         address = email()
         c.magic_links.email.discovery.send(email_address=address)
         c.otps.email.discovery.send(email_address=address)

@@ -25,7 +25,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyotp
 import pytest
 import stytch
@@ -45,7 +44,14 @@ from gatehouse.services.sms import LogSender
 from gatehouse.storage.sql import tables
 from tests.dashboard.test_sign_in import Mailbox, _free_port
 from tests.databases import throwaway_database
-from tests.sdk.support import PASSWORD, bcrypt_hash, email, stytch_error, unique
+from tests.sdk.support import (
+    PASSWORD,
+    bcrypt_hash,
+    email,
+    register_redirect_url,
+    stytch_error,
+    unique,
+)
 from tests.server import RunningServer, another_node, running_server
 
 SMS_SECRET = "gateway-shared-secret"
@@ -167,14 +173,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 sms_webhook_secret=SMS_SECRET,
             ) as server,
         ):
-            key = server.management_key
-            for target, kind in ((LOGIN_URL, "LOGIN"), (DISCOVERY_URL, "DISCOVERY")):
-                response = httpx.post(
-                    f"{server.url}/pwa/v3/projects/{server.project_slug}/environments/test/redirect_urls",
-                    auth=(key["key_id"], key["secret"]),
-                    json={"url": target, "valid_types": [{"type": kind, "is_default": True}]},
-                )
-                assert response.status_code == 200, response.text
+            register_redirect_url(server, LOGIN_URL, ["LOGIN"])
+            register_redirect_url(server, DISCOVERY_URL, ["DISCOVERY"])
             yield World(server, mailbox, gateway)
     finally:
         gateway.stop()

@@ -39,7 +39,7 @@ from stytch.b2b.models.sso_oidc import (
 from stytch.shared.method_options import Authorization
 
 from tests.databases import throwaway_database
-from tests.sdk.support import email, sign_in, stytch_error, unique
+from tests.sdk.support import email, register_redirect_url, sign_in, stytch_error, unique
 from tests.server import RunningServer, running_server
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
@@ -95,16 +95,6 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert process.stdout is not None
         process.stdout.close()
         log.close()
-
-
-def _register_redirect(server: RunningServer, url: str, types: list[str]) -> None:
-    key = server.management_key
-    response = httpx.post(
-        f"{server.url}/pwa/v3/projects/{server.project_slug}/environments/test/redirect_urls",
-        auth=(key["key_id"], key["secret"]),
-        json={"url": url, "valid_types": [{"type": t, "is_default": True} for t in types]},
-    )
-    assert response.status_code == 200, response.text
 
 
 @dataclass
@@ -215,8 +205,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory, issuer: str) -> Iterator[H
         throwaway_database(tmp_path_factory.mktemp("db")) as url,
         running_server(url) as server,
     ):
-        _register_redirect(server, LOGIN_URL, ["LOGIN"])
-        _register_redirect(server, SIGNUP_URL, ["SIGNUP"])
+        register_redirect_url(server, LOGIN_URL, ["LOGIN"])
+        register_redirect_url(server, SIGNUP_URL, ["SIGNUP"])
         yield Harness(server, issuer)
 
 

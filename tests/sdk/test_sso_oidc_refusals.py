@@ -33,7 +33,7 @@ from sqlalchemy import update
 from gatehouse.services import clock
 from gatehouse.storage.sql import tables
 from tests.databases import throwaway_database
-from tests.sdk.support import email, unique
+from tests.sdk.support import email, register_redirect_url, unique
 from tests.server import RunningServer, running_server
 
 LOGIN_URL = "https://app.example.test/oidc/login"
@@ -235,16 +235,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory, provider: Provider) -> Ite
         throwaway_database(tmp_path_factory.mktemp("db")) as url,
         running_server(url) as server,
     ):
-        key = server.management_key
-        response = httpx.post(
-            f"{server.url}/pwa/v3/projects/{server.project_slug}/environments/test/redirect_urls",
-            auth=(key["key_id"], key["secret"]),
-            json={
-                "url": LOGIN_URL,
-                "valid_types": [{"type": t, "is_default": True} for t in ("LOGIN", "SIGNUP")],
-            },
-        )
-        assert response.status_code == 200, response.text
+        register_redirect_url(server, LOGIN_URL, ["LOGIN", "SIGNUP"])
         yield Harness(server, provider)
 
 

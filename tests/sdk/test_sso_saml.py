@@ -41,13 +41,12 @@ from tests.sdk.saml_idp import (
     Idp,
     _b64,
     _key_and_cert,
-    _register,
     crafted_response,
     idp_response,
     make_idp,
     response_around,
 )
-from tests.sdk.support import email, install_policy, sign_in, stytch_error
+from tests.sdk.support import email, install_policy, register_redirect_url, sign_in, stytch_error
 from tests.server import RunningServer, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("xmlsec1") is None, reason="xmlsec1 is missing")
@@ -81,8 +80,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         throwaway_database(tmp_path_factory.mktemp("db")) as url,
         running_server(url) as server,
     ):
-        _register(server, LOGIN_URL, ["LOGIN"])
-        _register(server, SIGNUP_URL, ["SIGNUP"])
+        register_redirect_url(server, LOGIN_URL, ["LOGIN"])
+        register_redirect_url(server, SIGNUP_URL, ["SIGNUP"])
         install_policy(server, POLICY)
         yield Harness(server, tmp_path_factory.mktemp("idp"))
 

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -57,6 +58,7 @@ class Provider:
     key: rsa.RSAPrivateKey = field(default_factory=_key)
     kid: str = field(default_factory=lambda: str(uuid.uuid4()))
     answer: Callable[[], tuple[int, Any]] = lambda: (500, {})
+    by_code: dict[str, tuple[int, Any]] = field(default_factory=dict)  # answers for given codes
     userinfo: Claims | None = None
     jwks_status: int = 200
     redeemed: list[dict[str, str]] = field(default_factory=list)
@@ -107,12 +109,12 @@ def _serve(provider: Provider) -> http.server.HTTPServer:
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             form["authorization"] = self.headers.get("Authorization") or ""
             provider.redeemed.append(form)
-            self._send(*provider.answer())
+            self._send(*(provider.by_code.get(form.get("code", "")) or provider.answer()))
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    return http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    return http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +166,7 @@ class Harness:
         assert self.connection.status == "active"
         assert self.connection.token_url == provider.issuer + "/token"
 
-    def start(self) -> SignIn:
+    def start(self, code: str = "a-code", address: str | None = None) -> SignIn:
         response = httpx.get(
             self.server.url + "/v1/public/sso/start",
             params={"connection_id": self.connection.connection_id},
@@ -174,10 +176,8 @@ class Harness:
         authorize = urlsplit(response.headers["location"])
         assert f"{authorize.scheme}://{authorize.netloc}" == self.provider.issuer
         query = {k: v[0] for k, v in parse_qs(authorize.query).items()}
-        callback = (
-            query["redirect_uri"] + "?" + urlencode({"code": "a-code", "state": query["state"]})
-        )
-        return SignIn(callback, query["nonce"], email())
+        callback = query["redirect_uri"] + "?" + urlencode({"code": code, "state": query["state"]})
+        return SignIn(callback, query["nonce"], address or email())
 
     def claims(self, sign_in: SignIn) -> Claims:
         """The ID token's claims a correct provider would send for `sign_in`."""
@@ -398,3 +398,60 @@ def test_a_provider_error_is_refused(harness: Harness) -> None:
     message = harness.refused(denied, 401, "invalid_oidc_response")
     assert "the provider answered `access_denied`" in message
     assert harness.completes(sign_in).member.email_address == sign_in.address
+
+
+def _race(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+    """The calls made at once, from as many threads, released together."""
+    barrier = threading.Barrier(len(calls))
+
+    def go(call: Callable[[], httpx.Response]) -> httpx.Response:
+        barrier.wait(timeout=30)
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(go, calls))
+
+
+def _members_with(harness: Harness, address: str) -> list[Any]:
+    query = {
+        "operator": "AND",
+        "operands": [{"filter_name": "member_emails", "filter_value": [address]}],
+    }
+    found = harness.client.organizations.members.search(
+        organization_ids=[harness.org.organization_id], query=query
+    )
+    return list(found.members)
+
+
+def test_callbacks_racing_on_one_state_sign_in_once(harness: Harness) -> None:
+    sign_in = harness.start()
+    harness.correct(sign_in)
+    responses = _race([lambda: harness.callback(sign_in.callback)] * 4)
+    assert sorted(r.status_code for r in responses) == [303, 400, 400, 400], [
+        r.text for r in responses
+    ]
+    assert {r.json()["error_type"] for r in responses if r.status_code == 400} == {
+        "invalid_oidc_state"
+    }
+    assert len(_members_with(harness, sign_in.address)) == 1
+
+
+def test_two_first_sign_ins_of_one_person_racing_make_one_member(harness: Harness) -> None:
+    """Two tabs sign the same new person in at once: both sign in, as one member with one
+    registration (on PostgreSQL the second insert waits for the first and then conflicts)."""
+    address = email()
+    sign_ins = [harness.start(code=f"race-{i}-{address}", address=address) for i in range(2)]
+    for i, sign_in in enumerate(sign_ins):
+        # No access token: the userinfo endpoint (one answer for everyone) is not read.
+        id_token = harness.provider.sign(harness.claims(sign_in))
+        harness.provider.by_code[f"race-{i}-{address}"] = (200, {"id_token": id_token})
+    responses = _race([lambda s=s: harness.callback(s.callback) for s in sign_ins])
+    # The loser of the race to create the member runs its transaction again and finds it.
+    assert [r.status_code for r in responses] == [303, 303], [r.text for r in responses]
+    signed_in = set()
+    for response in responses:
+        token = parse_qs(urlsplit(response.headers["location"]).query)["token"][0]
+        signed_in.add(harness.client.sso.authenticate(sso_token=token).member.member_id)
+    [member] = _members_with(harness, address)
+    assert signed_in == {member.member_id}
+    assert len(member.sso_registrations) == 1

@@ -334,25 +334,30 @@ class OidcService:
         claims = {**claims, **self._userinfo(row, tokens.get("access_token"), claims["sub"])}
         attributes = _attributes(row["config"].get("attribute_mapping"), claims)
         caller = Caller(environment, f"sso:{row['id']}")
-        with self.store.transaction() as tx:
-            if not self.store.use_oidc_request(tx, request["id"], clock.now()):
-                raise _bad_state()
-            org = self.store.find_organization(tx, environment.id, row["organization_id"])
-            assert org is not None
-            member, registration, created = self.sso.member_for(
-                tx, caller, org, row["id"], str(claims["sub"]), attributes
-            )
-            token = self.sso.issue_token(
-                tx, environment, member, registration, request["pkce_challenge"]
-            )
-            events.record_call(
-                self.store,
-                tx,
-                caller,
-                "sso.oidc.callback_accepted",
-                member["id"],
-                {"connection_id": row["id"], "member_created": created},
-            )
+
+        def write() -> tuple[str, bool]:
+            with self.store.transaction() as tx:
+                if not self.store.use_oidc_request(tx, request["id"], clock.now()):
+                    raise _bad_state()
+                org = self.store.find_organization(tx, environment.id, row["organization_id"])
+                assert org is not None
+                member, registration, created = self.sso.member_for(
+                    tx, caller, org, row["id"], str(claims["sub"]), attributes
+                )
+                token = self.sso.issue_token(
+                    tx, environment, member, registration, request["pkce_challenge"]
+                )
+                events.record_call(
+                    self.store,
+                    tx,
+                    caller,
+                    "sso.oidc.callback_accepted",
+                    member["id"],
+                    {"connection_id": row["id"], "member_created": created},
+                )
+                return token, created
+
+        token, created = self.sso.sign_in_once_more_on_a_race(write)
         login, signup = request["login_redirect_url"], request["signup_redirect_url"]
         url = signup if created and signup else login
         return with_query(url or "", stytch_token_type="sso", token=token)

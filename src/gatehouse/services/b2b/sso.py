@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 from gatehouse.errors import (
     Code,
     Denied,
+    Duplicate,
     GatehouseError,
     InvalidInput,
     Kind,
@@ -84,6 +86,7 @@ class _Store(
 SSO_TOKEN_TYPE = "sso"
 SSO_TOKEN_MINUTES = 10
 AUTHN_REQUEST_MINUTES = 10
+_T = TypeVar("_T")
 _CONFIG_FIELDS = (
     "display_name",
     "identity_provider",
@@ -639,49 +642,67 @@ class SsoService:
         config = row["config"]
         now = clock.now()
         caller = Caller(environment, f"sso:{row['id']}")
-        with self.store.transaction() as tx:
-            if verified.in_response_to is not None:
-                issued = self.store.find_saml_request(tx, verified.in_response_to)
-                if (
-                    issued is None
-                    or issued["connection_id"] != row["id"]
-                    or issued["expires_at"] <= now
-                    or not self.store.use_saml_request(tx, issued["id"], now)
-                ):
-                    raise saml.invalid("answers a request this server did not issue")
-                login_url, signup_url = issued["login_redirect_url"], issued["signup_redirect_url"]
-                pkce = issued["pkce_challenge"]
-            else:
-                if config.get("idp_initiated_auth_disabled"):
-                    raise Denied(
-                        f"SSO connection `{row['id']}` does not allow IdP-initiated sign-in",
-                        code=Code.IDP_INITIATED_AUTH_DISABLED,
+
+        def write() -> tuple[str, bool, str | None, str | None]:
+            with self.store.transaction() as tx:
+                if verified.in_response_to is not None:
+                    issued = self.store.find_saml_request(tx, verified.in_response_to)
+                    if (
+                        issued is None
+                        or issued["connection_id"] != row["id"]
+                        or issued["expires_at"] <= now
+                        or not self.store.use_saml_request(tx, issued["id"], now)
+                    ):
+                        raise saml.invalid("answers a request this server did not issue")
+                    login_url, signup_url = (
+                        issued["login_redirect_url"],
+                        issued["signup_redirect_url"],
                     )
-                login_url = redirects.resolve(self.store, tx, environment.id, "LOGIN", None)
-                signup_url = redirects.resolve(self.store, tx, environment.id, "SIGNUP", None)
-                pkce = None
-            if not self.store.remember_assertion(
-                tx, row["id"], verified.assertion_id, verified.expires_at, now
-            ):
-                raise saml.invalid("was already used")
-            org = self.store.find_organization(tx, environment.id, row["organization_id"])
-            assert org is not None
-            member, registration, created = self._member_for(tx, caller, org, row, verified)
-            token = self.issue_token(tx, environment, member, registration, pkce)
-            events.record_call(
-                self.store,
-                tx,
-                caller,
-                "sso.saml.assertion_accepted",
-                member["id"],
-                {
-                    "connection_id": row["id"],
-                    "idp_initiated": verified.in_response_to is None,
-                    "member_created": created,
-                },
-            )
+                    pkce = issued["pkce_challenge"]
+                else:
+                    if config.get("idp_initiated_auth_disabled"):
+                        raise Denied(
+                            f"SSO connection `{row['id']}` does not allow IdP-initiated sign-in",
+                            code=Code.IDP_INITIATED_AUTH_DISABLED,
+                        )
+                    login_url = redirects.resolve(self.store, tx, environment.id, "LOGIN", None)
+                    signup_url = redirects.resolve(self.store, tx, environment.id, "SIGNUP", None)
+                    pkce = None
+                if not self.store.remember_assertion(
+                    tx, row["id"], verified.assertion_id, verified.expires_at, now
+                ):
+                    raise saml.invalid("was already used")
+                org = self.store.find_organization(tx, environment.id, row["organization_id"])
+                assert org is not None
+                member, registration, created = self._member_for(tx, caller, org, row, verified)
+                token = self.issue_token(tx, environment, member, registration, pkce)
+                events.record_call(
+                    self.store,
+                    tx,
+                    caller,
+                    "sso.saml.assertion_accepted",
+                    member["id"],
+                    {
+                        "connection_id": row["id"],
+                        "idp_initiated": verified.in_response_to is None,
+                        "member_created": created,
+                    },
+                )
+                return token, created, login_url, signup_url
+
+        token, created, login_url, signup_url = self.sign_in_once_more_on_a_race(write)
         url = signup_url if created and signup_url else login_url
         return with_query(url or "", stytch_token_type=SSO_TOKEN_TYPE, token=token)
+
+    def sign_in_once_more_on_a_race(self, write: Callable[[], _T]) -> _T:
+        """Run a sign-in's transaction (`write`), and once more when it lost a race to create
+        the same member or registration (two tabs signing a new person in at once): the second
+        run finds what the winner made, so both sign in. A duplicate that is still there on the
+        second run is the 409 it is."""
+        try:
+            return write()
+        except Duplicate:
+            return write()
 
     def issue_token(
         self,

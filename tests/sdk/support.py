@@ -90,6 +90,17 @@ def register_redirect_url(server: RunningServer, url: str, types: list[str]) -> 
     assert response.status_code == 200, response.text
 
 
+def refused_callback(server: RunningServer, url: str, status: int, error_type: str) -> str:
+    """A browser's GET of `url` (an SSO callback) is refused with `status` and `error_type`, and
+    nothing in the database changed: the error message."""
+    before = server.snapshot()
+    response = httpx.get(url, follow_redirects=False)
+    assert response.status_code == status, response.text
+    assert response.json()["error_type"] == error_type
+    assert server.snapshot() == before
+    return str(response.json()["error_message"])
+
+
 def role_ids(member: Any) -> set[str]:
     return {r.role_id for r in member.roles}
 

@@ -39,7 +39,14 @@ from stytch.b2b.models.sso_oidc import (
 from stytch.shared.method_options import Authorization
 
 from tests.databases import throwaway_database
-from tests.sdk.support import email, register_redirect_url, sign_in, stytch_error, unique
+from tests.sdk.support import (
+    email,
+    refused_callback,
+    register_redirect_url,
+    sign_in,
+    stytch_error,
+    unique,
+)
 from tests.server import RunningServer, running_server
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
@@ -107,9 +114,7 @@ class Harness:
     def __init__(self, server: RunningServer, issuer: str) -> None:
         self.server = server
         self.issuer = issuer
-        self.client = stytch.B2BClient(
-            server.project_id, server.secret, environment=server.url + "/"
-        )
+        self.client = server.b2b_client()
 
     def org(self, **settings: Any) -> Any:
         name = unique("Org")
@@ -191,12 +196,7 @@ class Harness:
 
     def refused(self, url: str, status: int, error_type: str) -> str:
         """The callback at `url` is refused with nothing changed: its error message."""
-        before = self.server.snapshot()
-        response = self.callback(url)
-        assert response.status_code == status, response.text
-        assert response.json()["error_type"] == error_type
-        assert self.server.snapshot() == before
-        return str(response.json()["error_message"])
+        return refused_callback(self.server, url, status, error_type)
 
 
 @pytest.fixture(scope="module")

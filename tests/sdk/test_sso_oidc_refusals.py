@@ -27,14 +27,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import jwt
 import pytest
-import stytch
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import update
 
 from gatehouse.services import clock
 from gatehouse.storage.sql import tables
 from tests.databases import throwaway_database
-from tests.sdk.support import email, register_redirect_url, unique
+from tests.sdk.support import email, refused_callback, register_redirect_url, unique
 from tests.server import RunningServer, running_server
 
 LOGIN_URL = "https://app.example.test/oidc/login"
@@ -146,9 +145,7 @@ class Harness:
     def __init__(self, server: RunningServer, provider: Provider) -> None:
         self.server = server
         self.provider = provider
-        self.client = stytch.B2BClient(
-            server.project_id, server.secret, environment=server.url + "/"
-        )
+        self.client = server.b2b_client()
         org_name = unique("Org")
         self.org = self.client.organizations.create(
             organization_name=org_name, organization_slug=org_name.lower()
@@ -211,12 +208,7 @@ class Harness:
 
     def refused(self, url: str, status: int, error_type: str) -> str:
         """The callback at `url` is refused with nothing changed: its error message."""
-        before = self.server.snapshot()
-        response = self.callback(url)
-        assert response.status_code == status, response.text
-        assert response.json()["error_type"] == error_type
-        assert self.server.snapshot() == before
-        return str(response.json()["error_message"])
+        return refused_callback(self.server, url, status, error_type)
 
     def completes(self, sign_in: SignIn) -> Any:
         """With the provider answering correctly, `sign_in` completes: the authenticated member."""
